@@ -1,0 +1,195 @@
+//! Character sets named in MSH-18 (HL7 table 0211) and decoding/encoding text.
+//!
+//! Owns the mapping from MSH-18 to an encoding and the byte ⇄ text
+//! conversion. It does not own escapes: text is unescaped as bytes first (so
+//! `\X..\` hex yields bytes in the message's own encoding) and decoded after,
+//! which is what keeps multi-byte characters next to an escape intact.
+//!
+//! ISO 8859-1 is decoded byte for byte (U+0000..U+00FF) rather than through
+//! `encoding_rs`, whose `iso-8859-1` label is windows-1252 (the WHATWG rule);
+//! the other single- and multi-byte sets go through `encoding_rs`.
+
+use std::borrow::Cow;
+
+use encoding_rs::Encoding;
+
+/// The character set of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charset {
+    /// MSH-18 empty or absent. HL7 says ASCII; real feeds send UTF-8 or
+    /// Latin-1 anyway, so text that is valid UTF-8 is read as UTF-8 and
+    /// anything else as ISO 8859-1. Nothing is lost either way.
+    Default,
+    /// `ASCII` / `ISO IR6`. Read as [`Charset::Default`] is, for the same reason.
+    Ascii,
+    /// `UNICODE UTF-8`.
+    Utf8,
+    /// `8859/1` / `ISO IR100`.
+    Latin1,
+    /// Another set `encoding_rs` knows (8859/2..15, BIG-5, GB 18030, KS X 1001, ISO IR87...).
+    Other(&'static Encoding),
+    /// A value we do not know; text is read as [`Charset::Default`] and the
+    /// name is reported by validation.
+    Unknown,
+}
+
+impl Charset {
+    /// The set for an MSH-18 value (first repetition, trimmed, any case).
+    pub fn from_msh18(value: &[u8]) -> Charset {
+        let v = trim(value);
+        if v.is_empty() {
+            return Charset::Default;
+        }
+        let upper: Vec<u8> = v.iter().map(|b| b.to_ascii_uppercase()).collect();
+        let label: &[u8] = &upper;
+        match label {
+            b"ASCII" | b"ISO IR6" | b"ISO-IR6" => Charset::Ascii,
+            b"UNICODE UTF-8" | b"UTF-8" | b"UTF8" | b"UNICODE" => Charset::Utf8,
+            b"8859/1" | b"ISO IR100" | b"ISO-8859-1" | b"ISO8859-1" => Charset::Latin1,
+            b"8859/2" | b"ISO IR101" => Charset::Other(encoding_rs::ISO_8859_2),
+            b"8859/3" | b"ISO IR109" => Charset::Other(encoding_rs::ISO_8859_3),
+            b"8859/4" | b"ISO IR110" => Charset::Other(encoding_rs::ISO_8859_4),
+            b"8859/5" | b"ISO IR144" => Charset::Other(encoding_rs::ISO_8859_5),
+            b"8859/6" | b"ISO IR127" => Charset::Other(encoding_rs::ISO_8859_6),
+            b"8859/7" | b"ISO IR126" => Charset::Other(encoding_rs::ISO_8859_7),
+            b"8859/8" | b"ISO IR138" => Charset::Other(encoding_rs::ISO_8859_8),
+            b"8859/9" | b"ISO IR148" => Charset::Other(encoding_rs::WINDOWS_1254),
+            b"8859/15" => Charset::Other(encoding_rs::ISO_8859_15),
+            b"BIG-5" | b"BIG5" | b"CNS 11643-1992" => Charset::Other(encoding_rs::BIG5),
+            b"GB 18030-2000" | b"GB18030" => Charset::Other(encoding_rs::GB18030),
+            b"KS X 1001" | b"ISO IR149" => Charset::Other(encoding_rs::EUC_KR),
+            b"ISO IR87" | b"ISO IR13" => Charset::Other(encoding_rs::SHIFT_JIS),
+            _ => Charset::Unknown,
+        }
+    }
+
+    /// A name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Charset::Default => "the default character set",
+            Charset::Ascii => "ASCII",
+            Charset::Utf8 => "UTF-8",
+            Charset::Latin1 => "ISO 8859-1",
+            Charset::Other(e) => e.name(),
+            Charset::Unknown => "an unknown character set",
+        }
+    }
+
+    /// Decodes bytes (already unescaped) to text. Never fails: bytes that are
+    /// not valid in the set become U+FFFD only for explicitly declared
+    /// multi-byte sets; the default reading is lossless.
+    pub fn decode<'b>(&self, bytes: Cow<'b, [u8]>) -> Cow<'b, str> {
+        if bytes.is_ascii() {
+            return match bytes {
+                Cow::Borrowed(b) => Cow::Borrowed(ascii_str(b)),
+                Cow::Owned(v) => Cow::Owned(ascii_string(v)),
+            };
+        }
+        match self {
+            Charset::Latin1 => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+            Charset::Other(enc) => {
+                let (text, _) = enc.decode_without_bom_handling(&bytes);
+                Cow::Owned(text.into_owned())
+            }
+            Charset::Utf8 => match bytes {
+                Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                }),
+            },
+            Charset::Default | Charset::Ascii | Charset::Unknown => match bytes {
+                Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => Cow::Owned(b.iter().map(|&b| b as char).collect()),
+                },
+                Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
+                    Ok(s) => s,
+                    Err(e) => e.as_bytes().iter().map(|&b| b as char).collect(),
+                }),
+            },
+        }
+    }
+
+    /// Encodes text for this set; `None` when a character cannot be represented.
+    pub fn encode<'t>(&self, text: &'t str) -> Option<Cow<'t, [u8]>> {
+        if text.is_ascii() {
+            return Some(Cow::Borrowed(text.as_bytes()));
+        }
+        match self {
+            Charset::Latin1 => text
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).ok())
+                .collect::<Option<Vec<u8>>>()
+                .map(Cow::Owned),
+            Charset::Other(enc) => {
+                let (bytes, _, unmappable) = enc.encode(text);
+                if unmappable {
+                    None
+                } else {
+                    Some(Cow::Owned(bytes.into_owned()))
+                }
+            }
+            // UTF-8, and the default reading (which reads UTF-8 back as UTF-8).
+            Charset::Utf8 | Charset::Default | Charset::Ascii | Charset::Unknown => {
+                Some(Cow::Borrowed(text.as_bytes()))
+            }
+        }
+    }
+}
+
+fn ascii_str(b: &[u8]) -> &str {
+    // ASCII is always valid UTF-8; the fallback is unreachable but harmless.
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+fn ascii_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_default()
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
+    &v[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_table_0211() {
+        assert_eq!(Charset::from_msh18(b"UNICODE UTF-8"), Charset::Utf8);
+        assert_eq!(Charset::from_msh18(b"8859/1"), Charset::Latin1);
+        assert_eq!(Charset::from_msh18(b" ascii "), Charset::Ascii);
+        assert_eq!(Charset::from_msh18(b""), Charset::Default);
+        assert_eq!(Charset::from_msh18(b"KLINGON"), Charset::Unknown);
+        assert_eq!(
+            Charset::from_msh18(b"8859/15"),
+            Charset::Other(encoding_rs::ISO_8859_15)
+        );
+    }
+
+    #[test]
+    fn latin1_round_trips_every_byte() {
+        let bytes: Vec<u8> = (0x20..=0xFF).collect();
+        let text = Charset::Latin1.decode(Cow::Borrowed(&bytes)).into_owned();
+        assert_eq!(text.chars().count(), bytes.len());
+        assert_eq!(Charset::Latin1.encode(&text).unwrap().as_ref(), &bytes[..]);
+        assert!(Charset::Latin1.encode("日本").is_none());
+    }
+
+    #[test]
+    fn default_reads_utf8_then_latin1() {
+        let utf8 = "Müller".as_bytes();
+        assert_eq!(Charset::Default.decode(Cow::Borrowed(utf8)), "Müller");
+        let latin1 = b"M\xFCller";
+        assert_eq!(Charset::Default.decode(Cow::Borrowed(latin1)), "Müller");
+    }
+}
