@@ -467,6 +467,12 @@ pub fn recover_header(raw: &[u8]) -> Option<RecoveredHeader> {
 /// recovered MSH-10 when there is one (empty otherwise); the ACK uses the
 /// standard delimiters, since the sender's could not be trusted.
 pub fn build_ack_for_unparseable(raw: &[u8], error: &AckError, header: &AckHeader<'_>) -> Vec<u8> {
+    build_nack_for_unparseable(raw, AckCode::AR, error, header)
+}
+
+/// As [`build_ack_for_unparseable`] with a chosen code (AE when the bytes
+/// could not even be stored, so the sender should try again).
+pub fn build_nack_for_unparseable(raw: &[u8], code: AckCode, error: &AckError, header: &AckHeader<'_>) -> Vec<u8> {
     let d = Delimiters::default();
     let rec = recover_header(raw).unwrap_or_default();
     let e = |s: &str| esc(s, &d).into_owned();
@@ -492,7 +498,7 @@ pub fn build_ack_for_unparseable(raw: &[u8], error: &AckError, header: &AckHeade
     write_msa_err(
         &mut out,
         &d,
-        AckCode::AR,
+        code,
         &control,
         &Disposition::Reject(error.clone()),
         &rec.version,

@@ -1,0 +1,103 @@
+//! `caduceus bench mllp`: load a running server (and, with `--baseline`, a
+//! bare group-commit server started in the same run) and report both.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::runtime;
+use crate::bench::{LoadReport, LoadSpec, Template, baseline, run_load};
+
+/// `bench` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Send N copies of a message (unique MSH-10 each) over C connections with W in flight.
+    Mllp(BenchMllpArgs),
+}
+
+/// `bench mllp` options.
+#[derive(Args, Debug)]
+pub struct BenchMllpArgs {
+    /// HOST:PORT of the server to load.
+    #[arg(long)]
+    pub to: String,
+    /// Connections.
+    #[arg(long, default_value_t = 8)]
+    pub conns: usize,
+    /// Messages in flight per connection.
+    #[arg(long, default_value_t = 16)]
+    pub window: usize,
+    /// Messages in all.
+    #[arg(long, default_value_t = 50_000)]
+    pub messages: u64,
+    /// The message to send.
+    #[arg(long, default_value = "fixtures/bench/adt_a01_1812b.hl7")]
+    pub file: PathBuf,
+    /// Also measure the bare baseline server, in this run.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn line(name: &str, r: &LoadReport) -> String {
+    format!(
+        "{name:<9} {:>9.0} msg/s   p50 {:>7.2} ms   p99 {:>7.2} ms   {} messages in {:.2} s   errors {}",
+        r.rate, r.p50_ms, r.p99_ms, r.messages, r.seconds, r.errors
+    )
+}
+
+/// Runs a `bench` subcommand.
+pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Mllp(a) = cmd;
+    let raw = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let template = Arc::new(Template::new(&raw).map_err(anyhow::Error::msg).context("the bench message")?);
+    let run_id = format!("B{}", jiff::Timestamp::now().as_millisecond());
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut spec = LoadSpec {
+            to: a.to.clone(),
+            conns: a.conns,
+            window: a.window,
+            messages: a.messages,
+            template,
+            run_id: run_id.clone(),
+            tls: None,
+        };
+        let base = if a.baseline {
+            let dir = std::env::temp_dir().join(format!("caduceus-baseline-{}", std::process::id()));
+            let server = baseline::start(&dir).await.map_err(anyhow::Error::msg)?;
+            let mut b = spec.clone();
+            b.to = server.addr.to_string();
+            b.run_id = format!("{run_id}b");
+            let r = run_load(&b).await.map_err(anyhow::Error::msg)?;
+            drop(server);
+            let _ = std::fs::remove_dir_all(&dir);
+            Some(r)
+        } else {
+            None
+        };
+        spec.run_id = format!("{run_id}t");
+        let target = run_load(&spec).await.map_err(anyhow::Error::msg).context("loading the target")?;
+        if a.json {
+            let v = serde_json::json!({
+                "to": a.to, "conns": a.conns, "window": a.window, "messages": a.messages,
+                "caduceus": target, "baseline": base,
+                "ratio": base.as_ref().map(|b| target.rate / b.rate),
+            });
+            println!("{v}");
+        } else {
+            println!("bench mllp: {} conns={} window={} messages={} ({} bytes each)", a.to, a.conns, a.window, a.messages, raw.len());
+            println!("{}", line("caduceus", &target));
+            if let Some(b) = &base {
+                println!("{}", line("baseline", b));
+                println!("ratio     {:.2}", target.rate / b.rate);
+            }
+        }
+        Ok(if target.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}

@@ -1,0 +1,210 @@
+//! A channel, compiled: its policy, its source and its destinations'
+//! connectors, built from config without opening anything.
+//!
+//! Owns turning a [`LoadedChannel`] into a [`ChannelPlan`] (filters
+//! compiled, TLS files read and checked, file templates compiled), with
+//! every problem reported as a `file:line` error. `check` stops here;
+//! `serve` goes on to bind, build stacks and spawn (see `server`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::channel::{DestinationConfig, SourceConfig};
+use crate::config::{ConfigError, Loaded, LoadedChannel};
+use crate::connectors::file::config::DirectorySourceConfig;
+use crate::connectors::file::destination::FileWriter;
+use crate::connectors::mllp::config::MllpSourceConfig;
+use crate::connectors::mllp::destination::MllpSender;
+use crate::pipeline::delivery::DeliveryService;
+use crate::pipeline::filter::Rule;
+use crate::pipeline::intake::Hl7Policy;
+use crate::pipeline::layers::{StackContext, StackSettings, build_stack};
+use crate::tls;
+
+/// A compiled source.
+pub enum SourcePlan {
+    /// An MLLP listener.
+    Mllp {
+        /// Key of its address in `Loaded::listeners`.
+        listener: String,
+        /// Settings.
+        config: MllpSourceConfig,
+        /// TLS, when configured.
+        tls: Option<Arc<rustls::ServerConfig>>,
+    },
+    /// A directory poller.
+    Directory {
+        /// The folder (resolved).
+        dir: PathBuf,
+        /// Where taken files go (resolved).
+        processed: PathBuf,
+        /// Settings.
+        config: DirectorySourceConfig,
+    },
+}
+
+/// A compiled destination connector.
+#[derive(Clone)]
+pub enum Connector {
+    /// MLLP sender.
+    Mllp(MllpSender),
+    /// File writer.
+    File(FileWriter),
+}
+
+/// A compiled destination.
+pub struct DestinationPlan {
+    /// Name.
+    pub name: Arc<str>,
+    /// Resilience settings.
+    pub settings: StackSettings,
+    /// The connector.
+    pub connector: Connector,
+}
+
+impl DestinationPlan {
+    /// Builds the destination's tower stack around its connector.
+    pub fn stack(&self, ctx: StackContext<'_>) -> DeliveryService {
+        match &self.connector {
+            Connector::Mllp(c) => build_stack(c.clone(), &self.settings, ctx),
+            Connector::File(c) => build_stack(c.clone(), &self.settings, ctx),
+        }
+    }
+}
+
+/// A compiled channel.
+pub struct ChannelPlan {
+    /// Name.
+    pub name: Arc<str>,
+    /// Its file.
+    pub file: PathBuf,
+    /// HL7 rules.
+    pub policy: Arc<Hl7Policy>,
+    /// Source.
+    pub source: SourcePlan,
+    /// Destinations, in file order.
+    pub destinations: Vec<DestinationPlan>,
+}
+
+impl ChannelPlan {
+    /// Compiles a channel. Reads TLS files; opens no socket, creates no file.
+    pub fn compile(loaded: &Loaded, ch: &LoadedChannel) -> Result<ChannelPlan, Vec<ConfigError>> {
+        let file = &ch.file;
+        let cfg = &ch.config;
+        let base = ch.base_dir();
+        let mut errors = Vec::new();
+        let mut compile_rules = |list: &[serde_saphyr::Spanned<crate::config::channel::Condition>]| {
+            list.iter()
+                .filter_map(|c| Rule::compile(c, file).map_err(|e| errors.push(e)).ok())
+                .collect::<Vec<_>>()
+        };
+        let filters = compile_rules(&cfg.filters);
+        let reject = compile_rules(&cfg.reject);
+        if cfg.destinations.is_empty() {
+            tracing::debug!(channel = %cfg.name, "channel has no destinations: messages are stored only");
+        }
+        let source = match &cfg.source {
+            SourceConfig::Mllp(m) => {
+                let tls = match &m.tls {
+                    Some(t) => match tls::server_config(t, &base) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            errors.push(ConfigError::file(file, format!("source.tls: {e}")));
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                SourcePlan::Mllp {
+                    listener: ch.listener.clone().unwrap_or_default(),
+                    config: m.clone(),
+                    tls,
+                }
+            }
+            SourceConfig::Directory(d) => {
+                let dir = loaded.data_path(&d.path);
+                let processed = match &d.processed_dir {
+                    Some(p) => loaded.data_path(p),
+                    None => dir.join("processed"),
+                };
+                SourcePlan::Directory {
+                    dir,
+                    processed,
+                    config: d.clone(),
+                }
+            }
+        };
+        let mut destinations = Vec::new();
+        for d in &cfg.destinations {
+            let at = |m: String| ConfigError::file(file, format!("destination {:?}: {m}", d.name()));
+            let connector = match d {
+                DestinationConfig::Mllp(m) => {
+                    let tls = match &m.tls {
+                        Some(t) => match (tls::client_config(t, &base), tls::server_name(t, &m.address)) {
+                            (Ok(c), Ok(n)) => Some((c, n)),
+                            (Err(e), _) => {
+                                errors.push(at(format!("tls: {e}")));
+                                continue;
+                            }
+                            (_, Err(e)) => {
+                                errors.push(at(format!("tls: {e}")));
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    if !m.address.contains(':') {
+                        errors.push(at(format!("address {:?} is not host:port", m.address)));
+                        continue;
+                    }
+                    Connector::Mllp(MllpSender::new(m.clone(), tls))
+                }
+                DestinationConfig::File(f) => match FileWriter::new(f, loaded.data_path(&f.directory)) {
+                    Ok(w) => Connector::File(w),
+                    Err(e) => {
+                        errors.push(at(e));
+                        continue;
+                    }
+                },
+            };
+            destinations.push(DestinationPlan {
+                name: d.name().into(),
+                settings: d.stack_settings(),
+                connector,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let name: Arc<str> = cfg.name.as_str().into();
+        Ok(ChannelPlan {
+            policy: Arc::new(Hl7Policy {
+                channel: name.clone(),
+                versions: cfg.accept.versions.clone(),
+                processing_ids: cfg.accept.processing_ids.clone(),
+                filters,
+                reject,
+                dedup: cfg.duplicates.as_ref().map(|d| d.window.get()),
+                destinations: cfg.destinations.iter().map(|d| d.name().to_string()).collect(),
+                timezone: ch.timezone.clone(),
+            }),
+            name,
+            file: file.clone(),
+            source,
+            destinations,
+        })
+    }
+}
+
+/// Compiles every channel; all errors, in file order.
+pub fn compile_all(loaded: &Loaded) -> Result<Vec<ChannelPlan>, Vec<ConfigError>> {
+    let mut plans = Vec::new();
+    let mut errors = Vec::new();
+    for ch in &loaded.channels {
+        match ChannelPlan::compile(loaded, ch) {
+            Ok(p) => plans.push(p),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() { Ok(plans) } else { Err(errors) }
+}

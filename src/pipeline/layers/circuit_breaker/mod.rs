@@ -1,0 +1,176 @@
+//! Circuit breaker per destination: after `failures` consecutive failed
+//! attempts it opens and fails attempts at once (with the time left as
+//! `retry_after`), half-opens after `cool_down` to let one probe through,
+//! and closes when a probe succeeds. Every transition is logged and set on
+//! the `caduceus_circuit_state` gauge (0 closed, 1 open, 2 half-open).
+//!
+//! Owns the breaker state and its config. Only failures that say something
+//! about the peer's health count (connection errors, timeouts, AE/5xx); a
+//! content refusal (AR, 4xx) proves the peer is up.
+
+mod layer;
+mod service;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::config::units::HumanDuration;
+use crate::telemetry;
+
+pub use layer::CircuitBreakerLayer;
+pub use service::CircuitBreaker;
+
+/// `circuit_breaker:` in a destination.
+///
+/// ```yaml
+/// circuit_breaker:
+///   failures: 5        # consecutive failed attempts that open it (0 turns it off)
+///   cool_down: 30s     # how long it stays open before one probe
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failed attempts that open the breaker; 0 disables it. Default 5.
+    pub failures: u32,
+    /// Time open before a probe is let through. Default 30s.
+    pub cool_down: HumanDuration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failures: 5,
+            cool_down: HumanDuration::secs(30),
+        }
+    }
+}
+
+/// The breaker's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Attempts pass; consecutive failures are counted.
+    Closed {
+        /// Failures in a row so far.
+        failures: u32,
+    },
+    /// Attempts fail at once until `until`.
+    Open {
+        /// When a probe may go.
+        until: Instant,
+    },
+    /// One probe is allowed.
+    HalfOpen {
+        /// A probe is in flight.
+        probing: bool,
+    },
+}
+
+impl Phase {
+    fn gauge(self) -> f64 {
+        match self {
+            Phase::Closed { .. } => 0.0,
+            Phase::Open { .. } => 1.0,
+            Phase::HalfOpen { .. } => 2.0,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Closed { .. } => "closed",
+            Phase::Open { .. } => "open",
+            Phase::HalfOpen { .. } => "half-open",
+        }
+    }
+}
+
+/// Shared state of one destination's breaker.
+pub struct Breaker {
+    phase: Mutex<Phase>,
+    threshold: u32,
+    cool_down: Duration,
+    channel: Arc<str>,
+    destination: Arc<str>,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(cfg: &CircuitBreakerConfig, channel: Arc<str>, destination: Arc<str>) -> Breaker {
+        let b = Breaker {
+            phase: Mutex::new(Phase::Closed { failures: 0 }),
+            threshold: cfg.failures.max(1),
+            cool_down: cfg.cool_down.get(),
+            channel,
+            destination,
+        };
+        telemetry::circuit_state(&b.channel, &b.destination, 0.0);
+        b
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase.lock().map(|p| *p).unwrap_or(Phase::Closed { failures: 0 })
+    }
+
+    fn set(&self, phase: &mut Phase, next: Phase) {
+        let (from, to) = (phase.name(), next.name());
+        *phase = next;
+        if from != to {
+            tracing::warn!(channel = %self.channel, destination = %self.destination, from, to, "circuit breaker changed state");
+            telemetry::circuit_state(&self.channel, &self.destination, next.gauge());
+        }
+    }
+
+    /// May an attempt go now? `Err(wait)` when open.
+    pub(crate) fn admit(&self) -> Result<(), Duration> {
+        let Ok(mut phase) = self.phase.lock() else {
+            return Ok(());
+        };
+        match *phase {
+            Phase::Closed { .. } => Ok(()),
+            Phase::Open { until } => {
+                let now = Instant::now();
+                if now >= until {
+                    self.set(&mut phase, Phase::HalfOpen { probing: true });
+                    Ok(())
+                } else {
+                    Err(until - now)
+                }
+            }
+            Phase::HalfOpen { probing: true } => Err(self.cool_down.min(Duration::from_secs(1))),
+            Phase::HalfOpen { probing: false } => {
+                *phase = Phase::HalfOpen { probing: true };
+                Ok(())
+            }
+        }
+    }
+
+    /// Records an admitted attempt's outcome: `healthy` unless the failure
+    /// says the peer is unwell.
+    pub(crate) fn record(&self, healthy: bool) {
+        let Ok(mut phase) = self.phase.lock() else {
+            return;
+        };
+        let next = match (*phase, healthy) {
+            (Phase::Closed { failures: 0 }, true) => return,
+            (_, true) => Phase::Closed { failures: 0 },
+            (Phase::Closed { failures }, false) if failures + 1 < self.threshold => Phase::Closed {
+                failures: failures + 1,
+            },
+            (_, false) => Phase::Open {
+                until: Instant::now() + self.cool_down,
+            },
+        };
+        self.set(&mut phase, next);
+    }
+
+    /// An admitted attempt was abandoned (shutdown): let the next one probe.
+    pub(crate) fn abandon(&self) {
+        if let Ok(mut phase) = self.phase.lock()
+            && *phase == (Phase::HalfOpen { probing: true })
+        {
+            *phase = Phase::HalfOpen { probing: false };
+        }
+    }
+}
