@@ -28,11 +28,11 @@ use crate::pipeline::channel::{ChannelPlan, SourcePlan, compile_all};
 use crate::pipeline::intake::{Hl7Intake, Wakers};
 use crate::pipeline::layers::StackContext;
 use crate::pipeline::layers::rate_limit::RateLimiters;
-use crate::pipeline::worker::{StoreObserver, Worker};
 use crate::pipeline::processor;
+use crate::pipeline::worker::{StoreObserver, Worker};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
-use crate::telemetry;
+use crate::telemetry::{self, DestinationMetrics};
 
 /// Why `serve` stopped or did not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,12 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
 /// Creates the data directory (0700) and takes its lock. The returned file
 /// holds the lock for as long as it lives.
 pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServeError> {
-    std::fs::create_dir_all(dir).map_err(|e| ServeError::DataDir(format!("cannot create the data directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        ServeError::DataDir(format!(
+            "cannot create the data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -89,16 +94,21 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServeError> {
             dir.display(),
             path.display()
         ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::DataDir(format!("cannot lock {}: {e}", path.display()))),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::DataDir(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 async fn bind(name: &str, address: &str) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(address).await.map_err(|error| ServeError::Bind {
-        name: name.to_string(),
-        address: address.to_string(),
-        error,
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| ServeError::Bind {
+            name: name.to_string(),
+            address: address.to_string(),
+            error,
+        })
 }
 
 fn write_ports(dir: &Path, bound: &BTreeMap<String, SocketAddr>) -> std::io::Result<()> {
@@ -119,7 +129,11 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
 
     // Bind everything first, so a port in use stops start-up before any work.
     let mut bound = BTreeMap::new();
-    let http_addr = loaded.listeners.get("http").cloned().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let http_addr = loaded
+        .listeners
+        .get("http")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let http = bind("http", &http_addr).await?;
     bound.insert("http".to_string(), http.local_addr()?);
     let mut mllp_listeners = BTreeMap::new();
@@ -152,7 +166,11 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
             &mut known_queues,
         );
     }
-    workers.spawn(queue_depths(store.clone(), known_queues, workers_stop.clone()));
+    workers.spawn(queue_depths(
+        store.clone(),
+        known_queues,
+        workers_stop.clone(),
+    ));
 
     let app = router(ApiState {
         ready: ready.clone(),
@@ -162,7 +180,9 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let http_stop = CancellationToken::new();
     let hs = http_stop.clone();
     let http_task = tokio::spawn(async move {
-        let _ = axum::serve(http, app).with_graceful_shutdown(async move { hs.cancelled().await }).await;
+        let _ = axum::serve(http, app)
+            .with_graceful_shutdown(async move { hs.cancelled().await })
+            .await;
     });
     write_ports(&loaded.data_dir, &bound)?;
     ready.store(true, Ordering::SeqCst);
@@ -174,12 +194,23 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     ready.store(false, Ordering::SeqCst);
     sources_stop.cancel();
     let grace = loaded.server.shutdown_grace.get();
-    if tokio::time::timeout(grace, async { while sources.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!("sources did not finish within {}; stopping them", humantime::format_duration(grace));
+    if tokio::time::timeout(grace, async {
+        while sources.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            "sources did not finish within {}; stopping them",
+            humantime::format_duration(grace)
+        );
         sources.abort_all();
     }
     workers_stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), async { while workers.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
     workers.abort_all();
     http_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
@@ -198,19 +229,23 @@ fn start_channel(
     workers: &mut JoinSet<()>,
     sources_stop: &CancellationToken,
     workers_stop: &CancellationToken,
-    known_queues: &mut Vec<(String, String)>,
+    known_queues: &mut Vec<(String, String, DestinationMetrics)>,
 ) {
-    let observer = Arc::new(StoreObserver { store: store.clone() });
+    let observer = Arc::new(StoreObserver {
+        store: store.clone(),
+    });
     let mut notifies = Vec::new();
     for d in &plan.destinations {
         let notify = Arc::new(Notify::new());
         notifies.push(notify.clone());
-        known_queues.push((plan.name.to_string(), d.name.to_string()));
+        let metrics = DestinationMetrics::new(&plan.name, &d.name);
+        known_queues.push((plan.name.to_string(), d.name.to_string(), metrics.clone()));
         let stack = d.stack(StackContext {
             channel: plan.name.clone(),
             destination: d.name.clone(),
             rate_limiters: limiters,
             observer: observer.clone(),
+            metrics: metrics.clone(),
         });
         let worker = Worker {
             channel: plan.name.clone(),
@@ -218,6 +253,8 @@ fn start_channel(
             store: store.clone(),
             stack,
             notify,
+            metrics,
+            barrier: d.barrier(),
         };
         workers.spawn(worker.run(workers_stop.clone()));
     }
@@ -243,7 +280,11 @@ fn start_channel(
                 sources.spawn(l.run(sources_stop.clone()));
             }
         }
-        SourcePlan::Directory { dir, processed, config } => {
+        SourcePlan::Directory {
+            dir,
+            processed,
+            config,
+        } => {
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 tracing::error!(channel = %plan.name, dir = %dir.display(), error = %e, "cannot create the input folder");
             }
@@ -259,20 +300,24 @@ fn start_channel(
     let _ = loaded;
 }
 
-async fn queue_depths(store: Arc<dyn Store>, known: Vec<(String, String)>, stop: CancellationToken) {
+async fn queue_depths(
+    store: Arc<dyn Store>,
+    known: Vec<(String, String, DestinationMetrics)>,
+    stop: CancellationToken,
+) {
     loop {
         if let Ok(depths) = store.queue_depths().await {
-            for (c, d) in &known {
+            for (c, d, m) in &known {
                 let n = depths
                     .iter()
                     .find(|q| &q.channel == c && &q.destination == d)
                     .map(|q| q.depth)
                     .unwrap_or(0);
-                telemetry::queue_depth(c, d, n);
+                m.queue_depth.set(n as f64);
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.cancelled() => return,
         }
     }

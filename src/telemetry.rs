@@ -39,7 +39,9 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0])
+                .set_buckets(&[
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0,
+                ])
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
@@ -55,28 +57,116 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(names::MESSAGES_RECEIVED, "Messages received, by channel");
     describe_counter!(names::ACKS, "Acknowledgments sent, by channel and code");
-    describe_counter!(names::DELIVERIES, "Deliveries finished, by channel, destination and outcome");
-    describe_gauge!(names::QUEUE_DEPTH, "Deliveries queued or retrying, by channel and destination");
-    describe_histogram!(names::DELIVERY_SECONDS, metrics::Unit::Seconds, "Time from queueing to final outcome");
-    describe_counter!(names::RETRIES, "Failed delivery attempts that will be retried");
-    describe_gauge!(names::CIRCUIT_STATE, "Circuit breaker state: 0 closed, 1 open, 2 half-open");
+    describe_counter!(
+        names::DELIVERIES,
+        "Deliveries finished, by channel, destination and outcome"
+    );
+    describe_gauge!(
+        names::QUEUE_DEPTH,
+        "Deliveries queued or retrying, by channel and destination"
+    );
+    describe_histogram!(
+        names::DELIVERY_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from queueing to final outcome"
+    );
+    describe_counter!(
+        names::RETRIES,
+        "Failed delivery attempts that will be retried"
+    );
+    describe_gauge!(
+        names::CIRCUIT_STATE,
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open"
+    );
     describe_counter!(names::DUPLICATES, "Messages suppressed as duplicates");
     describe_counter!(names::STORE_ERRORS, "Store commit failures");
 }
 
-/// A message arrived on a channel.
-pub fn message_received(channel: &str) {
-    metrics::counter!(names::MESSAGES_RECEIVED, "channel" => channel.to_string()).increment(1);
+/// A channel's metric handles, registered once (no label allocation per message).
+#[derive(Clone)]
+pub struct ChannelMetrics {
+    received: metrics::Counter,
+    acks: [metrics::Counter; 6],
+    duplicates: metrics::Counter,
 }
 
-/// An acknowledgment was sent.
-pub fn ack(channel: &str, code: &'static str) {
-    metrics::counter!(names::ACKS, "channel" => channel.to_string(), "code" => code).increment(1);
+impl ChannelMetrics {
+    /// Registers a channel's metrics.
+    pub fn new(channel: &str) -> ChannelMetrics {
+        let ch = channel.to_string();
+        let ack = |code: &'static str| metrics::counter!(names::ACKS, "channel" => ch.clone(), "code" => code);
+        ChannelMetrics {
+            received: metrics::counter!(names::MESSAGES_RECEIVED, "channel" => ch.clone()),
+            acks: [
+                ack("AA"),
+                ack("AE"),
+                ack("AR"),
+                ack("CA"),
+                ack("CE"),
+                ack("CR"),
+            ],
+            duplicates: metrics::counter!(names::DUPLICATES, "channel" => ch.clone()),
+        }
+    }
+
+    /// A message arrived.
+    pub fn received(&self) {
+        self.received.increment(1);
+    }
+
+    /// An acknowledgment was sent.
+    pub fn ack(&self, code: hl7v2::AckCode) {
+        use hl7v2::AckCode::*;
+        let i = match code {
+            AA => 0,
+            AE => 1,
+            AR => 2,
+            CA => 3,
+            CE => 4,
+            CR => 5,
+        };
+        self.acks[i].increment(1);
+    }
+
+    /// A duplicate was suppressed.
+    pub fn duplicate(&self) {
+        self.duplicates.increment(1);
+    }
 }
 
-/// A duplicate was suppressed.
-pub fn duplicate(channel: &str) {
-    metrics::counter!(names::DUPLICATES, "channel" => channel.to_string()).increment(1);
+/// A destination's metric handles.
+#[derive(Clone)]
+pub struct DestinationMetrics {
+    sent: metrics::Counter,
+    dead: metrics::Counter,
+    seconds: metrics::Histogram,
+    /// Failed attempts that will be retried.
+    pub retries: metrics::Counter,
+    /// Deliveries queued or retrying.
+    pub queue_depth: metrics::Gauge,
+    /// Circuit breaker state.
+    pub circuit: metrics::Gauge,
+}
+
+impl DestinationMetrics {
+    /// Registers a destination's metrics.
+    pub fn new(channel: &str, destination: &str) -> DestinationMetrics {
+        let (c, d) = (channel.to_string(), destination.to_string());
+        DestinationMetrics {
+            sent: metrics::counter!(names::DELIVERIES, "channel" => c.clone(), "destination" => d.clone(), "outcome" => "sent"),
+            dead: metrics::counter!(names::DELIVERIES, "channel" => c.clone(), "destination" => d.clone(), "outcome" => "dead"),
+            seconds: metrics::histogram!(names::DELIVERY_SECONDS, "channel" => c.clone(), "destination" => d.clone()),
+            retries: metrics::counter!(names::RETRIES, "channel" => c.clone(), "destination" => d.clone()),
+            queue_depth: metrics::gauge!(names::QUEUE_DEPTH, "channel" => c.clone(), "destination" => d.clone()),
+            circuit: metrics::gauge!(names::CIRCUIT_STATE, "channel" => c, "destination" => d),
+        }
+    }
+
+    /// A delivery finished: `sent` or dead, `seconds` after it was queued.
+    pub fn finished(&self, sent: bool, seconds: f64) {
+        if sent { &self.sent } else { &self.dead }.increment(1);
+        self.seconds.record(seconds);
+    }
 }
 
 /// The store failed to commit.
@@ -84,37 +174,15 @@ pub fn store_error() {
     metrics::counter!(names::STORE_ERRORS).increment(1);
 }
 
-/// A delivery finished.
-pub fn delivery(channel: &str, destination: &str, outcome: &'static str, seconds: f64) {
-    metrics::counter!(names::DELIVERIES, "channel" => channel.to_string(), "destination" => destination.to_string(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!(names::DELIVERY_SECONDS, "channel" => channel.to_string(), "destination" => destination.to_string())
-        .record(seconds);
-}
-
-/// A failed attempt will be retried.
-pub fn retry(channel: &str, destination: &str) {
-    metrics::counter!(names::RETRIES, "channel" => channel.to_string(), "destination" => destination.to_string())
-        .increment(1);
-}
-
-/// A destination's queue depth.
-pub fn queue_depth(channel: &str, destination: &str, depth: u64) {
-    metrics::gauge!(names::QUEUE_DEPTH, "channel" => channel.to_string(), "destination" => destination.to_string())
-        .set(depth as f64);
-}
-
-/// A circuit breaker's state.
-pub fn circuit_state(channel: &str, destination: &str, state: f64) {
-    metrics::gauge!(names::CIRCUIT_STATE, "channel" => channel.to_string(), "destination" => destination.to_string())
-        .set(state);
-}
-
 /// Sets up logging to stderr. `RUST_LOG` overrides `level`.
 pub fn init_tracing(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {

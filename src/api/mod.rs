@@ -40,15 +40,24 @@ pub fn router(state: ApiState) -> Router {
 
 async fn readyz(State(s): State<ApiState>) -> impl IntoResponse {
     if !s.ready.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting or shutting down\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: starting or shutting down\n",
+        );
     }
     if !s.store.healthy().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: the store cannot be reached\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the store cannot be reached\n",
+        );
     }
     (StatusCode::OK, "ready\n")
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     s.metrics.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
 }

@@ -45,7 +45,9 @@ pub async fn start(dir: &Path) -> Result<Baseline, String> {
     .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel::<Job>(4096);
     std::thread::spawn(move || writer(conn, rx));
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let stop = CancellationToken::new();
     let s = stop.clone();
@@ -91,7 +93,10 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 fn control_id(msg: &[u8]) -> &[u8] {
-    let line_end = msg.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(msg.len());
+    let line_end = msg
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(msg.len());
     let sep = msg.get(3).copied().unwrap_or(b'|');
     msg[..line_end].split(|&b| b == sep).nth(9).unwrap_or(b"")
 }

@@ -103,7 +103,9 @@ pub async fn run_load(spec: &LoadSpec) -> Result<LoadReport, String> {
     for c in 0..conns {
         let n = per + u64::from((c as u64) < extra);
         let spec = spec.clone();
-        tasks.push(tokio::spawn(async move { one_connection(&spec, c, n).await }));
+        tasks.push(tokio::spawn(
+            async move { one_connection(&spec, c, n).await },
+        ));
     }
     let mut lat = Vec::with_capacity(spec.messages as usize);
     let mut errors = 0;

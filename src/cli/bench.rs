@@ -55,7 +55,11 @@ fn line(name: &str, r: &LoadReport) -> String {
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
     let BenchCommand::Mllp(a) = cmd;
     let raw = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    let template = Arc::new(Template::new(&raw).map_err(anyhow::Error::msg).context("the bench message")?);
+    let template = Arc::new(
+        Template::new(&raw)
+            .map_err(anyhow::Error::msg)
+            .context("the bench message")?,
+    );
     let run_id = format!("B{}", jiff::Timestamp::now().as_millisecond());
     let rt = runtime()?;
     rt.block_on(async {
@@ -69,7 +73,8 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
             tls: None,
         };
         let base = if a.baseline {
-            let dir = std::env::temp_dir().join(format!("caduceus-baseline-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("caduceus-baseline-{}", std::process::id()));
             let server = baseline::start(&dir).await.map_err(anyhow::Error::msg)?;
             let mut b = spec.clone();
             b.to = server.addr.to_string();
@@ -82,7 +87,10 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
             None
         };
         spec.run_id = format!("{run_id}t");
-        let target = run_load(&spec).await.map_err(anyhow::Error::msg).context("loading the target")?;
+        let target = run_load(&spec)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("loading the target")?;
         if a.json {
             let v = serde_json::json!({
                 "to": a.to, "conns": a.conns, "window": a.window, "messages": a.messages,
@@ -91,13 +99,24 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
             });
             println!("{v}");
         } else {
-            println!("bench mllp: {} conns={} window={} messages={} ({} bytes each)", a.to, a.conns, a.window, a.messages, raw.len());
+            println!(
+                "bench mllp: {} conns={} window={} messages={} ({} bytes each)",
+                a.to,
+                a.conns,
+                a.window,
+                a.messages,
+                raw.len()
+            );
             println!("{}", line("caduceus", &target));
             if let Some(b) = &base {
                 println!("{}", line("baseline", b));
                 println!("ratio     {:.2}", target.rate / b.rate);
             }
         }
-        Ok(if target.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if target.errors == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }

@@ -28,7 +28,8 @@ pub struct DevArgs {
 pub fn run(cmd: &CertsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CertsCommand::Dev(a) => {
-            let files = crate::tls::dev::write_dev_set(&a.out, &a.partners).map_err(anyhow::Error::msg)?;
+            let files =
+                crate::tls::dev::write_dev_set(&a.out, &a.partners).map_err(anyhow::Error::msg)?;
             for f in files {
                 println!("{}", f.display());
             }

@@ -55,12 +55,18 @@ pub struct Filters {
 
 impl Filters {
     fn is_empty(&self) -> bool {
-        self.channel.is_none() && self.state.is_none() && self.message_type.is_none() && self.control_id.is_none() && self.since.is_none()
+        self.channel.is_none()
+            && self.state.is_none()
+            && self.message_type.is_none()
+            && self.control_id.is_none()
+            && self.since.is_none()
     }
 
     fn query(&self, limit: Option<u64>) -> anyhow::Result<MessageQuery> {
         let state = match &self.state {
-            Some(s) => Some(MessageState::parse(s).with_context(|| format!("--state {s:?}: expected received, processed, filtered or error"))?),
+            Some(s) => Some(MessageState::parse(s).with_context(|| {
+                format!("--state {s:?}: expected received, processed, filtered or error")
+            })?),
             None => None,
         };
         let since = match &self.since {
@@ -68,7 +74,9 @@ impl Filters {
             Some(s) => Some(match s.parse::<Timestamp>() {
                 Ok(t) => t,
                 Err(_) => {
-                    let d = humantime::parse_duration(s).with_context(|| format!("--since {s:?}: expected an RFC 3339 time or a duration like 1h"))?;
+                    let d = humantime::parse_duration(s).with_context(|| {
+                        format!("--since {s:?}: expected an RFC 3339 time or a duration like 1h")
+                    })?;
                     Timestamp::now()
                         .checked_sub(jiff::SignedDuration::try_from(d)?)
                         .context("--since is too far back")?
@@ -127,9 +135,14 @@ fn open(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
     let dir = cli.resolve_data_dir();
     let path = store_path(&dir);
     if !path.exists() {
-        bail!("no store at {} (run `caduceus serve` first, or pass --data-dir)", path.display());
+        bail!(
+            "no store at {} (run `caduceus serve` first, or pass --data-dir)",
+            path.display()
+        );
     }
-    Ok(Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?))
+    Ok(Arc::new(
+        SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
+    ))
 }
 
 /// Runs a `messages` subcommand.
@@ -172,18 +185,30 @@ pub fn run(cli: &Cli, cmd: &MessagesCommand) -> anyhow::Result<ExitCode> {
                 let ids: Vec<MessageId> = if !a.ids.is_empty() {
                     a.ids.iter().map(|i| MessageId(*i)).collect()
                 } else if !a.filters.is_empty() {
-                    store.list(&a.filters.query(None)?).await?.into_iter().map(|m| m.id).collect()
+                    store
+                        .list(&a.filters.query(None)?)
+                        .await?
+                        .into_iter()
+                        .map(|m| m.id)
+                        .collect()
                 } else {
                     bail!("give message ids, or filters such as --state error --channel NAME");
                 };
                 let mut failed = 0;
                 for id in &ids {
-                    if let Err(e) = store.reprocess(*id, "requested with `caduceus messages reprocess`").await {
+                    if let Err(e) = store
+                        .reprocess(*id, "requested with `caduceus messages reprocess`")
+                        .await
+                    {
                         eprintln!("caduceus: message {id}: {e}");
                         failed += 1;
                     }
                 }
-                writeln!(out, "queued {} message(s) for reprocessing", ids.len() - failed)?;
+                writeln!(
+                    out,
+                    "queued {} message(s) for reprocessing",
+                    ids.len() - failed
+                )?;
                 if failed > 0 {
                     return Ok(ExitCode::from(1));
                 }
@@ -200,16 +225,30 @@ fn print_table(out: &mut impl Write, rows: &[MessageSummary]) -> std::io::Result
         .map(|r| {
             [
                 r.id.to_string(),
-                r.received_at.get(..19).unwrap_or(&r.received_at).replace('T', " "),
+                r.received_at
+                    .get(..19)
+                    .unwrap_or(&r.received_at)
+                    .replace('T', " "),
                 r.channel.clone(),
                 cell(&r.message_type),
                 cell(&r.control_id),
                 r.state.as_str().to_string(),
-                r.error.clone().map(|e| e.chars().take(80).collect()).unwrap_or_default(),
+                r.error
+                    .clone()
+                    .map(|e| e.chars().take(80).collect())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
-    let head = ["ID", "RECEIVED (UTC)", "CHANNEL", "TYPE", "CONTROL ID", "STATE", "ERROR"];
+    let head = [
+        "ID",
+        "RECEIVED (UTC)",
+        "CHANNEL",
+        "TYPE",
+        "CONTROL ID",
+        "STATE",
+        "ERROR",
+    ];
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for row in &table {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
@@ -241,8 +280,14 @@ fn detail_json(d: &MessageDetail) -> serde_json::Value {
         o.insert("peer".into(), d.peer.clone().into());
         o.insert("mapping_version".into(), d.mapping_version.clone().into());
         o.insert("size".into(), d.raw.len().into());
-        o.insert("deliveries".into(), serde_json::to_value(&d.deliveries).unwrap_or_default());
-        o.insert("history".into(), serde_json::to_value(&d.events).unwrap_or_default());
+        o.insert(
+            "deliveries".into(),
+            serde_json::to_value(&d.deliveries).unwrap_or_default(),
+        );
+        o.insert(
+            "history".into(),
+            serde_json::to_value(&d.events).unwrap_or_default(),
+        );
     }
     v
 }
@@ -278,19 +323,43 @@ fn print_detail(out: &mut impl Write, d: &MessageDetail) -> std::io::Result<()> 
             del.state.as_str(),
             del.attempts,
             del.idempotency_key,
-            del.next_attempt_at.as_ref().map(|t| format!("  next attempt {t}")).unwrap_or_default(),
-            del.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default(),
-            del.response.as_ref().map(|r| format!("  response: {r}")).unwrap_or_default(),
+            del.next_attempt_at
+                .as_ref()
+                .map(|t| format!("  next attempt {t}"))
+                .unwrap_or_default(),
+            del.last_error
+                .as_ref()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default(),
+            del.response
+                .as_ref()
+                .map(|r| format!("  response: {r}"))
+                .unwrap_or_default(),
         )?;
     }
     writeln!(out, "History")?;
     for e in &d.events {
-        let who = e.delivery_id.map(|i| format!("delivery #{i} ")).unwrap_or_default();
-        writeln!(out, "  {}  {who}{}  {}", e.at, e.state, e.reason.clone().unwrap_or_default())?;
+        let who = e
+            .delivery_id
+            .map(|i| format!("delivery #{i} "))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  {who}{}  {}",
+            e.at,
+            e.state,
+            e.reason.clone().unwrap_or_default()
+        )?;
     }
-    writeln!(out, "Content ({} bytes; `--raw` prints it exactly)", d.raw.len())?;
+    writeln!(
+        out,
+        "Content ({} bytes; `--raw` prints it exactly)",
+        d.raw.len()
+    )?;
     // Decoded with the message's own character set (MSH-18) when it parses.
-    let charset = hl7v2::Message::parse(&d.raw).map(|m| m.charset()).unwrap_or(hl7v2::Charset::Default);
+    let charset = hl7v2::Message::parse(&d.raw)
+        .map(|m| m.charset())
+        .unwrap_or(hl7v2::Charset::Default);
     let text = charset.decode(std::borrow::Cow::Borrowed(&d.raw[..]));
     for line in text.split(['\r', '\n']).filter(|l| !l.is_empty()) {
         writeln!(out, "  {line}")?;

@@ -20,7 +20,12 @@ use crate::config::{self, Overrides};
 #[command(name = "caduceus", version, about, long_about = None)]
 pub struct Cli {
     /// The server config file.
-    #[arg(long, global = true, env = "CADUCEUS_CONFIG", default_value = "config/caduceus.yaml")]
+    #[arg(
+        long,
+        global = true,
+        env = "CADUCEUS_CONFIG",
+        default_value = "config/caduceus.yaml"
+    )]
     pub config: PathBuf,
     /// The data directory (store, lock, ports.json); overrides the config's `data_dir`.
     #[arg(long, global = true, env = "CADUCEUS_DATA_DIR")]
@@ -98,7 +103,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("{e}");
-                    eprintln!("caduceus: not starting: the configuration has errors (run `caduceus check`)");
+                    eprintln!(
+                        "caduceus: not starting: the configuration has errors (run `caduceus check`)"
+                    );
                     return Ok(ExitCode::from(1));
                 }
             };
@@ -136,7 +143,11 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                 config::display_path(&loaded.file),
                 plans.len(),
                 if plans.len() == 1 { "" } else { "s" },
-                plans.iter().map(|p| p.name.to_string()).collect::<Vec<_>>().join(", ")
+                plans
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -54,7 +54,9 @@ pub struct SendMllpArgs {
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
-    humantime::parse_duration(s).map(HumanDuration).map_err(|e| e.to_string())
+    humantime::parse_duration(s)
+        .map(HumanDuration)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs a `send` subcommand.
@@ -70,7 +72,10 @@ pub fn run(cmd: &SendCommand) -> anyhow::Result<ExitCode> {
                 min_version: TlsVersion::Tls12,
             };
             let base = std::env::current_dir()?;
-            Some((client_config(&cfg, &base)?, server_name(&cfg, &a.to).map_err(anyhow::Error::msg)?))
+            Some((
+                client_config(&cfg, &base)?,
+                server_name(&cfg, &a.to).map_err(anyhow::Error::msg)?,
+            ))
         }
         None => None,
     };
@@ -79,9 +84,12 @@ pub fn run(cmd: &SendCommand) -> anyhow::Result<ExitCode> {
         let mut client = Client::connect(&a.to, a.timeout.get(), tls, 16 << 20).await?;
         let mut all_ok = true;
         for file in &a.files {
-            let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let data =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let messages: Vec<&[u8]> = match hl7v2::batch::split(&data) {
-                Ok(s) if !s.messages.is_empty() => s.messages.iter().map(|r| &data[r.clone()]).collect(),
+                Ok(s) if !s.messages.is_empty() => {
+                    s.messages.iter().map(|r| &data[r.clone()]).collect()
+                }
                 _ => vec![&data[..]],
             };
             for m in messages {
@@ -104,14 +112,22 @@ pub fn run(cmd: &SendCommand) -> anyhow::Result<ExitCode> {
                     AckCondition::ErrorOnly => Some(Duration::from_secs(2).min(a.timeout.get())),
                     _ => Some(a.timeout.get()),
                 };
-                client.write(&wire).await.with_context(|| format!("{}: sending to {}", file.display(), a.to))?;
-                client.flush().await.with_context(|| format!("{}: sending to {}", file.display(), a.to))?;
+                client
+                    .write(&wire)
+                    .await
+                    .with_context(|| format!("{}: sending to {}", file.display(), a.to))?;
+                client
+                    .flush()
+                    .await
+                    .with_context(|| format!("{}: sending to {}", file.display(), a.to))?;
                 let Some(wait) = wait else {
                     println!("{}\t{control}\t-", file.display());
                     continue;
                 };
                 let reply = match tokio::time::timeout(wait, client.read()).await {
-                    Ok(r) => r.with_context(|| format!("{}: reading the ACK from {}", file.display(), a.to))?,
+                    Ok(r) => r.with_context(|| {
+                        format!("{}: reading the ACK from {}", file.display(), a.to)
+                    })?,
                     Err(_) if accept == AckCondition::ErrorOnly => {
                         println!("{}\t{control}\t-", file.display());
                         continue;
@@ -133,6 +149,10 @@ pub fn run(cmd: &SendCommand) -> anyhow::Result<ExitCode> {
             }
         }
         client.close().await;
-        Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if all_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }

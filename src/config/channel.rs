@@ -244,7 +244,10 @@ pub enum SourceConfig {
 impl TaggedEnum for SourceConfig {
     const TAGS: &'static [&'static str] = &["mllp", "directory"];
     const WHAT: &'static str = "source";
-    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+    fn deserialize_variant<'de, D: Deserializer<'de>>(
+        tag: &str,
+        rest: D,
+    ) -> Result<Self, D::Error> {
         match tag {
             "mllp" => MllpSourceConfig::deserialize(rest).map(SourceConfig::Mllp),
             "directory" => DirectorySourceConfig::deserialize(rest).map(SourceConfig::Directory),
@@ -289,7 +292,10 @@ impl DestinationConfig {
 impl TaggedEnum for DestinationConfig {
     const TAGS: &'static [&'static str] = &["mllp", "file"];
     const WHAT: &'static str = "destination";
-    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+    fn deserialize_variant<'de, D: Deserializer<'de>>(
+        tag: &str,
+        rest: D,
+    ) -> Result<Self, D::Error> {
         match tag {
             "mllp" => MllpDestinationConfig::deserialize(rest).map(DestinationConfig::Mllp),
             "file" => FileDestinationConfig::deserialize(rest).map(DestinationConfig::File),

@@ -44,7 +44,11 @@ impl ConfigError {
     }
 
     /// An error at a YAML location.
-    pub fn at(file: &Path, loc: &serde_saphyr::Location, message: impl Into<String>) -> ConfigError {
+    pub fn at(
+        file: &Path,
+        loc: &serde_saphyr::Location,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: file.to_path_buf(),
             line: Some(loc.line()),
@@ -68,7 +72,11 @@ impl ConfigError {
 /// Strips the parser's own "line N column M:" and " at line N, column M"
 /// decorations; the location is printed once, in `file:line:col` form.
 fn clean_yaml_message(s: &str) -> String {
-    let mut m = s.trim().strip_prefix("error: ").unwrap_or(s.trim()).to_string();
+    let mut m = s
+        .trim()
+        .strip_prefix("error: ")
+        .unwrap_or(s.trim())
+        .to_string();
     if m.starts_with("line ")
         && let Some(i) = m.find(": ")
     {
@@ -94,7 +102,10 @@ impl fmt::Display for ConfigError {
 /// Paths are shown relative to the working directory when they are under it.
 pub fn display_path(p: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let shown = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    let shown = cwd
+        .as_deref()
+        .and_then(|c| p.strip_prefix(c).ok())
+        .unwrap_or(p);
     shown.display().to_string()
 }
 
@@ -141,7 +152,10 @@ pub struct LoadedChannel {
 impl LoadedChannel {
     /// The folder relative paths in this file (TLS files) start from.
     pub fn base_dir(&self) -> PathBuf {
-        self.file.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 }
 
@@ -169,12 +183,19 @@ pub struct Loaded {
 impl Loaded {
     /// Resolves a data path (file destinations, pollers) against the data directory.
     pub fn data_path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.data_dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.data_dir.join(p)
+        }
     }
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A `host:port` listen address (port 0 picks a free port).
@@ -186,18 +207,33 @@ fn valid_address(s: &str) -> bool {
 }
 
 fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
-    jiff::tz::TimeZone::get(name).map_err(|e| format!("unknown time zone {name:?} ({e}); use an IANA name such as UTC or America/New_York"))
+    jiff::tz::TimeZone::get(name).map_err(|e| {
+        format!(
+            "unknown time zone {name:?} ({e}); use an IANA name such as UTC or America/New_York"
+        )
+    })
 }
 
 /// Reads the server file, then every channel file. Collects every error
 /// it can before giving up.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> {
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| ConfigErrors(vec![ConfigError::file(&file, format!("cannot read the server config: {e}"))]))?;
-    let server: ServerConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigErrors(vec![ConfigError::from_yaml(&file, &e)]))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        ConfigErrors(vec![ConfigError::file(
+            &file,
+            format!("cannot read the server config: {e}"),
+        )])
+    })?;
+    let server: ServerConfig = serde_saphyr::from_str(&text)
+        .map_err(|e| ConfigErrors(vec![ConfigError::from_yaml(&file, &e)]))?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let rel = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
     let data_dir = match &overrides.data_dir {
         Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
         None => rel(&server.data_dir),
@@ -212,10 +248,16 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
     let mut listeners = BTreeMap::new();
     for (name, addr) in &server.listeners {
         if !valid_name(name) {
-            errors.push(ConfigError::file(&file, format!("listeners: invalid name {name:?} (letters, digits, -, _)")));
+            errors.push(ConfigError::file(
+                &file,
+                format!("listeners: invalid name {name:?} (letters, digits, -, _)"),
+            ));
         }
         if !valid_address(addr) {
-            errors.push(ConfigError::file(&file, format!("listeners.{name}: {addr:?} is not host:port")));
+            errors.push(ConfigError::file(
+                &file,
+                format!("listeners.{name}: {addr:?} is not host:port"),
+            ));
         }
         listeners.insert(name.clone(), addr.clone());
     }
@@ -230,7 +272,10 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect(),
         Err(e) => {
-            errors.push(ConfigError::file(&connectors_dir, format!("cannot read the connectors folder: {e}")));
+            errors.push(ConfigError::file(
+                &connectors_dir,
+                format!("cannot read the connectors folder: {e}"),
+            ));
             Vec::new()
         }
     };
@@ -271,18 +316,41 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
     for ch in &mut channels {
         let name = ch.config.name.clone();
         if !valid_name(&name) {
-            errors.push(ConfigError::file(&ch.file, format!("name: {name:?} is not a valid channel name (letters, digits, -, _; at most 64)")));
+            errors.push(ConfigError::file(
+                &ch.file,
+                format!(
+                    "name: {name:?} is not a valid channel name (letters, digits, -, _; at most 64)"
+                ),
+            ));
         }
         if let Some(other) = seen.insert(name.clone(), ch.file.clone()) {
-            errors.push(ConfigError::file(&ch.file, format!("channel name {name:?} is also used by {}", display_path(&other))));
+            errors.push(ConfigError::file(
+                &ch.file,
+                format!(
+                    "channel name {name:?} is also used by {}",
+                    display_path(&other)
+                ),
+            ));
         }
         let mut dests = BTreeMap::new();
         for d in &ch.config.destinations {
             if !valid_name(d.name()) {
-                errors.push(ConfigError::file(&ch.file, format!("destination name {:?} is not valid (letters, digits, -, _)", d.name())));
+                errors.push(ConfigError::file(
+                    &ch.file,
+                    format!(
+                        "destination name {:?} is not valid (letters, digits, -, _)",
+                        d.name()
+                    ),
+                ));
             }
             if dests.insert(d.name().to_string(), ()).is_some() {
-                errors.push(ConfigError::file(&ch.file, format!("destination name {:?} is used twice in this channel", d.name())));
+                errors.push(ConfigError::file(
+                    &ch.file,
+                    format!(
+                        "destination name {:?} is used twice in this channel",
+                        d.name()
+                    ),
+                ));
             }
         }
         if let SourceConfig::Mllp(m) = &ch.config.source {
@@ -322,7 +390,10 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
 
     for (name, addr) in &overrides.listen {
         if !valid_address(addr) {
-            errors.push(ConfigError::file(&file, format!("--listen {name}={addr}: not host:port")));
+            errors.push(ConfigError::file(
+                &file,
+                format!("--listen {name}={addr}: not host:port"),
+            ));
         } else if let Some(slot) = listeners.get_mut(name) {
             *slot = addr.clone();
         } else {
@@ -374,7 +445,19 @@ mod tests {
         let (_d, cfg) = setup(server, channels);
         match load(&cfg, o) {
             Ok(_) => vec![],
-            Err(e) => e.0.iter().map(|e| format!("{}:{}:{}: {}", e.file.file_name().unwrap().to_string_lossy(), e.line.unwrap_or(0), e.column.unwrap_or(0), e.message)).collect(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|e| {
+                        format!(
+                            "{}:{}:{}: {}",
+                            e.file.file_name().unwrap().to_string_lossy(),
+                            e.line.unwrap_or(0),
+                            e.column.unwrap_or(0),
+                            e.message
+                        )
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -395,22 +478,53 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_column() {
         let o = Overrides::default();
-        let e = errors(SERVER, &[("adt.yaml", "name: adt\nsource:\n  type: mllp\n  listen: mllp\n  max_mesage_size: 1\n")], &o);
+        let e = errors(
+            SERVER,
+            &[(
+                "adt.yaml",
+                "name: adt\nsource:\n  type: mllp\n  listen: mllp\n  max_mesage_size: 1\n",
+            )],
+            &o,
+        );
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("adt.yaml:5:3: unknown field `max_mesage_size`"), "{e:?}");
+        assert!(
+            e[0].starts_with("adt.yaml:5:3: unknown field `max_mesage_size`"),
+            "{e:?}"
+        );
 
-        let e = errors(SERVER, &[("adt.yaml", "name: adt\nsource:\n  type: mllp\n  listen: mllp\ndestinations:\n  - name: x\n    type: file\n    directory: out\n    timeout: soon\n")], &o);
+        let e = errors(
+            SERVER,
+            &[(
+                "adt.yaml",
+                "name: adt\nsource:\n  type: mllp\n  listen: mllp\ndestinations:\n  - name: x\n    type: file\n    directory: out\n    timeout: soon\n",
+            )],
+            &o,
+        );
         assert!(e[0].starts_with("adt.yaml:9:14: invalid duration"), "{e:?}");
 
-        let e = errors(SERVER, &[("a.yaml", "name: adt\nsource:\n  type: smtp\n")], &o);
+        let e = errors(
+            SERVER,
+            &[("a.yaml", "name: adt\nsource:\n  type: smtp\n")],
+            &o,
+        );
         assert!(e[0].contains("unknown variant `smtp`"), "{e:?}");
 
         let e = errors(SERVER, &[("a.yaml", CHANNEL), ("b.yaml", CHANNEL)], &o);
         assert!(e.iter().any(|m| m.contains("also used by")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("already used by channel")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("already used by channel")),
+            "{e:?}"
+        );
 
-        let e = errors(SERVER, &[("a.yaml", &CHANNEL.replace("listen: mllp", "listen: hl7"))], &o);
-        assert!(e[0].contains("neither host:port nor an MLLP listener"), "{e:?}");
+        let e = errors(
+            SERVER,
+            &[("a.yaml", &CHANNEL.replace("listen: mllp", "listen: hl7"))],
+            &o,
+        );
+        assert!(
+            e[0].contains("neither host:port nor an MLLP listener"),
+            "{e:?}"
+        );
 
         let e = errors("timezone: Mars/Olympus\n", &[], &o);
         assert!(e[0].contains("unknown time zone"), "{e:?}");
@@ -420,12 +534,21 @@ mod tests {
             listen: vec![("nope".into(), "127.0.0.1:0".into())],
         };
         let e = errors(SERVER, &[], &bad);
-        assert!(e[0].contains("no listener or channel named \"nope\""), "{e:?}");
+        assert!(
+            e[0].contains("no listener or channel named \"nope\""),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn cleans_parser_decorations() {
-        assert_eq!(clean_yaml_message("error: line 4 column 5: unknown field `x`"), "unknown field `x`");
-        assert_eq!(clean_yaml_message("unknown field `x` at line 2, column 1"), "unknown field `x`");
+        assert_eq!(
+            clean_yaml_message("error: line 4 column 5: unknown field `x`"),
+            "unknown field `x`"
+        );
+        assert_eq!(
+            clean_yaml_message("unknown field `x` at line 2, column 1"),
+            "unknown field `x`"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub trait TaggedEnum: Sized {
     /// What the block is, for messages ("source", "destination").
     const WHAT: &'static str;
     /// Deserializes the variant named by `tag` from the rest of the block.
-    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error>;
+    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, rest: D)
+    -> Result<Self, D::Error>;
 }
 
 /// Deserializes a [`TaggedEnum`]; use from a `Deserialize` impl.
@@ -38,7 +39,12 @@ impl<'de, T: TaggedEnum> Visitor<'de> for TaggedVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} block with `type: {}`", T::WHAT, T::TAGS.join(" | "))
+        write!(
+            f,
+            "a {} block with `type: {}`",
+            T::WHAT,
+            T::TAGS.join(" | ")
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
@@ -49,7 +55,10 @@ impl<'de, T: TaggedEnum> Visitor<'de> for TaggedVisitor<T> {
                 if !T::TAGS.contains(&tag.as_str()) {
                     return Err(A::Error::unknown_variant(&tag, T::TAGS));
                 }
-                let rest = PrefixedMap { buffered, inner: map };
+                let rest = PrefixedMap {
+                    buffered,
+                    inner: map,
+                };
                 return T::deserialize_variant(&tag, MapAccessDeserializer::new(rest));
             }
             let value: serde_json::Value = map.next_value()?;
@@ -72,16 +81,23 @@ struct PrefixedMap<A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrefixedMap<A> {
     type Error = A::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
         if let Some((k, _)) = self.buffered.front() {
-            return seed.deserialize(StringDeserializer::<A::Error>::new(k.clone())).map(Some);
+            return seed
+                .deserialize(StringDeserializer::<A::Error>::new(k.clone()))
+                .map(Some);
         }
         self.inner.next_key_seed(seed)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         if let Some((k, v)) = self.buffered.pop_front() {
-            return seed.deserialize(v).map_err(|e| A::Error::custom(format!("`{k}`: {e}")));
+            return seed
+                .deserialize(v)
+                .map_err(|e| A::Error::custom(format!("`{k}`: {e}")));
         }
         self.inner.next_value_seed(seed)
     }
@@ -107,7 +123,10 @@ mod tests {
     impl TaggedEnum for E {
         const TAGS: &'static [&'static str] = &["a"];
         const WHAT: &'static str = "thing";
-        fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+        fn deserialize_variant<'de, D: Deserializer<'de>>(
+            tag: &str,
+            rest: D,
+        ) -> Result<Self, D::Error> {
             match tag {
                 "a" => A::deserialize(rest).map(E::A),
                 _ => Err(D::Error::unknown_variant(tag, Self::TAGS)),
@@ -128,13 +147,22 @@ mod tests {
     }
 
     fn err(y: &str) -> String {
-        serde_saphyr::from_str::<Top>(y).unwrap_err().without_snippet().to_string()
+        serde_saphyr::from_str::<Top>(y)
+            .unwrap_err()
+            .without_snippet()
+            .to_string()
     }
 
     #[test]
     fn dispatches_and_keeps_locations() {
         let ok: Top = serde_saphyr::from_str("thing:\n  name: x\n  type: a\n  port: 9\n").unwrap();
-        assert_eq!(ok.thing, E::A(A { name: "x".into(), port: 9 }));
+        assert_eq!(
+            ok.thing,
+            E::A(A {
+                name: "x".into(),
+                port: 9
+            })
+        );
         let e = err("thing:\n  name: x\n  type: a\n  port: 9\n  prot: 1\n");
         assert!(e.contains("line 5"), "{e}");
         assert!(e.contains("unknown field `prot`"), "{e}");

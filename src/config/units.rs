@@ -40,7 +40,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim())
             .map(HumanDuration)
-            .map_err(|e| de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. 500ms, 30s, 5m, 24h")))
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "invalid duration {s:?} ({e}); write e.g. 500ms, 30s, 5m, 24h"
+                ))
+            })
     }
 }
 
@@ -63,11 +67,11 @@ impl ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
-        if n >= 1 << 30 && n % (1 << 30) == 0 {
+        if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
             write!(f, "{}GiB", n >> 30)
-        } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+        } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
             write!(f, "{}MiB", n >> 20)
-        } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
             write!(f, "{}KiB", n >> 10)
         } else {
             write!(f, "{n}")
@@ -111,9 +115,11 @@ impl<'de> Deserialize<'de> for ByteSize {
                     .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
-                parse_size(v)
-                    .map(ByteSize)
-                    .ok_or_else(|| E::custom(format!("invalid size {v:?}; write e.g. 4096, 512KiB, 10MiB")))
+                parse_size(v).map(ByteSize).ok_or_else(|| {
+                    E::custom(format!(
+                        "invalid size {v:?}; write e.g. 4096, 512KiB, 10MiB"
+                    ))
+                })
             }
         }
         d.deserialize_any(V)

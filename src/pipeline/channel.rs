@@ -15,7 +15,7 @@ use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
 use crate::connectors::mllp::config::MllpSourceConfig;
 use crate::connectors::mllp::destination::MllpSender;
-use crate::pipeline::delivery::DeliveryService;
+use crate::pipeline::delivery::{Barrier, DeliveryService};
 use crate::pipeline::filter::Rule;
 use crate::pipeline::intake::Hl7Policy;
 use crate::pipeline::layers::{StackContext, StackSettings, build_stack};
@@ -63,6 +63,14 @@ pub struct DestinationPlan {
 }
 
 impl DestinationPlan {
+    /// The connector's durability barrier, when it writes in groups.
+    pub fn barrier(&self) -> Option<Arc<dyn Barrier>> {
+        match &self.connector {
+            Connector::File(f) => Some(Arc::new(f.clone())),
+            Connector::Mllp(_) => None,
+        }
+    }
+
     /// Builds the destination's tower stack around its connector.
     pub fn stack(&self, ctx: StackContext<'_>) -> DeliveryService {
         match &self.connector {
@@ -93,11 +101,12 @@ impl ChannelPlan {
         let cfg = &ch.config;
         let base = ch.base_dir();
         let mut errors = Vec::new();
-        let mut compile_rules = |list: &[serde_saphyr::Spanned<crate::config::channel::Condition>]| {
-            list.iter()
-                .filter_map(|c| Rule::compile(c, file).map_err(|e| errors.push(e)).ok())
-                .collect::<Vec<_>>()
-        };
+        let mut compile_rules =
+            |list: &[serde_saphyr::Spanned<crate::config::channel::Condition>]| {
+                list.iter()
+                    .filter_map(|c| Rule::compile(c, file).map_err(|e| errors.push(e)).ok())
+                    .collect::<Vec<_>>()
+            };
         let filters = compile_rules(&cfg.filters);
         let reject = compile_rules(&cfg.reject);
         if cfg.destinations.is_empty() {
@@ -136,11 +145,15 @@ impl ChannelPlan {
         };
         let mut destinations = Vec::new();
         for d in &cfg.destinations {
-            let at = |m: String| ConfigError::file(file, format!("destination {:?}: {m}", d.name()));
+            let at =
+                |m: String| ConfigError::file(file, format!("destination {:?}: {m}", d.name()));
             let connector = match d {
                 DestinationConfig::Mllp(m) => {
                     let tls = match &m.tls {
-                        Some(t) => match (tls::client_config(t, &base), tls::server_name(t, &m.address)) {
+                        Some(t) => match (
+                            tls::client_config(t, &base),
+                            tls::server_name(t, &m.address),
+                        ) {
                             (Ok(c), Ok(n)) => Some((c, n)),
                             (Err(e), _) => {
                                 errors.push(at(format!("tls: {e}")));
@@ -159,13 +172,15 @@ impl ChannelPlan {
                     }
                     Connector::Mllp(MllpSender::new(m.clone(), tls))
                 }
-                DestinationConfig::File(f) => match FileWriter::new(f, loaded.data_path(&f.directory)) {
-                    Ok(w) => Connector::File(w),
-                    Err(e) => {
-                        errors.push(at(e));
-                        continue;
+                DestinationConfig::File(f) => {
+                    match FileWriter::new(f, loaded.data_path(&f.directory)) {
+                        Ok(w) => Connector::File(w),
+                        Err(e) => {
+                            errors.push(at(e));
+                            continue;
+                        }
                     }
-                },
+                }
             };
             destinations.push(DestinationPlan {
                 name: d.name().into(),
@@ -185,7 +200,11 @@ impl ChannelPlan {
                 filters,
                 reject,
                 dedup: cfg.duplicates.as_ref().map(|d| d.window.get()),
-                destinations: cfg.destinations.iter().map(|d| d.name().to_string()).collect(),
+                destinations: cfg
+                    .destinations
+                    .iter()
+                    .map(|d| d.name().to_string())
+                    .collect(),
                 timezone: ch.timezone.clone(),
             }),
             name,
@@ -206,5 +225,9 @@ pub fn compile_all(loaded: &Loaded) -> Result<Vec<ChannelPlan>, Vec<ConfigError>
             Err(e) => errors.extend(e),
         }
     }
-    if errors.is_empty() { Ok(plans) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(plans)
+    } else {
+        Err(errors)
+    }
 }

@@ -132,6 +132,17 @@ pub trait RetryLogic: Send + Sync {
     fn classify(&self, answer: &Self::Answer) -> Verdict;
 }
 
+/// Connectors that make writes durable in groups implement this: the
+/// worker calls [`Barrier::sync`] after a batch and records the batch's
+/// deliveries as `sent` only when it succeeds. (The file writer writes each
+/// delivery to a temporary file, then one sync makes the whole batch
+/// durable before the files are renamed into place.)
+#[async_trait::async_trait]
+pub trait Barrier: Send + Sync {
+    /// Makes everything delivered since the last call durable and visible.
+    async fn sync(&self) -> Result<(), DeliveryError>;
+}
+
 /// The future every stack service returns.
 pub type DeliveryFuture = Pin<Box<dyn Future<Output = Result<Receipt, DeliveryError>> + Send>>;
 

@@ -53,11 +53,21 @@ impl Rule {
         .filter(|b| **b)
         .count();
         let kind = match (&cond.message_type, &cond.field) {
-            (Some(_), Some(_)) => return Err(at("a condition has either `type` or `field`, not both".into())),
-            (None, None) => return Err(at("a condition needs `type: <pattern>` or `field: <HL7 path>`".into())),
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    "a condition has either `type` or `field`, not both".into()
+                ));
+            }
+            (None, None) => {
+                return Err(at(
+                    "a condition needs `type: <pattern>` or `field: <HL7 path>`".into(),
+                ));
+            }
             (Some(t), None) => {
                 if tests > 0 {
-                    return Err(at("`equals`/`in`/`present`/`matches` go with `field`, not `type`".into()));
+                    return Err(at(
+                        "`equals`/`in`/`present`/`matches` go with `field`, not `type`".into(),
+                    ));
                 }
                 let pats = t.values();
                 if pats.is_empty() {
@@ -66,9 +76,13 @@ impl Rule {
                 Kind::Type(pats)
             }
             (None, Some(f)) => {
-                let path: Path = f.parse().map_err(|e: hl7v2::PathError| at(format!("field: {e}")))?;
+                let path: Path = f
+                    .parse()
+                    .map_err(|e: hl7v2::PathError| at(format!("field: {e}")))?;
                 if path.field.is_none() {
-                    return Err(at(format!("field: {f:?} names a segment; give a field, e.g. {f}-3")));
+                    return Err(at(format!(
+                        "field: {f:?} names a segment; give a field, e.g. {f}-3"
+                    )));
                 }
                 if tests != 1 {
                     return Err(at("a field condition needs exactly one of `equals`, `in`, `present`, `matches`".into()));
@@ -167,10 +181,34 @@ mod tests {
     #[test]
     fn refuses_bad_conditions_with_locations() {
         let e = rule("field: PID-0\nequals: x").unwrap_err();
-        assert!(e.to_string().starts_with("c.yaml:1:1: field: invalid HL7 path"), "{e}");
-        assert!(rule("field: PID-3").unwrap_err().message.contains("exactly one"));
-        assert!(rule("type: ADT*\nequals: x").unwrap_err().message.contains("go with `field`"));
-        assert!(rule("reason: x").unwrap_err().message.contains("needs `type"));
-        assert!(rule("field: PID\npresent: true").unwrap_err().message.contains("names a segment"));
+        assert!(
+            e.to_string()
+                .starts_with("c.yaml:1:1: field: invalid HL7 path"),
+            "{e}"
+        );
+        assert!(
+            rule("field: PID-3")
+                .unwrap_err()
+                .message
+                .contains("exactly one")
+        );
+        assert!(
+            rule("type: ADT*\nequals: x")
+                .unwrap_err()
+                .message
+                .contains("go with `field`")
+        );
+        assert!(
+            rule("reason: x")
+                .unwrap_err()
+                .message
+                .contains("needs `type")
+        );
+        assert!(
+            rule("field: PID\npresent: true")
+                .unwrap_err()
+                .message
+                .contains("names a segment")
+        );
     }
 }

@@ -30,9 +30,10 @@ use tokio::sync::Notify;
 
 use crate::pipeline::filter::Rule;
 use crate::store::{
-    Format, MessageId, MessageState, NewDelivery, NewMessage, Persisted, RouteOutcome, Store, StoreError, wildcard_match,
+    Format, MessageId, MessageState, NewDelivery, NewMessage, Persisted, RouteOutcome, Store,
+    StoreError, wildcard_match,
 };
-use crate::telemetry;
+use crate::telemetry::{self, ChannelMetrics};
 
 /// A channel's HL7 rules, compiled; pure (no store, no I/O), so `check`
 /// can build it.
@@ -94,7 +95,11 @@ fn msh(field: u16) -> Option<Location> {
 
 fn nonempty(s: std::borrow::Cow<'_, str>) -> Option<String> {
     let t = s.trim();
-    if t.is_empty() { None } else { Some(t.to_string()) }
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.to_string())
+    }
 }
 
 impl Hl7Policy {
@@ -117,11 +122,19 @@ impl Hl7Policy {
             }
         };
         let mt = msg.message_type();
-        let message_type = if mt.code.is_empty() { None } else { Some(mt.to_string()) };
+        let message_type = if mt.code.is_empty() {
+            None
+        } else {
+            Some(mt.to_string())
+        };
         let control_id = nonempty(msg.control_id());
         let sender = {
             let h = msg.header();
-            let part = |n| h.field(n).map(|f| f.text().into_owned()).unwrap_or_default();
+            let part = |n| {
+                h.field(n)
+                    .map(|f| f.text().into_owned())
+                    .unwrap_or_default()
+            };
             Some(format!("{}^{}", part(3), part(4)))
         };
         let base = |state, error: Option<String>, disposition, deliveries| Assessment {
@@ -145,26 +158,61 @@ impl Hl7Policy {
         }
         let version = msg.version();
         if !self.versions.iter().any(|p| wildcard_match(p, &version)) {
-            let m = format!("version {version:?} (MSH-12) is not accepted by channel {} (accepts {})", self.channel, self.versions.join(", "));
-            return base(MessageState::Error, Some(m.clone()), reject(ErrorCode::UnsupportedVersionId, msh(12), m), Vec::new());
+            let m = format!(
+                "version {version:?} (MSH-12) is not accepted by channel {} (accepts {})",
+                self.channel,
+                self.versions.join(", ")
+            );
+            return base(
+                MessageState::Error,
+                Some(m.clone()),
+                reject(ErrorCode::UnsupportedVersionId, msh(12), m),
+                Vec::new(),
+            );
         }
         let pid = msg.processing_id();
-        if !self.processing_ids.is_empty() && !self.processing_ids.iter().any(|p| p == pid.as_ref()) {
+        if !self.processing_ids.is_empty() && !self.processing_ids.iter().any(|p| p == pid.as_ref())
+        {
             let m = format!(
                 "processing id {pid:?} (MSH-11) is not accepted by channel {} (accepts {})",
                 self.channel,
                 self.processing_ids.join(", ")
             );
-            return base(MessageState::Error, Some(m.clone()), reject(ErrorCode::UnsupportedProcessingId, msh(11), m), Vec::new());
+            return base(
+                MessageState::Error,
+                Some(m.clone()),
+                reject(ErrorCode::UnsupportedProcessingId, msh(11), m),
+                Vec::new(),
+            );
         }
         if let Some(rule) = self.reject.iter().find(|r| r.holds(msg)) {
             let m = format!("rejected by rule: {}", rule.describe());
-            return base(MessageState::Error, Some(m.clone()), reject(ErrorCode::InternalError, None, m), Vec::new());
+            return base(
+                MessageState::Error,
+                Some(m.clone()),
+                reject(ErrorCode::InternalError, None, m),
+                Vec::new(),
+            );
         }
         match self.route(msg) {
-            RouteOutcome::Filtered { reason } => base(MessageState::Filtered, Some(reason), Disposition::Accept, Vec::new()),
-            RouteOutcome::Processed { deliveries, .. } => base(MessageState::Processed, None, Disposition::Accept, deliveries),
-            RouteOutcome::Error { reason } => base(MessageState::Error, Some(reason.clone()), reject(ErrorCode::InternalError, None, reason), Vec::new()),
+            RouteOutcome::Filtered { reason } => base(
+                MessageState::Filtered,
+                Some(reason),
+                Disposition::Accept,
+                Vec::new(),
+            ),
+            RouteOutcome::Processed { deliveries, .. } => base(
+                MessageState::Processed,
+                None,
+                Disposition::Accept,
+                deliveries,
+            ),
+            RouteOutcome::Error { reason } => base(
+                MessageState::Error,
+                Some(reason.clone()),
+                reject(ErrorCode::InternalError, None, reason),
+                Vec::new(),
+            ),
         }
     }
 
@@ -219,12 +267,42 @@ pub struct Hl7Intake {
     policy: Arc<Hl7Policy>,
     store: Arc<dyn Store>,
     wakers: Wakers,
+    metrics: ChannelMetrics,
+    /// MSH-7 of ACKs, formatted once per second.
+    clock: std::sync::Mutex<(i64, Arc<str>)>,
 }
 
 impl Hl7Intake {
     /// Binds a policy to the store and the channel's workers.
     pub fn new(policy: Arc<Hl7Policy>, store: Arc<dyn Store>, wakers: Wakers) -> Hl7Intake {
-        Hl7Intake { policy, store, wakers }
+        let metrics = ChannelMetrics::new(&policy.channel);
+        Hl7Intake {
+            policy,
+            store,
+            wakers,
+            metrics,
+            clock: std::sync::Mutex::new((i64::MIN, Arc::from(""))),
+        }
+    }
+
+    /// `YYYYMMDDHHMMSS+ZZZZ` in the channel's time zone, cached per second.
+    fn ack_timestamp(&self) -> Arc<str> {
+        let now = Timestamp::now();
+        let second = now.as_second();
+        if let Ok(c) = self.clock.lock()
+            && c.0 == second
+        {
+            return c.1.clone();
+        }
+        let text: Arc<str> = now
+            .to_zoned(self.policy.timezone.clone())
+            .strftime("%Y%m%d%H%M%S%z")
+            .to_string()
+            .into();
+        if let Ok(mut c) = self.clock.lock() {
+            *c = (second, text.clone());
+        }
+        text
     }
 
     /// The channel name.
@@ -251,10 +329,13 @@ impl Hl7Intake {
 
     /// Receives one message: assess, commit, acknowledge.
     pub async fn receive(&self, raw: Bytes, peer: Option<String>) -> Reply {
-        telemetry::message_received(&self.policy.channel);
+        self.metrics.received();
         let parsed = Message::parse(&raw);
         let a = self.policy.assess(&parsed, &raw);
-        let committed = self.store.commit(vec![self.new_message(&a, raw.clone(), peer)]).await;
+        let committed = self
+            .store
+            .commit(vec![self.new_message(&a, raw.clone(), peer)])
+            .await;
         let stored = match &committed {
             Ok(p) => match p.first() {
                 Some(p) => Ok(p),
@@ -264,7 +345,7 @@ impl Hl7Intake {
         };
         if let Ok(p) = &stored {
             if p.duplicate_of().is_some() {
-                telemetry::duplicate(&self.policy.channel);
+                self.metrics.duplicate();
             } else if !a.deliveries.is_empty() {
                 self.wakers.wake();
             }
@@ -272,9 +353,10 @@ impl Hl7Intake {
             telemetry::store_error();
             tracing::error!(channel = %self.policy.channel, error = %e, "message not stored; answering with a negative ACK");
         }
-        let (ack, code) = self.acknowledge(&raw, &parsed, stored.as_ref().map(|p| *p), &a.disposition);
+        let (ack, code) =
+            self.acknowledge(&raw, &parsed, stored.as_ref().map(|p| *p), &a.disposition);
         if let Some(c) = code {
-            telemetry::ack(&self.policy.channel, c.as_str());
+            self.metrics.ack(c);
         }
         Reply {
             ack,
@@ -285,12 +367,16 @@ impl Hl7Intake {
 
     /// Receives several messages (one file) in one transaction: all are
     /// stored or none. Returns each one's id and state.
-    pub async fn receive_all(&self, raws: Vec<Bytes>, peer: Option<String>) -> Result<Vec<(MessageId, MessageState)>, StoreError> {
+    pub async fn receive_all(
+        &self,
+        raws: Vec<Bytes>,
+        peer: Option<String>,
+    ) -> Result<Vec<(MessageId, MessageState)>, StoreError> {
         let mut batch = Vec::with_capacity(raws.len());
         let mut states = Vec::with_capacity(raws.len());
         let mut routed = false;
         for raw in raws {
-            telemetry::message_received(&self.policy.channel);
+            self.metrics.received();
             let parsed = Message::parse(&raw);
             let a = self.policy.assess(&parsed, &raw);
             routed |= !a.deliveries.is_empty();
@@ -304,7 +390,16 @@ impl Hl7Intake {
         Ok(proofs
             .iter()
             .zip(states)
-            .map(|(p, s)| (p.id(), if p.duplicate_of().is_some() { MessageState::Filtered } else { s }))
+            .map(|(p, s)| {
+                (
+                    p.id(),
+                    if p.duplicate_of().is_some() {
+                        MessageState::Filtered
+                    } else {
+                        s
+                    },
+                )
+            })
             .collect())
     }
 
@@ -312,17 +407,16 @@ impl Hl7Intake {
     /// were discarded as they arrived); the ACK is an AR built from the
     /// frame's first bytes, so MSA-2 still echoes MSH-10.
     pub fn refuse_oversized(&self, head: &[u8], len: usize, limit: usize) -> Reply {
-        telemetry::message_received(&self.policy.channel);
+        self.metrics.received();
         let err = AckError {
             code: ErrorCode::ValueTooLong,
             location: None,
-            message: format!("message of {len} bytes is larger than this channel accepts ({limit} bytes)"),
+            message: format!(
+                "message of {len} bytes is larger than this channel accepts ({limit} bytes)"
+            ),
         };
         let control = format!("NACK{}", Timestamp::now().as_microsecond());
-        let ts = jiff::Zoned::now()
-            .with_time_zone(self.policy.timezone.clone())
-            .strftime("%Y%m%d%H%M%S%z")
-            .to_string();
+        let ts = self.ack_timestamp();
         let header = AckHeader {
             control_id: &control,
             timestamp: &ts,
@@ -331,7 +425,7 @@ impl Hl7Intake {
             Ok(m) => build_ack_with_code(&m, AckCode::AR, &Disposition::Reject(err), &header),
             Err(_) => build_nack_for_unparseable(head, AckCode::AR, &err, &header),
         };
-        telemetry::ack(&self.policy.channel, AckCode::AR.as_str());
+        self.metrics.ack(AckCode::AR);
         Reply {
             ack: Some(ack),
             code: Some(AckCode::AR),
@@ -357,18 +451,23 @@ impl Hl7Intake {
                     location: None,
                     message: "the message could not be stored; send it again".into(),
                 });
-                (&not_stored, format!("NACK{}", Timestamp::now().as_microsecond()))
+                (
+                    &not_stored,
+                    format!("NACK{}", Timestamp::now().as_microsecond()),
+                )
             }
         };
-        let now = jiff::Zoned::now().with_time_zone(self.policy.timezone.clone());
-        let ts = now.strftime("%Y%m%d%H%M%S%z").to_string();
+        let ts = self.ack_timestamp();
         let header = AckHeader {
             control_id: &control,
             timestamp: &ts,
         };
         match parsed {
             Ok(m) => match AckMode::of(m).code_for(disposition) {
-                Some(code) => (Some(build_ack_with_code(m, code, disposition, &header)), Some(code)),
+                Some(code) => (
+                    Some(build_ack_with_code(m, code, disposition, &header)),
+                    Some(code),
+                ),
                 None => (None, None),
             },
             Err(_) => {
@@ -384,7 +483,10 @@ impl Hl7Intake {
                         },
                     ),
                 };
-                (Some(build_nack_for_unparseable(raw, code, &err, &header)), Some(code))
+                (
+                    Some(build_nack_for_unparseable(raw, code, &err, &header)),
+                    Some(code),
+                )
             }
         }
     }

@@ -16,7 +16,13 @@ use crate::pipeline::intake::{Hl7Policy, Wakers};
 use crate::store::{MessageState, RouteOutcome, Store};
 
 /// Processes `received` messages of one channel until `shutdown`.
-pub async fn run(policy: Arc<Hl7Policy>, store: Arc<dyn Store>, wakers: Wakers, notify: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    policy: Arc<Hl7Policy>,
+    store: Arc<dyn Store>,
+    wakers: Wakers,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let channel = policy.channel.clone();
     loop {
         let batch = match store.received(&channel, 64).await {

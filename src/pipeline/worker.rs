@@ -16,13 +16,17 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryService};
+use crate::pipeline::delivery::{Barrier, Delivery, DeliveryError, DeliveryService};
 use crate::pipeline::layers::retry::RetryObserver;
 use crate::store::{AttemptUpdate, DeliveryId, Store, idempotency_key};
-use crate::telemetry;
+use crate::telemetry::DestinationMetrics;
 
 /// How many deliveries a worker takes from the store at once.
 pub const BATCH: u32 = 64;
+
+/// How long an idle worker waits after being woken, so that deliveries
+/// arriving together are taken (and recorded) together.
+pub const GATHER: Duration = Duration::from_millis(5);
 
 /// Records failed attempts in the store before each retry.
 pub struct StoreObserver {
@@ -59,6 +63,11 @@ pub struct Worker {
     pub stack: DeliveryService,
     /// Woken when deliveries are queued.
     pub notify: Arc<Notify>,
+    /// Metric handles.
+    pub metrics: DestinationMetrics,
+    /// Called before a batch is recorded as sent, for connectors that make
+    /// writes durable in groups.
+    pub barrier: Option<Arc<dyn Barrier>>,
 }
 
 impl Worker {
@@ -82,7 +91,11 @@ impl Worker {
             };
             if tasks.is_empty() {
                 tokio::select! {
-                    _ = self.notify.notified() => {}
+                    _ = self.notify.notified() => {
+                        // Let a burst gather so its outcomes share one store
+                        // write (and one sync for file destinations).
+                        tokio::time::sleep(GATHER).await;
+                    }
                     // Also look now and then: another process (the CLI) may queue work.
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     _ = shutdown.cancelled() => return,
@@ -103,7 +116,8 @@ impl Worker {
                 let delivery = Delivery {
                     channel: ch.clone(),
                     destination: dest.clone(),
-                    idempotency_key: idempotency_key(task.message_id, &dest, task.generation).into(),
+                    idempotency_key: idempotency_key(task.message_id, &dest, task.generation)
+                        .into(),
                     attempt: task.attempts + 1,
                     task: Arc::new(task),
                 };
@@ -114,10 +128,13 @@ impl Worker {
                         return;
                     }
                 };
-                let age = jiff::Timestamp::now().duration_since(created).as_secs_f64().max(0.0);
+                let age = jiff::Timestamp::now()
+                    .duration_since(created)
+                    .as_secs_f64()
+                    .max(0.0);
                 match result {
                     Ok(receipt) => {
-                        telemetry::delivery(&ch, &dest, "sent", age);
+                        self.metrics.finished(true, age);
                         done.push((
                             id,
                             AttemptUpdate::Sent {
@@ -127,7 +144,7 @@ impl Worker {
                         ));
                     }
                     Err(e) => {
-                        telemetry::delivery(&ch, &dest, "dead", age);
+                        self.metrics.finished(false, age);
                         tracing::warn!(channel = %ch, destination = %dest, delivery_id = id.0, error = %e, "delivery is dead");
                         done.push((
                             id,
@@ -143,12 +160,28 @@ impl Worker {
         }
     }
 
-    /// Records outcomes; on a store error, retries (the outcome must not be lost).
+    /// Makes the batch durable at the peer (the connector's barrier), then
+    /// records outcomes; on a store error, retries (the outcome must not be
+    /// lost). When the barrier fails, the batch's `sent` outcomes are dropped:
+    /// those deliveries stay queued and are sent again.
     async fn flush(&self, done: &mut Vec<(DeliveryId, AttemptUpdate)>) {
         if done.is_empty() {
             return;
         }
-        let updates = std::mem::take(done);
+        let mut updates = std::mem::take(done);
+        if let Some(b) = &self.barrier
+            && updates
+                .iter()
+                .any(|(_, u)| matches!(u, AttemptUpdate::Sent { .. }))
+            && let Err(e) = b.sync().await
+        {
+            tracing::warn!(channel = %self.channel, destination = %self.destination, error = %e, "batch not durable; its deliveries will be sent again");
+            updates.retain(|(_, u)| !matches!(u, AttemptUpdate::Sent { .. }));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if updates.is_empty() {
+                return;
+            }
+        }
         for attempt in 0..10u32 {
             match self.store.record_attempts(updates.clone()).await {
                 Ok(()) => return,

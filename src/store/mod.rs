@@ -475,16 +475,28 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, messages: Vec<NewMessage>) -> Result<Vec<Persisted>, StoreError>;
 
     /// Messages in `received` state for a channel, oldest first.
-    async fn received(&self, channel: &str, limit: u32) -> Result<Vec<(MessageId, Bytes)>, StoreError>;
+    async fn received(
+        &self,
+        channel: &str,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, Bytes)>, StoreError>;
 
     /// Records the pipeline's decision for a `received` message.
     async fn route(&self, id: MessageId, outcome: RouteOutcome) -> Result<(), StoreError>;
 
     /// The oldest undelivered deliveries of a destination, in order.
-    async fn pending_deliveries(&self, channel: &str, destination: &str, limit: u32) -> Result<Vec<DeliveryTask>, StoreError>;
+    async fn pending_deliveries(
+        &self,
+        channel: &str,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryTask>, StoreError>;
 
     /// Records attempt outcomes (many at once).
-    async fn record_attempts(&self, updates: Vec<(DeliveryId, AttemptUpdate)>) -> Result<(), StoreError>;
+    async fn record_attempts(
+        &self,
+        updates: Vec<(DeliveryId, AttemptUpdate)>,
+    ) -> Result<(), StoreError>;
 
     /// Lists messages, newest first.
     async fn list(&self, query: &MessageQuery) -> Result<Vec<MessageSummary>, StoreError>;

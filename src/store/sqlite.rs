@@ -77,7 +77,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db_err)?;
     let current: i64 = tx
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
         .map_err(db_err)?;
     for (version, sql) in MIGRATIONS {
         if *version > current {
@@ -102,10 +106,10 @@ enum WriteOp {
     Reprocess(MessageId, String, Reply<()>),
 }
 
-/// What an operation produced before the transaction committed.
-enum Done {
-    Commit(Reply<Vec<Persisted>>, Vec<(MessageId, Option<MessageId>)>),
-    Unit(Reply<()>),
+/// What an operation produced, to send once the transaction commits.
+enum OpResult {
+    Ids(Vec<(MessageId, Option<MessageId>)>),
+    Unit,
 }
 
 /// The SQLite store.
@@ -121,7 +125,10 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = {
             let mut idle = self.idle.lock().map_err(|_| StoreError::Closed)?;
             idle.pop()
@@ -169,7 +176,10 @@ impl SqliteStore {
 
     async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send(make(tx)).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -212,108 +222,92 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
 }
 
 fn apply_group(conn: &mut Connection, ops: &mut Vec<WriteOp>) {
+    // Fast path: every operation in one transaction, one fsync. Operations
+    // almost never fail on their own (a logic error such as routing a message
+    // twice); when one does, the group is rolled back and each operation is
+    // applied alone, so one bad operation cannot spoil the others. Savepoints
+    // per operation would do the same, but SQLite copies every page they
+    // touch to a sub-journal: measured, that cost more than this slow path.
+    let now = Timestamp::now();
+    let mut results = Vec::with_capacity(ops.len());
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(e) => {
-            fail_all(ops.drain(..), &db_err(e));
-            return;
-        }
+        Err(e) => return fail_all(ops.drain(..), &db_err(e)),
     };
-    let now = Timestamp::now();
-    let mut done = Vec::with_capacity(ops.len());
-    for op in ops.drain(..) {
-        if let Err(e) = tx.execute_batch("SAVEPOINT op") {
-            fail_all(std::iter::once(op), &db_err(e));
-            continue;
-        }
-        let result = apply_one(&tx, op, now);
-        match result {
-            Ok(d) => {
-                let _ = tx.execute_batch("RELEASE op");
-                done.push(d);
-            }
-            Err((reply, e)) => {
-                let _ = tx.execute_batch("ROLLBACK TO op; RELEASE op");
-                reply(e);
+    for op in ops.iter() {
+        match run_op(&tx, op, now) {
+            Ok(r) => results.push(r),
+            Err(_) => {
+                drop(tx);
+                for op in ops.drain(..) {
+                    apply_alone(conn, op, now);
+                }
+                return;
             }
         }
     }
     match tx.commit() {
         Ok(()) => {
-            for d in done {
-                match d {
-                    Done::Commit(reply, ids) => {
-                        let proofs = ids.into_iter().map(|(id, dup)| Persisted::new(id, dup)).collect();
-                        let _ = reply.send(Ok(proofs));
-                    }
-                    Done::Unit(reply) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                }
+            for (op, r) in ops.drain(..).zip(results) {
+                send(op, Ok(r));
             }
         }
         Err(e) => {
             let err = db_err(e);
             tracing::error!(error = %err, "store commit failed; nothing in this group was stored");
-            for d in done {
-                match d {
-                    Done::Commit(reply, _) => {
-                        let _ = reply.send(Err(err.clone()));
-                    }
-                    Done::Unit(reply) => {
-                        let _ = reply.send(Err(err.clone()));
-                    }
-                }
-            }
+            fail_all(ops.drain(..), &err);
         }
     }
 }
 
-type FailReply = Box<dyn FnOnce(StoreError)>;
+fn apply_alone(conn: &mut Connection, op: WriteOp, now: Timestamp) {
+    let result = (|| {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let r = run_op(&tx, &op, now)?;
+        tx.commit().map_err(db_err)?;
+        Ok(r)
+    })();
+    send(op, result);
+}
+
+fn send(op: WriteOp, result: Result<OpResult, StoreError>) {
+    match op {
+        WriteOp::Commit(_, reply) => {
+            let r = result.map(|r| match r {
+                OpResult::Ids(ids) => ids
+                    .into_iter()
+                    .map(|(id, dup)| Persisted::new(id, dup))
+                    .collect(),
+                OpResult::Unit => Vec::new(),
+            });
+            let _ = reply.send(r);
+        }
+        WriteOp::Route(_, _, reply)
+        | WriteOp::Attempts(_, reply)
+        | WriteOp::Reprocess(_, _, reply) => {
+            let _ = reply.send(result.map(|_| ()));
+        }
+    }
+}
 
 fn fail_all(ops: impl Iterator<Item = WriteOp>, e: &StoreError) {
     for op in ops {
-        let e = e.clone();
-        match op {
-            WriteOp::Commit(_, r) => {
-                let _ = r.send(Err(e));
-            }
-            WriteOp::Route(_, _, r) | WriteOp::Attempts(_, r) | WriteOp::Reprocess(_, _, r) => {
-                let _ = r.send(Err(e));
-            }
-        }
+        send(op, Err(e.clone()));
     }
 }
 
-fn unit_fail(r: Reply<()>) -> FailReply {
-    Box::new(move |e| {
-        let _ = r.send(Err(e));
-    })
-}
-
-fn apply_one(tx: &Transaction<'_>, op: WriteOp, now: Timestamp) -> Result<Done, (FailReply, StoreError)> {
+fn run_op(tx: &Transaction<'_>, op: &WriteOp, now: Timestamp) -> Result<OpResult, StoreError> {
     match op {
-        WriteOp::Commit(msgs, reply) => match insert_messages(tx, &msgs, now) {
-            Ok(ids) => Ok(Done::Commit(reply, ids)),
-            Err(e) => Err((
-                Box::new(move |e| {
-                    let _ = reply.send(Err(e));
-                }),
-                e,
-            )),
-        },
-        WriteOp::Route(id, outcome, reply) => match route(tx, id, outcome, now) {
-            Ok(()) => Ok(Done::Unit(reply)),
-            Err(e) => Err((unit_fail(reply), e)),
-        },
-        WriteOp::Attempts(updates, reply) => match record_attempts(tx, &updates, now) {
-            Ok(()) => Ok(Done::Unit(reply)),
-            Err(e) => Err((unit_fail(reply), e)),
-        },
-        WriteOp::Reprocess(id, reason, reply) => match reprocess(tx, id, &reason, now) {
-            Ok(()) => Ok(Done::Unit(reply)),
-            Err(e) => Err((unit_fail(reply), e)),
-        },
+        WriteOp::Commit(msgs, _) => insert_messages(tx, msgs, now).map(OpResult::Ids),
+        WriteOp::Route(id, outcome, _) => {
+            route(tx, *id, outcome.clone(), now).map(|_| OpResult::Unit)
+        }
+        WriteOp::Attempts(updates, _) => record_attempts(tx, updates, now).map(|_| OpResult::Unit),
+        WriteOp::Reprocess(id, reason, _) => {
+            reprocess(tx, *id, reason, now).map(|_| OpResult::Unit)
+        }
     }
 }
 
@@ -369,8 +363,13 @@ fn insert_messages(
         let mut state = m.state;
         let mut error = m.error.clone();
         let mut duplicate_of = None;
-        if let (Some(window), Some(control), true) = (m.dedup_window, &m.control_id, m.state != MessageState::Error) {
-            let since = micros(m.received_at) - i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        if let (Some(window), Some(control), true) = (
+            m.dedup_window,
+            &m.control_id,
+            m.state != MessageState::Error,
+        ) {
+            let since =
+                micros(m.received_at) - i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
             let found: Option<i64> = tx
                 .prepare_cached(
                     "SELECT id FROM messages WHERE channel = ?1 AND control_id = ?2 AND sender IS ?3
@@ -392,10 +391,15 @@ fn insert_messages(
             }
         }
         tx.prepare_cached(
-            "INSERT INTO messages (channel, received_at, format, type, control_id, sender, peer, raw, state, error, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO messages (channel, received_at, format, type, control_id, sender, peer, raw, state, error, initial_state, initial_reason, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?11, ?12)",
         )
         .and_then(|mut s| {
+            let reason = match (state, &error) {
+                (MessageState::Processed, _) => Some(format!("routed to {} destination(s)", m.deliveries.len())),
+                (_, Some(e)) => Some(e.clone()),
+                _ => None,
+            };
             s.execute(params![
                 m.channel,
                 micros(m.received_at),
@@ -407,17 +411,12 @@ fn insert_messages(
                 &m.raw[..],
                 state.as_str(),
                 error,
+                reason,
                 micros(now)
             ])
         })
         .map_err(db_err)?;
         let id = MessageId(tx.last_insert_rowid());
-        let reason = match (state, &error) {
-            (MessageState::Processed, _) => Some(format!("routed to {} destination(s)", m.deliveries.len())),
-            (_, Some(e)) => Some(e.clone()),
-            _ => None,
-        };
-        insert_event(tx, id, None, now, state.as_str(), reason.as_deref())?;
         if state == MessageState::Processed && duplicate_of.is_none() {
             insert_deliveries(tx, id, &m.channel, 1, &m.deliveries, now)?;
         }
@@ -426,11 +425,18 @@ fn insert_messages(
     Ok(out)
 }
 
-fn route(tx: &Transaction<'_>, id: MessageId, outcome: RouteOutcome, now: Timestamp) -> Result<(), StoreError> {
+fn route(
+    tx: &Transaction<'_>,
+    id: MessageId,
+    outcome: RouteOutcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let row: Option<(String, String)> = tx
-        .query_row("SELECT channel, state FROM messages WHERE id = ?1", params![id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT channel, state FROM messages WHERE id = ?1",
+            params![id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(db_err)?;
     let Some((channel, state)) = row else {
@@ -451,8 +457,18 @@ fn route(tx: &Transaction<'_>, id: MessageId, outcome: RouteOutcome, now: Timest
             mapping_version.clone(),
             format!("routed to {} destination(s)", deliveries.len()),
         ),
-        RouteOutcome::Filtered { reason } => (MessageState::Filtered, Some(reason.clone()), None, reason.clone()),
-        RouteOutcome::Error { reason } => (MessageState::Error, Some(reason.clone()), None, reason.clone()),
+        RouteOutcome::Filtered { reason } => (
+            MessageState::Filtered,
+            Some(reason.clone()),
+            None,
+            reason.clone(),
+        ),
+        RouteOutcome::Error { reason } => (
+            MessageState::Error,
+            Some(reason.clone()),
+            None,
+            reason.clone(),
+        ),
     };
     tx.execute(
         "UPDATE messages SET state = ?1, error = ?2, mapping_version = COALESCE(?3, mapping_version), updated_at = ?4 WHERE id = ?5",
@@ -473,10 +489,16 @@ fn route(tx: &Transaction<'_>, id: MessageId, outcome: RouteOutcome, now: Timest
     Ok(())
 }
 
-fn record_attempts(tx: &Transaction<'_>, updates: &[(DeliveryId, AttemptUpdate)], now: Timestamp) -> Result<(), StoreError> {
+fn record_attempts(
+    tx: &Transaction<'_>,
+    updates: &[(DeliveryId, AttemptUpdate)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
     for (id, u) in updates {
         let (state, attempts, next, error, response) = match u {
-            AttemptUpdate::Sent { attempts, detail } => (DeliveryState::Sent, *attempts, None, None, detail.clone()),
+            AttemptUpdate::Sent { attempts, detail } => {
+                (DeliveryState::Sent, *attempts, None, None, detail.clone())
+            }
             AttemptUpdate::Retrying {
                 attempts,
                 error,
@@ -488,7 +510,13 @@ fn record_attempts(tx: &Transaction<'_>, updates: &[(DeliveryId, AttemptUpdate)]
                 Some(error.clone()),
                 None,
             ),
-            AttemptUpdate::Dead { attempts, error } => (DeliveryState::Dead, *attempts, None, Some(error.clone()), None),
+            AttemptUpdate::Dead { attempts, error } => (
+                DeliveryState::Dead,
+                *attempts,
+                None,
+                Some(error.clone()),
+                None,
+            ),
         };
         let changed = tx
             .prepare_cached(
@@ -502,7 +530,9 @@ fn record_attempts(tx: &Transaction<'_>, updates: &[(DeliveryId, AttemptUpdate)]
         }
         let reason = match u {
             AttemptUpdate::Sent { detail, .. } => detail.clone(),
-            AttemptUpdate::Retrying { attempts, error, .. } => Some(format!("attempt {attempts} failed: {error}")),
+            AttemptUpdate::Retrying {
+                attempts, error, ..
+            } => Some(format!("attempt {attempts} failed: {error}")),
             AttemptUpdate::Dead { error, .. } => Some(error.clone()),
         };
         tx.prepare_cached(
@@ -515,7 +545,12 @@ fn record_attempts(tx: &Transaction<'_>, updates: &[(DeliveryId, AttemptUpdate)]
     Ok(())
 }
 
-fn reprocess(tx: &Transaction<'_>, id: MessageId, reason: &str, now: Timestamp) -> Result<(), StoreError> {
+fn reprocess(
+    tx: &Transaction<'_>,
+    id: MessageId,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let changed = tx
         .execute(
             "UPDATE messages SET state = 'received', error = NULL, updated_at = ?1 WHERE id = ?2",
@@ -539,9 +574,23 @@ fn reprocess(tx: &Transaction<'_>, id: MessageId, reason: &str, now: Timestamp) 
             params![micros(now), d],
         )
         .map_err(db_err)?;
-        insert_event(tx, id, Some(DeliveryId(d)), now, "dead", Some("superseded by reprocess"))?;
+        insert_event(
+            tx,
+            id,
+            Some(DeliveryId(d)),
+            now,
+            "dead",
+            Some("superseded by reprocess"),
+        )?;
     }
-    insert_event(tx, id, None, now, "received", Some(&format!("reprocess: {reason}")))?;
+    insert_event(
+        tx,
+        id,
+        None,
+        now,
+        "received",
+        Some(&format!("reprocess: {reason}")),
+    )?;
     Ok(())
 }
 
@@ -600,7 +649,11 @@ impl Store for SqliteStore {
         self.write(|r| WriteOp::Commit(messages, r)).await
     }
 
-    async fn received(&self, channel: &str, limit: u32) -> Result<Vec<(MessageId, Bytes)>, StoreError> {
+    async fn received(
+        &self,
+        channel: &str,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, Bytes)>, StoreError> {
         let channel = channel.to_string();
         self.read(move |c| {
             let mut s = c
@@ -620,7 +673,12 @@ impl Store for SqliteStore {
         self.write(|r| WriteOp::Route(id, outcome, r)).await
     }
 
-    async fn pending_deliveries(&self, channel: &str, destination: &str, limit: u32) -> Result<Vec<DeliveryTask>, StoreError> {
+    async fn pending_deliveries(
+        &self,
+        channel: &str,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryTask>, StoreError> {
         let (channel, destination) = (channel.to_string(), destination.to_string());
         self.read(move |c| {
             let mut s = c
@@ -651,7 +709,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_attempts(&self, updates: Vec<(DeliveryId, AttemptUpdate)>) -> Result<(), StoreError> {
+    async fn record_attempts(
+        &self,
+        updates: Vec<(DeliveryId, AttemptUpdate)>,
+    ) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
@@ -664,12 +725,15 @@ impl Store for SqliteStore {
             let (w, mut args) = where_clause(&q);
             let limit = match q.limit {
                 Some(n) => {
-                    args.push(rusqlite::types::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+                    args.push(rusqlite::types::Value::Integer(
+                        i64::try_from(n).unwrap_or(i64::MAX),
+                    ));
                     format!("LIMIT ?{}", args.len())
                 }
                 None => String::new(),
             };
-            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages {w} ORDER BY id DESC {limit}");
+            let sql =
+                format!("SELECT {SUMMARY_COLUMNS} FROM messages {w} ORDER BY id DESC {limit}");
             let mut s = c.prepare(&sql).map_err(db_err)?;
             let rows = s
                 .query_map(rusqlite::params_from_iter(args), summary_from_row)
@@ -696,7 +760,9 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let row = c
                 .query_row(
-                    &format!("SELECT {SUMMARY_COLUMNS}, sender, peer, mapping_version, raw FROM messages WHERE id = ?1"),
+                    &format!(
+                        "SELECT {SUMMARY_COLUMNS}, sender, peer, mapping_version, raw, received_at, initial_state, initial_reason FROM messages WHERE id = ?1"
+                    ),
                     params![id.0],
                     |r| {
                         Ok((
@@ -705,12 +771,18 @@ impl Store for SqliteStore {
                             r.get::<_, Option<String>>(9)?,
                             r.get::<_, Option<String>>(10)?,
                             r.get::<_, Vec<u8>>(11)?,
+                            EventView {
+                                at: rfc3339(from_micros(r.get(12)?)),
+                                delivery_id: None,
+                                state: r.get(13)?,
+                                reason: r.get(14)?,
+                            },
                         ))
                     },
                 )
                 .optional()
                 .map_err(db_err)?;
-            let Some((summary, sender, peer, mapping_version, raw)) = row else {
+            let Some((summary, sender, peer, mapping_version, raw, first)) = row else {
                 return Ok(None);
             };
             let mut s = c
@@ -742,7 +814,8 @@ impl Store for SqliteStore {
             let mut s = c
                 .prepare("SELECT at, delivery_id, state, reason FROM message_events WHERE message_id = ?1 ORDER BY id")
                 .map_err(db_err)?;
-            let events = s
+            let mut events = vec![first];
+            let more = s
                 .query_map(params![id.0], |r| {
                     Ok(EventView {
                         at: rfc3339(from_micros(r.get(0)?)),
@@ -754,6 +827,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(db_err)?;
+            events.extend(more);
             Ok(Some(MessageDetail {
                 summary,
                 sender,
@@ -797,9 +871,12 @@ impl Store for SqliteStore {
         if self.writer.is_closed() {
             return false;
         }
-        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(db_err))
-            .await
-            .is_ok()
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(db_err)
+        })
+        .await
+        .is_ok()
     }
 }
 
@@ -846,7 +923,10 @@ mod tests {
         let id = p[0].id();
         let pending = s.pending_deliveries("c", "a", 10).await.unwrap();
         assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].payload.as_ref(), b"MSH|^~\\&|APP|FAC\r\xEF\xBB\xBF\n");
+        assert_eq!(
+            pending[0].payload.as_ref(),
+            b"MSH|^~\\&|APP|FAC\r\xEF\xBB\xBF\n"
+        );
         s.record_attempts(vec![(
             pending[0].id,
             AttemptUpdate::Retrying {
@@ -857,9 +937,15 @@ mod tests {
         )])
         .await
         .unwrap();
-        s.record_attempts(vec![(pending[0].id, AttemptUpdate::Sent { attempts: 2, detail: Some("AA".into()) })])
-            .await
-            .unwrap();
+        s.record_attempts(vec![(
+            pending[0].id,
+            AttemptUpdate::Sent {
+                attempts: 2,
+                detail: Some("AA".into()),
+            },
+        )])
+        .await
+        .unwrap();
         assert!(s.pending_deliveries("c", "a", 10).await.unwrap().is_empty());
         let detail = s.get(id).await.unwrap().unwrap();
         assert_eq!(detail.deliveries.len(), 2);
@@ -880,16 +966,24 @@ mod tests {
         for i in 0..200 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.commit(vec![msg("c", &i.to_string(), MessageState::Processed, &["a"])])
-                    .await
-                    .unwrap()
+                s.commit(vec![msg(
+                    "c",
+                    &i.to_string(),
+                    MessageState::Processed,
+                    &["a"],
+                )])
+                .await
+                .unwrap()
             }));
         }
         for t in tasks {
             t.await.unwrap();
         }
         assert_eq!(s.count(&MessageQuery::default()).await.unwrap(), 200);
-        assert_eq!(s.pending_deliveries("c", "a", 1000).await.unwrap().len(), 200);
+        assert_eq!(
+            s.pending_deliveries("c", "a", 1000).await.unwrap().len(),
+            200
+        );
         let q = MessageQuery {
             limit: Some(5),
             ..Default::default()
@@ -920,7 +1014,10 @@ mod tests {
     #[tokio::test]
     async fn reprocess_and_route() {
         let (_d, s) = store().await;
-        let p = s.commit(vec![msg("c", "1", MessageState::Processed, &["a"])]).await.unwrap();
+        let p = s
+            .commit(vec![msg("c", "1", MessageState::Processed, &["a"])])
+            .await
+            .unwrap();
         let id = p[0].id();
         s.reprocess(id, "operator asked").await.unwrap();
         assert_eq!(s.received("c", 10).await.unwrap().len(), 1);
@@ -944,9 +1041,26 @@ mod tests {
         let pending = s.pending_deliveries("c", "a", 10).await.unwrap();
         assert_eq!(pending[0].payload.as_ref(), b"mapped");
         // Routing twice is refused; unknown ids are errors.
-        assert!(s.route(id, RouteOutcome::Filtered { reason: "x".into() }).await.is_err());
-        assert!(matches!(s.reprocess(MessageId(999), "x").await, Err(StoreError::NotFound(_))));
-        assert!(s.record_attempts(vec![(DeliveryId(999), AttemptUpdate::Dead { attempts: 1, error: "x".into() })]).await.is_err());
+        assert!(
+            s.route(id, RouteOutcome::Filtered { reason: "x".into() })
+                .await
+                .is_err()
+        );
+        assert!(matches!(
+            s.reprocess(MessageId(999), "x").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(
+            s.record_attempts(vec![(
+                DeliveryId(999),
+                AttemptUpdate::Dead {
+                    attempts: 1,
+                    error: "x".into()
+                }
+            )])
+            .await
+            .is_err()
+        );
     }
 
     #[tokio::test]
@@ -959,19 +1073,30 @@ mod tests {
         ])
         .await
         .unwrap();
-        let q = |channel: Option<&str>, state: Option<MessageState>, ty: Option<&str>| MessageQuery {
-            channel: channel.map(String::from),
-            state,
-            message_type: ty.map(String::from),
-            ..Default::default()
-        };
+        let q =
+            |channel: Option<&str>, state: Option<MessageState>, ty: Option<&str>| MessageQuery {
+                channel: channel.map(String::from),
+                state,
+                message_type: ty.map(String::from),
+                ..Default::default()
+            };
         assert_eq!(s.count(&q(Some("b"), None, None)).await.unwrap(), 2);
-        assert_eq!(s.count(&q(None, Some(MessageState::Error), None)).await.unwrap(), 1);
+        assert_eq!(
+            s.count(&q(None, Some(MessageState::Error), None))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(s.count(&q(None, None, Some("ADT^A0*"))).await.unwrap(), 3);
         assert_eq!(s.count(&q(None, None, Some("ORU*"))).await.unwrap(), 0);
-        let mut by_ctrl = MessageQuery::default();
-        by_ctrl.control_id = Some("3".into());
-        assert_eq!(s.list(&by_ctrl).await.unwrap()[0].state, MessageState::Filtered);
+        let by_ctrl = MessageQuery {
+            control_id: Some("3".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list(&by_ctrl).await.unwrap()[0].state,
+            MessageState::Filtered
+        );
         assert!(s.healthy().await);
     }
 }

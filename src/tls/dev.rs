@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 
 /// A certificate and its key, PEM-encoded.
@@ -39,7 +39,11 @@ impl DevCa {
         let mut p = CertificateParams::new(Vec::<String>::new())?;
         p.distinguished_name = dn(name);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let key = KeyPair::generate()?;
         let key_pem = key.serialize_pem();
         Ok(DevCa {
@@ -56,8 +60,15 @@ impl DevCa {
         }
     }
 
-    fn leaf(&self, cn: &str, names: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool) -> Result<Pem, rcgen::Error> {
-        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+    fn leaf(
+        &self,
+        cn: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        expired: bool,
+    ) -> Result<Pem, rcgen::Error> {
+        let mut p =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         p.distinguished_name = dn(cn);
         p.extended_key_usages = vec![usage];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -75,17 +86,32 @@ impl DevCa {
 
     /// A server certificate for these DNS names / IP addresses.
     pub fn server(&self, names: &[&str]) -> Result<Pem, rcgen::Error> {
-        self.leaf(names.first().copied().unwrap_or("localhost"), names, ExtendedKeyUsagePurpose::ServerAuth, false)
+        self.leaf(
+            names.first().copied().unwrap_or("localhost"),
+            names,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            false,
+        )
     }
 
     /// A client certificate whose subject CN (and DNS SAN) is `partner`.
     pub fn client(&self, partner: &str) -> Result<Pem, rcgen::Error> {
-        self.leaf(partner, &[partner], ExtendedKeyUsagePurpose::ClientAuth, false)
+        self.leaf(
+            partner,
+            &[partner],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            false,
+        )
     }
 
     /// An expired client certificate, for tests.
     pub fn expired_client(&self, partner: &str) -> Result<Pem, rcgen::Error> {
-        self.leaf(partner, &[partner], ExtendedKeyUsagePurpose::ClientAuth, true)
+        self.leaf(
+            partner,
+            &[partner],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            true,
+        )
     }
 }
 
@@ -116,9 +142,16 @@ pub fn write_dev_set(dir: &Path, partners: &[String]) -> Result<Vec<PathBuf>, St
         Ok(())
     };
     put("ca", ca.pem())?;
-    put("server", ca.server(&["localhost", "127.0.0.1", "::1"]).map_err(|e| e.to_string())?)?;
+    put(
+        "server",
+        ca.server(&["localhost", "127.0.0.1", "::1"])
+            .map_err(|e| e.to_string())?,
+    )?;
     for p in partners {
-        put(&format!("client-{p}"), ca.client(p).map_err(|e| e.to_string())?)?;
+        put(
+            &format!("client-{p}"),
+            ca.client(p).map_err(|e| e.to_string())?,
+        )?;
     }
     Ok(files)
 }

@@ -53,7 +53,8 @@ fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVers
 
 /// Reads a PEM certificate chain (leaf first).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let data = std::fs::read(path).map_err(|e| err(path, format!("cannot read certificate file: {e}")))?;
+    let data =
+        std::fs::read(path).map_err(|e| err(path, format!("cannot read certificate file: {e}")))?;
     let certs = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(path, format!("not a PEM certificate file: {e}")))?;
@@ -66,7 +67,12 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 /// Reads a PEM private key.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = std::fs::read(path).map_err(|e| err(path, format!("cannot read key file: {e}")))?;
-    PrivateKeyDer::from_pem_slice(&data).map_err(|e| err(path, format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}")))
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
+        err(
+            path,
+            format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
+        )
+    })
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -81,7 +87,11 @@ fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
 
 /// Resolves a path relative to the connector file's folder.
 pub fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// Builds a listener's TLS config; `base` is the connector file's folder.
@@ -96,16 +106,20 @@ pub fn server_config(cfg: &TlsServerConfig, base: &Path) -> Result<Arc<ServerCon
     let builder = match &cfg.client_ca {
         Some(ca) => {
             let ca_path = resolve(base, ca);
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&ca_path)?), provider())
-                .build()
-                .map_err(|e| err(&ca_path, format!("cannot build the client verifier: {e}")))?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&ca_path)?), provider())
+                    .build()
+                    .map_err(|e| err(&ca_path, format!("cannot build the client verifier: {e}")))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
-    let config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&key_path, format!("certificate and key do not go together: {e}")))?;
+    let config = builder.with_single_cert(certs, key).map_err(|e| {
+        err(
+            &key_path,
+            format!("certificate and key do not go together: {e}"),
+        )
+    })?;
     Ok(Arc::new(config))
 }
 
@@ -121,10 +135,20 @@ pub fn client_config(cfg: &TlsClientConfig, base: &Path) -> Result<Arc<ClientCon
             let (cp, kp) = (resolve(base, c), resolve(base, k));
             builder
                 .with_client_auth_cert(load_certs(&cp)?, load_key(&kp)?)
-                .map_err(|e| err(&kp, format!("client certificate and key do not go together: {e}")))?
+                .map_err(|e| {
+                    err(
+                        &kp,
+                        format!("client certificate and key do not go together: {e}"),
+                    )
+                })?
         }
         (None, None) => builder.with_no_client_auth(),
-        _ => return Err(err(&ca_path, "tls: `cert` and `key` go together; give both or neither")),
+        _ => {
+            return Err(err(
+                &ca_path,
+                "tls: `cert` and `key` go together; give both or neither",
+            ));
+        }
     };
     Ok(Arc::new(config))
 }

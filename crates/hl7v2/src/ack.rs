@@ -472,7 +472,12 @@ pub fn build_ack_for_unparseable(raw: &[u8], error: &AckError, header: &AckHeade
 
 /// As [`build_ack_for_unparseable`] with a chosen code (AE when the bytes
 /// could not even be stored, so the sender should try again).
-pub fn build_nack_for_unparseable(raw: &[u8], code: AckCode, error: &AckError, header: &AckHeader<'_>) -> Vec<u8> {
+pub fn build_nack_for_unparseable(
+    raw: &[u8],
+    code: AckCode,
+    error: &AckError,
+    header: &AckHeader<'_>,
+) -> Vec<u8> {
     let d = Delimiters::default();
     let rec = recover_header(raw).unwrap_or_default();
     let e = |s: &str| esc(s, &d).into_owned();

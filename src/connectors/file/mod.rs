@@ -14,10 +14,20 @@ pub mod source;
 pub fn safe_name_part(s: &str) -> String {
     let cleaned: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let trimmed = cleaned.trim_start_matches('.');
-    if trimmed.is_empty() { "_".into() } else { trimmed.chars().take(100).collect() }
+    if trimmed.is_empty() {
+        "_".into()
+    } else {
+        trimmed.chars().take(100).collect()
+    }
 }
 
 /// fsyncs a directory so a rename in it is durable.

@@ -47,7 +47,9 @@ impl DirectoryPoller {
         loop {
             match self.scan(&mut seen).await {
                 Ok(()) => {}
-                Err(e) => tracing::warn!(%channel, dir = %self.dir.display(), error = %e, "cannot read the input folder"),
+                Err(e) => {
+                    tracing::warn!(%channel, dir = %self.dir.display(), error = %e, "cannot read the input folder")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_interval.get()) => {}
@@ -68,10 +70,13 @@ impl DirectoryPoller {
             if !meta.is_file() {
                 continue;
             }
-            names.push((e.path(), Seen {
-                len: meta.len(),
-                modified: meta.modified().ok(),
-            }));
+            names.push((
+                e.path(),
+                Seen {
+                    len: meta.len(),
+                    modified: meta.modified().ok(),
+                },
+            ));
         }
         names.sort_by(|a, b| a.0.cmp(&b.0));
         let present: Vec<PathBuf> = names.iter().map(|(p, _)| p.clone()).collect();
@@ -92,7 +97,10 @@ impl DirectoryPoller {
     /// Reads, commits and moves one file; true when it is gone from the inbox.
     async fn take(&self, path: &Path, len: u64) -> bool {
         let channel = self.intake.channel();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if len > self.config.max_file_size.0 {
             let reason = format!(
                 "file of {len} bytes is larger than max_file_size ({})",
@@ -123,7 +131,11 @@ impl DirectoryPoller {
             _ => vec![data.clone()],
         };
         let count = messages.len();
-        match self.intake.receive_all(messages, Some(format!("file:{name}"))).await {
+        match self
+            .intake
+            .receive_all(messages, Some(format!("file:{name}")))
+            .await
+        {
             Ok(ids) => {
                 tracing::info!(channel, file = %name, messages = count, first_id = ids.first().map(|i| i.0.0).unwrap_or(0), "file committed");
                 match move_file(path, &self.processed, &name) {

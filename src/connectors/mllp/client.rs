@@ -68,10 +68,11 @@ impl Client {
         let io: Box<dyn Stream> = match tls {
             None => Box::new(tcp),
             Some((config, name)) => {
-                let s = tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
-                    .await
-                    .map_err(|_| fail("TLS handshake timed out".into()))?
-                    .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                let s =
+                    tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
+                        .await
+                        .map_err(|_| fail("TLS handshake timed out".into()))?
+                        .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
                 Box::new(s)
             }
         };

@@ -84,12 +84,14 @@ impl Decoder for MllpCodec {
             match &mut self.state {
                 State::Idle => match memchr::memchr(VT, buf) {
                     Some(i) => {
-                        self.junk_bytes += buf[..i].iter().filter(|b| !b.is_ascii_whitespace()).count() as u64;
+                        self.junk_bytes +=
+                            buf[..i].iter().filter(|b| !b.is_ascii_whitespace()).count() as u64;
                         buf.advance(i + 1);
                         self.state = State::InFrame { scanned: 0 };
                     }
                     None => {
-                        self.junk_bytes += buf.iter().filter(|b| !b.is_ascii_whitespace()).count() as u64;
+                        self.junk_bytes +=
+                            buf.iter().filter(|b| !b.is_ascii_whitespace()).count() as u64;
                         buf.clear();
                         return Ok(None);
                     }
@@ -103,7 +105,7 @@ impl Decoder for MllpCodec {
                                 // FS is the last byte so far: wait to see if CR follows.
                                 *scanned = i;
                                 if i > self.max_frame {
-                                    self.to_discard(buf, i);
+                                    self.start_discard(buf, i);
                                 }
                                 return Ok(None);
                             }
@@ -123,7 +125,7 @@ impl Decoder for MllpCodec {
                             *scanned = buf.len();
                             if buf.len() > self.max_frame {
                                 let n = buf.len();
-                                self.to_discard(buf, n);
+                                self.start_discard(buf, n);
                             }
                             return Ok(None);
                         }
@@ -169,7 +171,7 @@ impl Decoder for MllpCodec {
 }
 
 impl MllpCodec {
-    fn to_discard(&mut self, buf: &mut BytesMut, upto: usize) {
+    fn start_discard(&mut self, buf: &mut BytesMut, upto: usize) {
         let head = Bytes::copy_from_slice(&buf[..HEAD_KEEP.min(upto)]);
         buf.advance(upto);
         self.state = State::Discard { head, len: upto };
@@ -238,7 +240,12 @@ mod tests {
 
     #[test]
     fn junk_between_frames_and_missing_cr() {
-        let data = [b"\r\ngarbage".to_vec(), frame(b"MSH|1"), b"xx\x0bMSH|2\x1c\x0bMSH|3\x1c\r".to_vec()].concat();
+        let data = [
+            b"\r\ngarbage".to_vec(),
+            frame(b"MSH|1"),
+            b"xx\x0bMSH|2\x1c\x0bMSH|3\x1c\r".to_vec(),
+        ]
+        .concat();
         let mut c = MllpCodec::new(1024);
         let out = decode_all(&mut c, &[&data]);
         assert_eq!(out, vec![msg("MSH|1"), msg("MSH|2"), msg("MSH|3")]);

@@ -21,7 +21,9 @@ use rustls::pki_types::ServerName;
 
 use super::client::{Client, ClientError};
 use super::config::{MllpDestinationConfig, NackPolicy};
-use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, Receipt, RetryLogic, Verdict};
+use crate::pipeline::delivery::{
+    Delivery, DeliveryError, DeliveryFuture, Receipt, RetryLogic, Verdict,
+};
 
 /// How HL7 acknowledgments map to delivery outcomes.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +38,11 @@ impl RetryLogic for MllpRetryLogic {
     type Answer = ReceivedAck;
 
     fn classify(&self, ack: &ReceivedAck) -> Verdict {
-        let text = if ack.text.is_empty() { String::new() } else { format!(": {}", ack.text) };
+        let text = if ack.text.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", ack.text)
+        };
         let failed = |policy: NackPolicy| {
             let message = format!("peer answered {}{text}", ack.code);
             Verdict::Failed(match policy {
@@ -92,7 +98,11 @@ impl MllpSender {
 
 /// The message as it goes on the wire: no BOM, CR segment ends.
 pub fn for_wire(payload: &[u8]) -> Cow<'_, [u8]> {
-    normalize_segment_ends(payload.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(payload))
+    normalize_segment_ends(
+        payload
+            .strip_prefix(&[0xEF, 0xBB, 0xBF][..])
+            .unwrap_or(payload),
+    )
 }
 
 /// LF and CRLF segment ends become CR, as MLLP peers expect.
@@ -123,15 +133,27 @@ pub fn normalize_segment_ends(body: &[u8]) -> Cow<'_, [u8]> {
 
 impl Inner {
     async fn connect(&self) -> Result<Client, DeliveryError> {
-        let max = self.config.max_ack_size.map(|s| s.as_usize()).unwrap_or(1 << 20);
-        Client::connect(&self.address, self.config.connect_timeout.get(), self.tls.clone(), max)
-            .await
-            .map_err(|e| DeliveryError::retryable(e.to_string()))
+        let max = self
+            .config
+            .max_ack_size
+            .map(|s| s.as_usize())
+            .unwrap_or(1 << 20);
+        Client::connect(
+            &self.address,
+            self.config.connect_timeout.get(),
+            self.tls.clone(),
+            max,
+        )
+        .await
+        .map_err(|e| DeliveryError::retryable(e.to_string()))
     }
 
     async fn exchange(&self, conn: &mut Client, payload: &[u8]) -> Result<Vec<u8>, DeliveryError> {
         conn.send(payload).await.map_err(|e| match e {
-            ClientError::Closed => DeliveryError::retryable(format!("{} closed the connection before acknowledging", self.address)),
+            ClientError::Closed => DeliveryError::retryable(format!(
+                "{} closed the connection before acknowledging",
+                self.address
+            )),
             e => DeliveryError::retryable(format!("exchange with {} failed: {e}", self.address)),
         })
     }
@@ -156,8 +178,12 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
-        let ack = hl7v2::read_ack(&reply)
-            .map_err(|e| DeliveryError::retryable(format!("{} answered with something that is not an ACK: {e}", self.address)))?;
+        let ack = hl7v2::read_ack(&reply).map_err(|e| {
+            DeliveryError::retryable(format!(
+                "{} answered with something that is not an ACK: {e}",
+                self.address
+            ))
+        })?;
         if self.config.check_control_id && ack.control_id != sent_control {
             return Err(DeliveryError::retryable(format!(
                 "{} acknowledged control id {:?}, but {:?} was sent",
@@ -193,7 +219,10 @@ mod tests {
 
     #[test]
     fn wire_form() {
-        assert_eq!(for_wire(b"\xEF\xBB\xBFMSH|a\nPID|1\r\nPV1|2\n").as_ref(), b"MSH|a\rPID|1\rPV1|2\r");
+        assert_eq!(
+            for_wire(b"\xEF\xBB\xBFMSH|a\nPID|1\r\nPV1|2\n").as_ref(),
+            b"MSH|a\rPID|1\rPV1|2\r"
+        );
         assert!(matches!(for_wire(b"MSH|a\rPID|1\r"), Cow::Borrowed(_)));
     }
 
@@ -208,8 +237,14 @@ mod tests {
             control_id: "1".into(),
             text: "why".into(),
         };
-        assert!(matches!(logic.classify(&ack(AckCode::AA)), Verdict::Delivered(_)));
-        assert!(matches!(logic.classify(&ack(AckCode::CA)), Verdict::Delivered(_)));
+        assert!(matches!(
+            logic.classify(&ack(AckCode::AA)),
+            Verdict::Delivered(_)
+        ));
+        assert!(matches!(
+            logic.classify(&ack(AckCode::CA)),
+            Verdict::Delivered(_)
+        ));
         match logic.classify(&ack(AckCode::AE)) {
             Verdict::Failed(e) => assert!(e.is_retryable() && e.message.contains("AE: why")),
             v => panic!("{v:?}"),

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{Frame, MllpCodec, frame};
+use super::codec::{CR, FS, Frame, MllpCodec, VT};
 use super::config::MllpSourceConfig;
 use crate::pipeline::intake::Hl7Intake;
 
@@ -62,7 +62,12 @@ impl MllpListener {
                 _ = shutdown.cancelled() => break,
             };
             let _ = tcp.set_nodelay(true);
-            let (intake, settings, tls, stop) = (self.intake.clone(), settings.clone(), self.tls.clone(), shutdown.clone());
+            let (intake, settings, tls, stop) = (
+                self.intake.clone(),
+                settings.clone(),
+                self.tls.clone(),
+                shutdown.clone(),
+            );
             tasks.spawn(async move {
                 let _permit = permit;
                 match tls {
@@ -84,9 +89,21 @@ impl MllpListener {
     }
 }
 
+fn push_frame(out: &mut Vec<u8>, msg: &[u8]) {
+    out.reserve(msg.len() + 3);
+    out.push(VT);
+    out.extend_from_slice(msg);
+    out.extend_from_slice(&[FS, CR]);
+}
+
 /// Serves one connection until EOF, a timeout or shutdown.
-async fn connection<S>(stream: S, peer: SocketAddr, cfg: &MllpSourceConfig, intake: &Arc<Hl7Intake>, shutdown: &CancellationToken)
-where
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    cfg: &MllpSourceConfig,
+    intake: &Arc<Hl7Intake>,
+    shutdown: &CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let channel = intake.channel().to_string();
@@ -142,12 +159,18 @@ where
         }
         tokio::select! {
             Some(ack) = inflight.next(), if !inflight.is_empty() => {
-                if let Some(ack) = ack {
-                    out.clear();
-                    out.extend_from_slice(&frame(&ack));
-                    if wr.write_all(&out).await.is_err() {
-                        break;
+                // Write this ACK and every one already done after it in one
+                // write (order is kept: FuturesOrdered yields in order).
+                out.clear();
+                let mut next = Some(ack);
+                while let Some(ack) = next {
+                    if let Some(ack) = ack {
+                        push_frame(&mut out, &ack);
                     }
+                    next = inflight.next().now_or_never().flatten();
+                }
+                if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                    break;
                 }
                 last_activity = Instant::now();
             }

@@ -18,6 +18,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::config::units::HumanDuration;
 use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryService, Receipt};
+use crate::telemetry::DestinationMetrics;
 
 use circuit_breaker::{Breaker, CircuitBreakerConfig, CircuitBreakerLayer};
 use rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiters};
@@ -49,6 +50,8 @@ pub struct StackContext<'a> {
     pub rate_limiters: &'a RateLimiters,
     /// Records failed attempts before each retry.
     pub observer: Arc<dyn RetryObserver>,
+    /// The destination's metric handles.
+    pub metrics: DestinationMetrics,
 }
 
 /// Builds a destination's stack around its connector. Outermost first:
@@ -69,13 +72,26 @@ pub struct StackContext<'a> {
 /// instead of each failed attempt, so it would never open while a delivery
 /// is retrying against a dead peer. The timeout bounds each attempt, not
 /// the sum of a delivery's retries (which may span days by design).
-pub fn build_stack<C>(connector: C, settings: &StackSettings, ctx: StackContext<'_>) -> DeliveryService
+pub fn build_stack<C>(
+    connector: C,
+    settings: &StackSettings,
+    ctx: StackContext<'_>,
+) -> DeliveryService
 where
-    C: tower::Service<Delivery, Response = Receipt, Error = DeliveryError> + Clone + Send + Sync + 'static,
+    C: tower::Service<Delivery, Response = Receipt, Error = DeliveryError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
     C::Future: Send + 'static,
 {
-    let mut svc: DeliveryService = BoxCloneSyncService::new(TimeoutLayer::new(settings.timeout.get()).layer(connector));
-    if let Some(limiter) = settings.rate_limit.as_ref().and_then(|r| ctx.rate_limiters.limiter(r)) {
+    let mut svc: DeliveryService =
+        BoxCloneSyncService::new(TimeoutLayer::new(settings.timeout.get()).layer(connector));
+    if let Some(limiter) = settings
+        .rate_limit
+        .as_ref()
+        .and_then(|r| ctx.rate_limiters.limiter(r))
+    {
         svc = BoxCloneSyncService::new(RateLimitLayer::new(limiter).layer(svc));
     }
     if settings.circuit_breaker.failures > 0 {
@@ -83,10 +99,18 @@ where
             &settings.circuit_breaker,
             ctx.channel.clone(),
             ctx.destination.clone(),
+            ctx.metrics.circuit.clone(),
         ));
         svc = BoxCloneSyncService::new(CircuitBreakerLayer::new(breaker).layer(svc));
     }
-    svc = BoxCloneSyncService::new(RetryLayer::new(settings.retry.clone(), ctx.observer).layer(svc));
+    svc = BoxCloneSyncService::new(
+        RetryLayer::new(
+            settings.retry.clone(),
+            ctx.observer,
+            ctx.metrics.retries.clone(),
+        )
+        .layer(svc),
+    );
     BoxCloneSyncService::new(TraceLayer.layer(svc))
 }
 

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::config::units::HumanDuration;
-use crate::telemetry;
 
 pub use layer::CircuitBreakerLayer;
 pub use service::CircuitBreaker;
@@ -92,33 +91,42 @@ pub struct Breaker {
     cool_down: Duration,
     channel: Arc<str>,
     destination: Arc<str>,
+    gauge: metrics::Gauge,
 }
 
 impl Breaker {
-    /// A closed breaker.
-    pub fn new(cfg: &CircuitBreakerConfig, channel: Arc<str>, destination: Arc<str>) -> Breaker {
-        let b = Breaker {
+    /// A closed breaker; `gauge` is its `caduceus_circuit_state`.
+    pub fn new(
+        cfg: &CircuitBreakerConfig,
+        channel: Arc<str>,
+        destination: Arc<str>,
+        gauge: metrics::Gauge,
+    ) -> Breaker {
+        gauge.set(0.0);
+        Breaker {
             phase: Mutex::new(Phase::Closed { failures: 0 }),
             threshold: cfg.failures.max(1),
             cool_down: cfg.cool_down.get(),
             channel,
             destination,
-        };
-        telemetry::circuit_state(&b.channel, &b.destination, 0.0);
-        b
+            gauge,
+        }
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        self.phase.lock().map(|p| *p).unwrap_or(Phase::Closed { failures: 0 })
+        self.phase
+            .lock()
+            .map(|p| *p)
+            .unwrap_or(Phase::Closed { failures: 0 })
     }
 
     fn set(&self, phase: &mut Phase, next: Phase) {
         let (from, to) = (phase.name(), next.name());
         *phase = next;
         if from != to {
-            tracing::warn!(channel = %self.channel, destination = %self.destination, from, to, "circuit breaker changed state");
-            telemetry::circuit_state(&self.channel, &self.destination, next.gauge());
+            tracing::warn!(channel = %self.channel, destination = %self.destination, %from, %to, "circuit breaker changed state");
+            self.gauge.set(next.gauge());
         }
     }
 

@@ -52,7 +52,9 @@ where
                     kind: ErrorKind::CircuitOpen,
                     message: format!(
                         "circuit breaker open after repeated failures; next probe in {}",
-                        humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64))
+                        humantime::format_duration(std::time::Duration::from_millis(
+                            wait.as_millis() as u64
+                        ))
                     ),
                     retry_after: Some(wait),
                     attempts: 0,
@@ -100,10 +102,18 @@ mod tests {
             failures: 3,
             cool_down: HumanDuration::millis(100),
         };
-        let breaker = Arc::new(Breaker::new(&cfg, "c".into(), "d".into()));
+        let breaker = Arc::new(Breaker::new(
+            &cfg,
+            "c".into(),
+            "d".into(),
+            metrics::Gauge::noop(),
+        ));
         let svc = CircuitBreaker::new(peer, breaker.clone());
         for _ in 0..3 {
-            assert_eq!(svc.clone().oneshot(delivery()).await.unwrap_err().kind, ErrorKind::Retryable);
+            assert_eq!(
+                svc.clone().oneshot(delivery()).await.unwrap_err().kind,
+                ErrorKind::Retryable
+            );
         }
         assert!(matches!(breaker.phase(), Phase::Open { .. }));
         // Open: fails fast without calling the peer.
@@ -113,7 +123,10 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         // After the cool-down one probe goes; it fails and the breaker reopens.
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(svc.clone().oneshot(delivery()).await.unwrap_err().kind, ErrorKind::Retryable);
+        assert_eq!(
+            svc.clone().oneshot(delivery()).await.unwrap_err().kind,
+            ErrorKind::Retryable
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert!(matches!(breaker.phase(), Phase::Open { .. }));
         // The peer recovers: the next probe closes it.
@@ -125,15 +138,24 @@ mod tests {
 
     #[tokio::test]
     async fn content_refusals_do_not_open_it() {
-        let peer = service_fn_delivery(|_| async { Err(DeliveryError::permanent("AR: unknown patient")) });
+        let peer =
+            service_fn_delivery(|_| async { Err(DeliveryError::permanent("AR: unknown patient")) });
         let cfg = CircuitBreakerConfig {
             failures: 2,
             cool_down: HumanDuration::secs(30),
         };
-        let breaker = Arc::new(Breaker::new(&cfg, "c".into(), "d".into()));
+        let breaker = Arc::new(Breaker::new(
+            &cfg,
+            "c".into(),
+            "d".into(),
+            metrics::Gauge::noop(),
+        ));
         let svc = CircuitBreaker::new(peer, breaker.clone());
         for _ in 0..5 {
-            assert_eq!(svc.clone().oneshot(delivery()).await.unwrap_err().kind, ErrorKind::Permanent);
+            assert_eq!(
+                svc.clone().oneshot(delivery()).await.unwrap_err().kind,
+                ErrorKind::Permanent
+            );
         }
         assert_eq!(breaker.phase(), Phase::Closed { failures: 0 });
     }

@@ -52,7 +52,8 @@ mod tests {
 
     #[tokio::test]
     async fn holds_the_rate() {
-        let quota = governor::Quota::per_second(NonZeroU32::new(20).unwrap()).allow_burst(NonZeroU32::MIN);
+        let quota =
+            governor::Quota::per_second(NonZeroU32::new(20).unwrap()).allow_burst(NonZeroU32::MIN);
         let limiter = Arc::new(governor::RateLimiter::direct(quota));
         let ok = service_fn_delivery(|_| async { Ok(Receipt::default()) });
         let svc = RateLimit::new(ok, limiter);
@@ -61,6 +62,10 @@ mod tests {
             svc.clone().oneshot(delivery()).await.unwrap();
         }
         // 6 requests at 20/s with a burst of 1 need at least 5 intervals of 50 ms.
-        assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(240),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -10,14 +10,21 @@ use super::{RetryObserver, RetryPolicy};
 pub struct RetryLayer {
     policy: Arc<RetryPolicy>,
     observer: Arc<dyn RetryObserver>,
+    retries: metrics::Counter,
 }
 
 impl RetryLayer {
     /// A layer with a policy and an observer that records attempts.
-    pub fn new(policy: RetryPolicy, observer: Arc<dyn RetryObserver>) -> RetryLayer {
+    /// `retries` counts failed attempts that will be retried.
+    pub fn new(
+        policy: RetryPolicy,
+        observer: Arc<dyn RetryObserver>,
+        retries: metrics::Counter,
+    ) -> RetryLayer {
         RetryLayer {
             policy: Arc::new(policy),
             observer,
+            retries,
         }
     }
 }
@@ -26,6 +33,11 @@ impl<S> Layer<S> for RetryLayer {
     type Service = Retry<S>;
 
     fn layer(&self, inner: S) -> Retry<S> {
-        Retry::new(inner, self.policy.clone(), self.observer.clone())
+        Retry::new(
+            inner,
+            self.policy.clone(),
+            self.observer.clone(),
+            self.retries.clone(),
+        )
     }
 }

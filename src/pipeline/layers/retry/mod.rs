@@ -72,7 +72,10 @@ impl RetryPolicy {
     /// The ceiling of the delay after `attempt` failed attempts (from 1).
     pub fn ceiling(&self, attempt: u32) -> Duration {
         let base = self.initial.get().as_secs_f64();
-        let exp = self.multiplier.max(1.0).powi(attempt.saturating_sub(1).min(64) as i32);
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(attempt.saturating_sub(1).min(64) as i32);
         let cap = self.max_delay.get().as_secs_f64();
         Duration::from_secs_f64((base * exp).min(cap).max(0.0))
     }
@@ -85,7 +88,8 @@ impl RetryPolicy {
     /// Whether a delivery with this many attempts and this age is out of
     /// retries.
     pub fn exhausted(&self, attempts: u32, age: Duration) -> bool {
-        (self.max_attempts > 0 && attempts >= self.max_attempts) || self.max_age.is_some_and(|m| age >= m.get())
+        (self.max_attempts > 0 && attempts >= self.max_attempts)
+            || self.max_age.is_some_and(|m| age >= m.get())
     }
 }
 

@@ -6,7 +6,6 @@ use tower::{Service, ServiceExt};
 
 use super::{RetryObserver, RetryPolicy};
 use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, ErrorKind, Receipt};
-use crate::telemetry;
 
 /// Runs attempts until one succeeds, one fails for good, or the policy is
 /// exhausted.
@@ -15,20 +14,29 @@ pub struct Retry<S> {
     inner: S,
     policy: Arc<RetryPolicy>,
     observer: Arc<dyn RetryObserver>,
+    retries: metrics::Counter,
 }
 
 impl<S> Retry<S> {
-    pub(super) fn new(inner: S, policy: Arc<RetryPolicy>, observer: Arc<dyn RetryObserver>) -> Self {
+    pub(super) fn new(
+        inner: S,
+        policy: Arc<RetryPolicy>,
+        observer: Arc<dyn RetryObserver>,
+        retries: metrics::Counter,
+    ) -> Self {
         Retry {
             inner,
             policy,
             observer,
+            retries,
         }
     }
 }
 
 fn age(d: &Delivery) -> Duration {
-    let secs = jiff::Timestamp::now().duration_since(d.task.created_at).as_secs_f64();
+    let secs = jiff::Timestamp::now()
+        .duration_since(d.task.created_at)
+        .as_secs_f64();
     Duration::from_secs_f64(secs.max(0.0))
 }
 
@@ -49,6 +57,7 @@ where
         let inner = self.inner.clone();
         let policy = self.policy.clone();
         let observer = self.observer.clone();
+        let retries = self.retries.clone();
         Box::pin(async move {
             loop {
                 let err = match inner.clone().oneshot(req.clone()).await {
@@ -68,12 +77,17 @@ where
                     continue;
                 }
                 if policy.exhausted(req.attempt, age(&req)) {
-                    let mut dead = DeliveryError::permanent(format!("gave up after {} attempt(s): {}", req.attempt, err.message));
+                    let mut dead = DeliveryError::permanent(format!(
+                        "gave up after {} attempt(s): {}",
+                        req.attempt, err.message
+                    ));
                     dead.attempts = req.attempt;
                     return Err(dead);
                 }
-                let wait = policy.delay(req.attempt).max(err.retry_after.unwrap_or_default());
-                telemetry::retry(&req.channel, &req.destination);
+                let wait = policy
+                    .delay(req.attempt)
+                    .max(err.retry_after.unwrap_or_default());
+                retries.increment(1);
                 observer.retrying(&req, &err, wait).await;
                 tokio::time::sleep(wait).await;
                 req.attempt += 1;
@@ -129,7 +143,12 @@ mod tests {
             }
         });
         let seen = Arc::new(Seen::default());
-        let svc = Retry::new(flaky, Arc::new(fast()), seen.clone());
+        let svc = Retry::new(
+            flaky,
+            Arc::new(fast()),
+            seen.clone(),
+            metrics::Counter::noop(),
+        );
         let r = svc.oneshot(delivery()).await.unwrap();
         assert_eq!(r.detail.as_deref(), Some("AA"));
         assert_eq!(r.attempts, 4);
@@ -141,7 +160,12 @@ mod tests {
     #[tokio::test]
     async fn permanent_failures_and_exhaustion_end_it() {
         let bad = service_fn_delivery(|_| async { Err(DeliveryError::permanent("AR")) });
-        let svc = Retry::new(bad, Arc::new(fast()), Arc::new(Seen::default()));
+        let svc = Retry::new(
+            bad,
+            Arc::new(fast()),
+            Arc::new(Seen::default()),
+            metrics::Counter::noop(),
+        );
         assert_eq!(svc.oneshot(delivery()).await.unwrap_err().message, "AR");
 
         let down = service_fn_delivery(|_| async { Err(DeliveryError::retryable("refused")) });
@@ -149,10 +173,19 @@ mod tests {
             max_attempts: 3,
             ..fast()
         };
-        let svc = Retry::new(down, Arc::new(policy), Arc::new(Seen::default()));
+        let svc = Retry::new(
+            down,
+            Arc::new(policy),
+            Arc::new(Seen::default()),
+            metrics::Counter::noop(),
+        );
         let e = svc.oneshot(delivery()).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Permanent);
-        assert!(e.message.starts_with("gave up after 3 attempt(s)"), "{}", e.message);
+        assert!(
+            e.message.starts_with("gave up after 3 attempt(s)"),
+            "{}",
+            e.message
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -174,7 +207,12 @@ mod tests {
                 }
             }
         });
-        let svc = Retry::new(busy, Arc::new(fast()), Arc::new(Seen::default()));
+        let svc = Retry::new(
+            busy,
+            Arc::new(fast()),
+            Arc::new(Seen::default()),
+            metrics::Counter::noop(),
+        );
         let start = tokio::time::Instant::now();
         svc.oneshot(delivery()).await.unwrap();
         assert!(start.elapsed() >= Duration::from_secs(30));

@@ -44,7 +44,9 @@ where
             async move {
                 let result = inner.oneshot(req).await;
                 match &result {
-                    Ok(r) => tracing::debug!(detail = r.detail.as_deref().unwrap_or(""), "delivered"),
+                    Ok(r) => {
+                        tracing::debug!(detail = r.detail.as_deref().unwrap_or(""), "delivered")
+                    }
                     Err(e) => tracing::warn!(error = %e, "delivery failed"),
                 }
                 result

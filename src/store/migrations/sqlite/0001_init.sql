@@ -11,6 +11,8 @@ CREATE TABLE messages (
     raw             BLOB    NOT NULL,   -- bytes as received
     state           TEXT    NOT NULL,   -- received | processed | filtered | error
     error           TEXT,
+    initial_state   TEXT    NOT NULL,   -- the state it was stored in (the first history entry)
+    initial_reason  TEXT,
     mapping_version TEXT,
     updated_at      INTEGER NOT NULL
 );
@@ -38,7 +40,8 @@ CREATE INDEX deliveries_pending ON deliveries (channel, destination, id)
     WHERE state IN ('queued', 'retrying');
 CREATE INDEX deliveries_message ON deliveries (message_id);
 
--- Every state change of a message or delivery, with its reason.
+-- Every state change of a message or delivery after it was stored, with its
+-- reason (the first entry is the message row's initial_state).
 CREATE TABLE message_events (
     id          INTEGER PRIMARY KEY,
     message_id  INTEGER NOT NULL,
