@@ -73,15 +73,12 @@ fn canonical_object(
             if let Some(mut v) = old.shift_remove(&name) {
                 let (_, ty) = schema.child(node, &name).unwrap_or((el, None));
                 let ty = ty.or_else(|| el.types.first());
-                let descend = |x: &mut Value| match x {
-                    Value::Object(o) => {
-                        if ty.is_some_and(|t| t.code == "Resource") {
-                            canonical_resource(schema, x);
-                        } else if let Some(n) = schema.descend(node, el, ty) {
-                            canonical_object(schema, n, o, false);
-                        }
+                let descend = |x: &mut Value| {
+                    if ty.is_some_and(|t| t.code == "Resource") {
+                        canonical_resource(schema, x);
+                    } else if let (Value::Object(o), Some(n)) = (x, schema.descend(node, el, ty)) {
+                        canonical_object(schema, n, o, false);
                     }
-                    _ => {}
                 };
                 match &mut v {
                     Value::Array(items) => items.iter_mut().for_each(descend),
