@@ -289,10 +289,10 @@ impl Schema {
                         },
                     ));
                 }
-            } else if let Some(suffix) = json_name.strip_prefix(el.name) {
-                if let Some(t) = el.types.iter().find(|t| capitalize(t.code) == suffix) {
-                    return Some((el, Some(t)));
-                }
+            } else if let Some(suffix) = json_name.strip_prefix(el.name)
+                && let Some(t) = el.types.iter().find(|t| capitalize(t.code) == suffix)
+            {
+                return Some((el, Some(t)));
             }
         }
         None
