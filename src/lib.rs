@@ -8,6 +8,7 @@
 pub mod api;
 pub mod bench;
 pub mod cli;
+pub mod mapping;
 pub mod config;
 pub mod connectors;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod certs;
+pub mod map;
 pub mod messages;
 pub mod send;
 
@@ -51,6 +52,9 @@ pub enum Command {
     /// Read and reprocess stored messages.
     #[command(subcommand)]
     Messages(messages::MessagesCommand),
+    /// Run and test mappings.
+    #[command(subcommand)]
+    Map(map::MapCommand),
     /// Certificates.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -124,6 +128,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Send(c) => send::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Messages(c) => messages::run(&cli, c),
+        Command::Map(c) => map::run(&cli, c),
         Command::Certs(c) => certs::run(c),
     }
 }
@@ -136,10 +141,26 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    match crate::pipeline::channel::compile_all(&loaded) {
+    let mappings = crate::mapping::Registry::load(&loaded.mappings_dir);
+    let channels = crate::pipeline::channel::compile_all(&loaded);
+    let mut errors = Vec::new();
+    if let Err(e) = &channels {
+        errors.extend(e.iter().cloned());
+    }
+    if let Err(e) = &mappings {
+        errors.extend(e.iter().cloned());
+    }
+    if !errors.is_empty() {
+        for e in errors {
+            println!("{e}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    match channels {
         Ok(plans) => {
+            let n = mappings.as_ref().map(|m| m.mappings.len()).unwrap_or(0);
             println!(
-                "ok: {} ({} channel{}: {})",
+                "ok: {} ({} channel{}: {}; {} mappings)",
                 config::display_path(&loaded.file),
                 plans.len(),
                 if plans.len() == 1 { "" } else { "s" },
@@ -147,7 +168,8 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|p| p.name.to_string())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                n
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -99,6 +99,23 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Removes `.` and `..` components without touching the file system.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Paths are shown relative to the working directory when they are under it.
 pub fn display_path(p: &Path) -> String {
     let cwd = std::env::current_dir().ok();
@@ -229,13 +246,13 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let rel = |p: &Path| {
         if p.is_absolute() {
-            p.to_path_buf()
+            normalize(p)
         } else {
-            base.join(p)
+            normalize(&base.join(p))
         }
     };
     let data_dir = match &overrides.data_dir {
-        Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
+        Some(d) => normalize(&std::path::absolute(d).unwrap_or_else(|_| d.clone())),
         None => rel(&server.data_dir),
     };
     let connectors_dir = rel(&server.connectors_dir);
@@ -472,7 +489,7 @@ mod tests {
         assert_eq!(l.channels.len(), 1);
         assert_eq!(l.channels[0].listener.as_deref(), Some("mllp"));
         assert_eq!(l.listeners["mllp"], "127.0.0.1:0");
-        assert_eq!(l.data_dir, d.path().join("config/../data"));
+        assert_eq!(l.data_dir, d.path().join("data"));
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! `caduceus map run` and `caduceus map test`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::Cli;
+use crate::config;
+use crate::mapping::testing::{Outcome, run_cases};
+use crate::mapping::{BundleType, Registry, RunOptions};
+
+/// `map` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MapCommand {
+    /// Translate one file and print the result.
+    Run(RunArgs),
+    /// Run the mapping test cases under mappings/tests/ (or PATH) and print a diff per failure.
+    Test(TestArgs),
+}
+
+/// Bundle types on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BundleArg {
+    /// A transaction Bundle (default).
+    Transaction,
+    /// A message Bundle (MessageHeader first).
+    Message,
+}
+
+/// `map run` options.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A mapping name from mappings/ (e.g. hl7v2-fhir-r4) or a path to a mapping file.
+    pub mapping: String,
+    /// The input message.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Bundle type.
+    #[arg(long, value_enum)]
+    pub bundle_type: Option<BundleArg>,
+    /// Time zone for timestamps without an offset (IANA); default: the server config's.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Print the fields of the input that no rule read.
+    #[arg(long)]
+    pub unread: bool,
+}
+
+/// `map test` options.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Only cases under this folder or this file.
+    pub path: Option<PathBuf>,
+    /// Write the actual output as the expected file where they differ (review the diff before committing!).
+    #[arg(long)]
+    pub accept: bool,
+}
+
+fn registry(cli: &Cli) -> anyhow::Result<(Registry, jiff::tz::TimeZone)> {
+    let (dir, tz) = match config::load(&cli.config, &config::Overrides::default()) {
+        Ok(l) => (l.mappings_dir, l.timezone),
+        Err(_) => (PathBuf::from("mappings"), jiff::tz::TimeZone::UTC),
+    };
+    match Registry::load(&dir) {
+        Ok(r) => Ok((r, tz)),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            anyhow::bail!("{} error(s) in {}", errors.len(), config::display_path(&dir))
+        }
+    }
+}
+
+/// Runs a `map` subcommand.
+pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        MapCommand::Run(a) => {
+            let (reg, tz) = registry(cli)?;
+            let Some(name) = reg.resolve_name(&a.mapping) else {
+                eprintln!("caduceus: no mapping {:?} (known: {})", a.mapping, reg.mappings.keys().cloned().collect::<Vec<_>>().join(", "));
+                return Ok(ExitCode::from(1));
+            };
+            let input = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+            let timezone = match &a.timezone {
+                Some(t) => jiff::tz::TimeZone::get(t).with_context(|| format!("--timezone {t:?}"))?,
+                None => tz,
+            };
+            let opts = RunOptions {
+                bundle_type: a.bundle_type.map(|b| match b {
+                    BundleArg::Transaction => BundleType::Transaction,
+                    BundleArg::Message => BundleType::Message,
+                }),
+                timezone,
+                validate: true,
+            };
+            match reg.run(&name, &input, &opts) {
+                Ok(out) => {
+                    println!("{}", fhir::json::to_string_pretty(&out.value));
+                    if a.unread {
+                        for u in &out.unread {
+                            eprintln!("unread: {u}");
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        MapCommand::Test(a) => {
+            let (reg, _) = registry(cli)?;
+            let results = run_cases(&reg, &reg.dir.join("tests"), a.path.as_deref(), a.accept);
+            let mut failed = 0;
+            for r in &results {
+                let name = format!("{}/{}", r.mapping, r.case);
+                match &r.outcome {
+                    Outcome::Pass => println!("ok      {name}"),
+                    Outcome::NoExpected => {
+                        failed += 1;
+                        println!("MISSING {name}: no {}.expected.json{}", r.case, if a.accept { " (written)" } else { " (--accept writes it)" });
+                    }
+                    Outcome::Error(e) => {
+                        failed += 1;
+                        println!("ERROR   {name}: {e}");
+                    }
+                    Outcome::Fail(diffs) => {
+                        failed += 1;
+                        println!("FAIL    {name}{}", if a.accept { " (expected file rewritten)" } else { "" });
+                        for d in diffs {
+                            println!("          {}: expected {}, got {}", d.path, d.expected, d.got);
+                        }
+                    }
+                }
+                for u in &r.unread {
+                    println!("          unread: {u} holds a value no rule reads (map it, or list it under `ignore:`)");
+                }
+            }
+            println!("{} case(s), {} failed", results.len(), failed);
+            Ok(if failed == 0 && !results.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}

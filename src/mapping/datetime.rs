@@ -1,0 +1,201 @@
+//! HL7 dates and times (DT, DTM, TS, TM) as FHIR `date`, `dateTime`,
+//! `instant` and `time`.
+//!
+//! Owns the conversion rules: the precision written is kept (a year stays a
+//! year); a time without seconds gets `:00` (FHIR needs seconds once a time
+//! is given); fractions are kept; a time without an offset is read in the
+//! channel's time zone (IANA, daylight saving included) and written with
+//! the offset in force at that moment; `TS` values keep only their first
+//! component. Anything else is an error that says what was expected.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+/// A parsed HL7 date/time, at the precision written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hl7Time {
+    year: i16,
+    month: Option<i8>,
+    day: Option<i8>,
+    hour: Option<i8>,
+    minute: Option<i8>,
+    second: Option<i8>,
+    fraction: Option<String>,
+    /// Offset in minutes east of UTC, when written.
+    offset: Option<i32>,
+}
+
+fn two(s: &str, what: &str) -> Result<i8, String> {
+    s.parse::<i8>().map_err(|_| format!("{what} {s:?} is not a number"))
+}
+
+/// Parses `YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]`.
+pub fn parse(text: &str) -> Result<Hl7Time, String> {
+    let t = text.split('^').next().unwrap_or("").trim();
+    let bad = || format!("{t:?} is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])");
+    let (main, offset) = match t.find(['+', '-']) {
+        Some(i) if i >= 4 => (&t[..i], Some(&t[i..])),
+        _ => (t, None),
+    };
+    let (digits, fraction) = match main.split_once('.') {
+        Some((d, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (d, Some(f.to_string())),
+        Some(_) => return Err(bad()),
+        None => (main, None),
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14) {
+        return Err(bad());
+    }
+    if fraction.is_some() && digits.len() != 14 {
+        return Err(bad());
+    }
+    let part = |a: usize| digits.get(a..a + 2);
+    let h = Hl7Time {
+        year: digits[..4].parse().map_err(|_| bad())?,
+        month: part(4).map(|s| two(s, "month")).transpose()?,
+        day: part(6).map(|s| two(s, "day")).transpose()?,
+        hour: part(8).map(|s| two(s, "hour")).transpose()?,
+        minute: part(10).map(|s| two(s, "minute")).transpose()?,
+        second: part(12).map(|s| two(s, "second")).transpose()?,
+        fraction,
+        offset: match offset {
+            None => None,
+            Some(o) => {
+                let sign = if o.starts_with('-') { -1 } else { 1 };
+                let d = &o[1..];
+                if d.len() != 4 || !d.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("{t:?}: the offset must be +ZZZZ or -ZZZZ"));
+                }
+                let hh: i32 = d[..2].parse().map_err(|_| bad())?;
+                let mm: i32 = d[2..].parse().map_err(|_| bad())?;
+                if hh > 14 || mm > 59 {
+                    return Err(format!("{t:?}: offset out of range"));
+                }
+                Some(sign * (hh * 60 + mm))
+            }
+        },
+    };
+    // Validate the calendar fields.
+    let m = h.month.unwrap_or(1);
+    let d = h.day.unwrap_or(1);
+    jiff::civil::Date::new(h.year, m, d).map_err(|_| format!("{t:?} is not a calendar date"))?;
+    if h.hour.unwrap_or(0) > 23 || h.minute.unwrap_or(0) > 59 || h.second.unwrap_or(0) > 59 {
+        return Err(format!("{t:?} has a time out of range"));
+    }
+    Ok(h)
+}
+
+impl Hl7Time {
+    /// FHIR `date`: the date part at its precision.
+    pub fn date(&self) -> String {
+        match (self.month, self.day) {
+            (None, _) => format!("{:04}", self.year),
+            (Some(m), None) => format!("{:04}-{m:02}", self.year),
+            (Some(m), Some(d)) => format!("{:04}-{m:02}-{d:02}", self.year),
+        }
+    }
+
+    /// True when a time of day is given.
+    pub fn has_time(&self) -> bool {
+        self.hour.is_some()
+    }
+
+    fn offset_in(&self, tz: &TimeZone) -> i32 {
+        if let Some(o) = self.offset {
+            return o;
+        }
+        let dt = DateTime::new(
+            self.year,
+            self.month.unwrap_or(1),
+            self.day.unwrap_or(1),
+            self.hour.unwrap_or(0),
+            self.minute.unwrap_or(0),
+            self.second.unwrap_or(0),
+            0,
+        );
+        match dt.ok().and_then(|dt| dt.to_zoned(tz.clone()).ok()) {
+            Some(z) => z.offset().seconds() / 60,
+            None => 0,
+        }
+    }
+
+    fn time_part(&self, tz: &TimeZone) -> String {
+        let mut s = format!(
+            "T{:02}:{:02}:{:02}",
+            self.hour.unwrap_or(0),
+            self.minute.unwrap_or(0),
+            self.second.unwrap_or(0)
+        );
+        if let Some(f) = &self.fraction {
+            s.push('.');
+            s.push_str(f);
+        }
+        let off = self.offset_in(tz);
+        if off == 0 {
+            s.push_str("+00:00");
+        } else {
+            let sign = if off < 0 { '-' } else { '+' };
+            s.push_str(&format!("{sign}{:02}:{:02}", off.abs() / 60, off.abs() % 60));
+        }
+        s
+    }
+
+    /// FHIR `dateTime`: the precision written, with an offset once a time is given.
+    pub fn date_time(&self, tz: &TimeZone) -> String {
+        if !self.has_time() || self.day.is_none() {
+            return self.date();
+        }
+        format!("{}{}", self.date(), self.time_part(tz))
+    }
+
+    /// FHIR `instant`: a full date and time (missing parts are zero).
+    pub fn instant(&self, tz: &TimeZone) -> String {
+        let date = format!("{:04}-{:02}-{:02}", self.year, self.month.unwrap_or(1), self.day.unwrap_or(1));
+        format!("{date}{}", self.time_part(tz))
+    }
+}
+
+/// HL7 `TM` (`HH[MM[SS[.S]]]`) as FHIR `time` (`hh:mm:ss`).
+pub fn time(text: &str) -> Result<String, String> {
+    let t = text.split('^').next().unwrap_or("").trim();
+    let core = t.split(['+', '-']).next().unwrap_or(t);
+    let (digits, frac) = core.split_once('.').unwrap_or((core, ""));
+    if !matches!(digits.len(), 2 | 4 | 6) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{t:?} is not an HL7 time (HH[MM[SS[.S]]])"));
+    }
+    let p = |a: usize| digits.get(a..a + 2).unwrap_or("00");
+    let mut out = format!("{}:{}:{}", p(0), p(2), p(4));
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precisions_and_zones() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        assert_eq!(parse("1970").unwrap().date_time(&ny), "1970");
+        assert_eq!(parse("197006").unwrap().date(), "1970-06");
+        assert_eq!(parse("19700615").unwrap().date_time(&ny), "1970-06-15");
+        assert_eq!(parse("197006151030").unwrap().date_time(&ny), "1970-06-15T10:30:00-04:00");
+        assert_eq!(parse("197001151030").unwrap().date_time(&ny), "1970-01-15T10:30:00-05:00");
+        assert_eq!(parse("20240501120000.1234+0215").unwrap().date_time(&ny), "2024-05-01T12:00:00.1234+02:15");
+        assert_eq!(parse("2024050112").unwrap().date_time(&TimeZone::UTC), "2024-05-01T12:00:00+00:00");
+        assert_eq!(parse("198908181126+0215^S").unwrap().instant(&ny), "1989-08-18T11:26:00+02:15");
+        assert_eq!(parse("20240501").unwrap().instant(&TimeZone::UTC), "2024-05-01T00:00:00+00:00");
+        assert_eq!(parse("19700615103000-0000").unwrap().date_time(&ny), "1970-06-15T10:30:00+00:00");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_date() {
+        for bad in ["197", "19701", "20241301", "20240230", "2024050125", "abcd", "20240501+02", "20240501.5"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(time("1030").unwrap(), "10:30:00");
+        assert!(time("1").is_err());
+    }
+}

@@ -1,0 +1,1122 @@
+//! Running compiled mappings on a message.
+//!
+//! Owns evaluation: HL7 paths resolved in the current segment group (then
+//! its parents), values carried as collections, sub-mapping calls, the two
+//! phases of a message map (first every resource gets its id, so `ref()`
+//! can point forward; then each is built), the Bundle, the Z-segment
+//! policy, validation of the result, and the record of which input fields
+//! were read (for `map test`'s report of values no rule reads). Resource
+//! ids are UUIDv5 of stable inputs; timestamps come from the message.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use hl7v2::{Index, Message, Path as Hl7Path};
+use jiff::tz::TimeZone;
+use serde_json::{Map, Value};
+
+use super::compile::{Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Rule, StepIndex, TargetPath, ZPolicy};
+use super::datetime;
+use super::functions::Func;
+use super::structure::Grouping;
+use super::Registry;
+use crate::store::wildcard_match;
+
+/// A mapping failure: where in the mapping, where in the message, what.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct MapError {
+    /// The mapping text that failed, when known.
+    pub origin: Option<Origin>,
+    /// Where in the input (`PID-7 (segment 3)`), when known.
+    pub at: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for MapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(o) = &self.origin {
+            write!(f, "{o}: ")?;
+        }
+        if let Some(a) = &self.at {
+            write!(f, "{a}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+fn fail(origin: &Origin, at: Option<String>, message: impl Into<String>) -> MapError {
+    MapError {
+        origin: Some(origin.clone()),
+        at,
+        message: message.into(),
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Override the mapping's Bundle type.
+    pub bundle_type: Option<BundleType>,
+    /// Time zone for timestamps without an offset.
+    pub timezone: TimeZone,
+    /// Validate the result (and fail on errors). Default true.
+    pub validate: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            bundle_type: None,
+            timezone: TimeZone::UTC,
+            validate: true,
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// The Bundle (or resource, for a segment mapping).
+    pub value: Value,
+    /// The message mapping that ran.
+    pub mapping: String,
+    /// Input fields with a value that no rule read and no mapping ignores,
+    /// e.g. `PID-10 (segment 3)`.
+    pub unread: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+enum Val<'m> {
+    Hl7 { v: hl7v2::Value<'m>, seg: usize, field: u16 },
+    Seg(usize),
+    Group(usize),
+    Text(String),
+    Bool(bool),
+    Num(String),
+    Json(Value),
+}
+
+#[derive(Clone, Debug)]
+struct Scope<'m> {
+    group: usize,
+    current: Option<Val<'m>>,
+    frame: usize,
+}
+
+#[derive(Default)]
+struct Frame {
+    parent: Option<usize>,
+    children: Vec<usize>,
+    aliases: HashMap<String, Vec<String>>,
+}
+
+struct Instance<'p, 'm> {
+    id: String,
+    block: &'p super::compile::ResourceBlock,
+    origin: &'p Origin,
+    scope: Scope<'m>,
+}
+
+const Z_EXTENSION: &str = "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment";
+const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6ba7b811_9dad_11d1_80b4_00c04fd430c8);
+
+/// A deterministic id from parts.
+pub fn uuid5(parts: &[&str]) -> String {
+    uuid::Uuid::new_v5(&NAMESPACE, parts.join("|").as_bytes()).to_string()
+}
+
+struct Env<'r, 'm> {
+    reg: &'r Registry,
+    msg: &'m Message<'m>,
+    grouping: Grouping,
+    tz: TimeZone,
+    read: RefCell<HashSet<(usize, u16)>>,
+    ignored: RefCell<HashSet<(usize, u16)>>,
+    frames: RefCell<Vec<Frame>>,
+    depth: RefCell<usize>,
+    key: String,
+}
+
+fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
+    let id = msg.segment_at(seg).map(|s| s.id().into_owned()).unwrap_or_default();
+    if field == 0 { format!("{id} (segment {})", seg + 1) } else { format!("{id}-{field} (segment {})", seg + 1) }
+}
+
+impl<'r, 'm> Env<'r, 'm> {
+    fn text(&self, v: &Val<'m>) -> Option<String> {
+        let s = match v {
+            Val::Hl7 { v, .. } => v.text().trim().to_string(),
+            Val::Text(s) | Val::Num(s) => s.trim().to_string(),
+            Val::Bool(b) => b.to_string(),
+            Val::Json(Value::String(s)) => s.clone(),
+            Val::Json(Value::Number(n)) => n.to_string(),
+            Val::Seg(_) | Val::Group(_) | Val::Json(_) => return None,
+        };
+        if s.is_empty() { None } else { Some(s) }
+    }
+
+    fn at(&self, v: &Val<'m>) -> Option<String> {
+        match v {
+            Val::Hl7 { seg, field, .. } => Some(loc(self.msg, *seg, *field)),
+            Val::Seg(i) => Some(loc(self.msg, *i, 0)),
+            _ => None,
+        }
+    }
+
+    fn mark(&self, seg: usize, field: u16) {
+        self.read.borrow_mut().insert((seg, field));
+    }
+
+    /// Segments with `id` visible from `group`: those in the group; when the
+    /// group's structure does not allow that segment at all (PID seen from
+    /// an OBSERVATION group), those of the enclosing groups.
+    fn segments(&self, group: usize, id: &[u8; 3]) -> Vec<usize> {
+        let id_str = std::str::from_utf8(id).unwrap_or("");
+        let mut g = Some(group);
+        while let Some(gi) = g {
+            let inst = &self.grouping.insts[gi];
+            let found: Vec<usize> = (inst.start..inst.end)
+                .filter(|i| self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == id))
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+            if inst.allows.as_ref().is_some_and(|a| a.contains(id_str)) {
+                return Vec::new();
+            }
+            g = inst.parent;
+        }
+        Vec::new()
+    }
+
+    fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vec<Val<'m>> {
+        let segs: Vec<usize> = match &sc.current {
+            Some(Val::Seg(i)) if self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == p.segment) => vec![*i],
+            _ => {
+                let all = self.segments(sc.group, &p.segment);
+                match p.segment_index {
+                    Index::All => all,
+                    Index::Nth(n) => all.get(n as usize - 1).map(|i| vec![*i]).unwrap_or_default(),
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for si in segs {
+            let Some(seg) = self.msg.segment_at(si) else { continue };
+            let Some(field_no) = p.field else {
+                out.push(Val::Seg(si));
+                continue;
+            };
+            self.mark(si, field_no);
+            let Some(field) = seg.field(field_no) else { continue };
+            let reps: Vec<hl7v2::Value<'m>> = match p.repetition {
+                Some(Index::All) => field.repetitions().collect(),
+                Some(Index::Nth(n)) => field.repetition(n).into_iter().collect(),
+                None => field.repetition(1).into_iter().collect(),
+            };
+            for r in reps {
+                let v = match (p.component, p.subcomponent) {
+                    (None, _) => Some(r),
+                    (Some(c), None) => r.component(c),
+                    (Some(c), Some(s)) => r.component(c).and_then(|x| x.subcomponent(s)),
+                };
+                if let Some(v) = v
+                    && !v.is_empty()
+                    && !v.is_null()
+                {
+                    out.push(Val::Hl7 { v, seg: si, field: field_no });
+                }
+            }
+        }
+        out
+    }
+
+    fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Result<Vec<Val<'m>>, MapError> {
+        let Some(cur) = &sc.current else {
+            return Err(fail(origin, None, "`.` has no value here (use it inside `for:` or a called mapping)"));
+        };
+        if comps.is_empty() {
+            return Ok(vec![cur.clone()]);
+        }
+        let v = match cur {
+            Val::Seg(i) => {
+                let Some(seg) = self.msg.segment_at(*i) else { return Ok(Vec::new()) };
+                self.mark(*i, comps[0]);
+                let Some(f) = seg.field(comps[0]).and_then(|f| f.repetition(1)) else {
+                    return Ok(Vec::new());
+                };
+                let v = match (comps.get(1), comps.get(2)) {
+                    (Some(c), Some(s)) => f.component(*c).and_then(|x| x.subcomponent(*s)),
+                    (Some(c), None) => f.component(*c),
+                    _ => Some(f),
+                };
+                v.map(|v| Val::Hl7 { v, seg: *i, field: comps[0] })
+            }
+            Val::Hl7 { v, seg, field } => {
+                self.mark(*seg, *field);
+                let inner = match v.level() {
+                    hl7v2::Level::Component => v.subcomponent(comps[0]),
+                    _ => match comps.get(1) {
+                        Some(s) => v.component(comps[0]).and_then(|c| c.subcomponent(*s)),
+                        None => v.component(comps[0]),
+                    },
+                };
+                inner.map(|v| Val::Hl7 { v, seg: *seg, field: *field })
+            }
+            _ => return Err(fail(origin, None, "`.1` reads a component, but `.` is not an HL7 value here")),
+        };
+        Ok(v.into_iter().filter(|v| !matches!(v, Val::Hl7 { v, .. } if v.is_empty() || v.is_null())).collect())
+    }
+
+    fn truthy(vals: &[Val<'m>]) -> bool {
+        !vals.is_empty() && !vals.iter().all(|v| matches!(v, Val::Bool(false)))
+    }
+
+    fn eval(&self, e: &CExpr, sc: &Scope<'m>) -> Result<Vec<Val<'m>>, MapError> {
+        Ok(match &e.node {
+            CNode::Lit(Value::Null) => Vec::new(),
+            CNode::Lit(Value::String(s)) => vec![Val::Text(s.clone())],
+            CNode::Lit(Value::Number(n)) => vec![Val::Num(n.to_string())],
+            CNode::Lit(Value::Bool(b)) => vec![Val::Bool(*b)],
+            CNode::Lit(v) => vec![Val::Json(v.clone())],
+            CNode::Path(p, _) => self.path(sc, p),
+            CNode::Rel(c) => self.rel(sc, c, &e.origin)?,
+            CNode::Group(name, idx) => {
+                let all = self.grouping.find(sc.group, name);
+                let picked: Vec<usize> = match idx {
+                    None => all,
+                    Some(n) => all.get(*n as usize - 1).copied().into_iter().collect(),
+                };
+                picked.into_iter().map(Val::Group).collect()
+            }
+            CNode::Table(_) | CNode::Alias(_) | CNode::Policy(_) => Vec::new(),
+            CNode::Not(a) => vec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
+            CNode::And(a, b) => vec![Val::Bool(Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?))],
+            CNode::Or(a, b) => vec![Val::Bool(Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?))],
+            CNode::Eq(a, b, neg) => {
+                let ta: Vec<String> = self.eval(a, sc)?.iter().filter_map(|v| self.text(v)).collect();
+                let tb: Vec<String> = self.eval(b, sc)?.iter().filter_map(|v| self.text(v)).collect();
+                let eq = ta.iter().any(|x| tb.contains(x));
+                vec![Val::Bool(eq != *neg)]
+            }
+            CNode::In(a, list) => {
+                let ta: Vec<String> = self.eval(a, sc)?.iter().filter_map(|v| self.text(v)).collect();
+                let mut set = Vec::new();
+                for l in list {
+                    set.extend(self.eval(l, sc)?.iter().filter_map(|v| self.text(v)));
+                }
+                vec![Val::Bool(ta.iter().any(|x| set.contains(x)))]
+            }
+            CNode::List(items) => {
+                let mut out = Vec::new();
+                for i in items {
+                    out.extend(self.eval(i, sc)?);
+                }
+                out
+            }
+            CNode::Sub(name, arg) => {
+                let args = self.eval(arg, sc)?;
+                let Some(m) = self.reg.mappings.get(name) else {
+                    return Err(fail(&e.origin, None, format!("mapping {name} is not loaded")));
+                };
+                let mut out = Vec::new();
+                for a in args {
+                    if let Some(obj) = self.call(m, a, sc, &e.origin)? {
+                        out.push(Val::Json(Value::Object(obj)));
+                    }
+                }
+                out
+            }
+            CNode::Func(f, args) => self.func(*f, args, sc, &e.origin)?,
+        })
+    }
+
+    fn call(&self, m: &Mapping, arg: Val<'m>, sc: &Scope<'m>, origin: &Origin) -> Result<Option<Map<String, Value>>, MapError> {
+        let (Kind::Segment(rm) | Kind::Datatype(rm)) = &m.kind else {
+            return Err(fail(origin, None, format!("{} is not a segment or datatype mapping", m.name)));
+        };
+        {
+            let mut d = self.depth.borrow_mut();
+            *d += 1;
+            if *d > 64 {
+                return Err(fail(origin, None, "mappings nest more than 64 deep"));
+            }
+        }
+        if let Val::Seg(i) = &arg
+            && let Some(seg) = self.msg.segment_at(*i)
+        {
+            let mut ig = self.ignored.borrow_mut();
+            for (sid, field) in &m.ignore {
+                if seg.id() == sid.as_str() {
+                    ig.insert((*i, *field));
+                }
+            }
+        }
+        let inner = Scope {
+            group: sc.group,
+            current: Some(arg),
+            frame: sc.frame,
+        };
+        let mut obj = Map::new();
+        let r = self.apply_rules(&rm.rules, &inner, &mut obj);
+        *self.depth.borrow_mut() -= 1;
+        r?;
+        Ok(if obj.is_empty() { None } else { Some(obj) })
+    }
+
+    fn texts(&self, vals: &[Val<'m>]) -> Vec<(String, Option<String>)> {
+        vals.iter().filter_map(|v| self.text(v).map(|t| (t, self.at(v)))).collect()
+    }
+
+    fn func(&self, f: Func, args: &[CExpr], sc: &Scope<'m>, origin: &Origin) -> Result<Vec<Val<'m>>, MapError> {
+        let arg = |i: usize| -> Result<Vec<Val<'m>>, MapError> {
+            match args.get(i) {
+                Some(a) => self.eval(a, sc),
+                None => Ok(Vec::new()),
+            }
+        };
+        let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vec<Val<'m>>, MapError> {
+            let mut out = Vec::new();
+            for (t, at) in self.texts(&arg(0)?) {
+                out.push(g(&t).map_err(|m| fail(origin, at, m))?);
+            }
+            Ok(out)
+        };
+        let one_text = |i: usize| -> Result<String, MapError> { Ok(self.texts(&arg(i)?).into_iter().next().map(|(t, _)| t).unwrap_or_default()) };
+        Ok(match f {
+            Func::Date => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date())))?,
+            Func::DateTime => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date_time(&self.tz))))?,
+            Func::Instant => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.instant(&self.tz))))?,
+            Func::Time => map_text(&|t| datetime::time(t).map(Val::Text))?,
+            Func::Text => map_text(&|t| Ok(Val::Text(t.to_string())))?,
+            Func::Raw => arg(0)?
+                .iter()
+                .filter_map(|v| match v {
+                    Val::Hl7 { v, .. } => Some(Val::Text(v.display_text().into_owned())),
+                    Val::Seg(i) => self.msg.segment_at(*i).map(|s| Val::Text(self.msg.charset().decode(std::borrow::Cow::Borrowed(s.as_bytes())).into_owned())),
+                    other => self.text(other).map(Val::Text),
+                })
+                .collect(),
+            Func::Trim => map_text(&|t| Ok(Val::Text(t.trim().to_string())))?,
+            Func::Upper => map_text(&|t| Ok(Val::Text(t.to_uppercase())))?,
+            Func::Lower => map_text(&|t| Ok(Val::Text(t.to_lowercase())))?,
+            Func::Concat => {
+                let mut s = String::new();
+                for i in 0..args.len() {
+                    for (t, _) in self.texts(&arg(i)?) {
+                        s.push_str(&t);
+                    }
+                }
+                if s.is_empty() { Vec::new() } else { vec![Val::Text(s)] }
+            }
+            Func::Join => {
+                let sep = one_text(1)?;
+                let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
+                if parts.is_empty() { Vec::new() } else { vec![Val::Text(parts.join(&sep))] }
+            }
+            Func::Split => {
+                let sep = one_text(1)?;
+                let mut out = Vec::new();
+                for (t, _) in self.texts(&arg(0)?) {
+                    if sep.is_empty() {
+                        out.push(Val::Text(t));
+                    } else {
+                        out.extend(t.split(sep.as_str()).map(|p| p.trim()).filter(|p| !p.is_empty()).map(|p| Val::Text(p.to_string())));
+                    }
+                }
+                out
+            }
+            Func::Replace => {
+                let (from, to) = (one_text(1)?, one_text(2)?);
+                map_text(&|t| Ok(Val::Text(if from.is_empty() { t.to_string() } else { t.replace(&from, &to) })))?
+            }
+            Func::Substring => {
+                let start: usize = one_text(1)?.parse().map_err(|_| fail(origin, None, "substring(): the start is a whole number"))?;
+                let len: Option<usize> = match args.get(2) {
+                    Some(_) => Some(one_text(2)?.parse().map_err(|_| fail(origin, None, "substring(): the length is a whole number"))?),
+                    None => None,
+                };
+                map_text(&|t| {
+                    let c: Vec<char> = t.chars().collect();
+                    let end = len.map(|l| (start + l).min(c.len())).unwrap_or(c.len());
+                    Ok(Val::Text(c.get(start.min(c.len())..end).map(|s| s.iter().collect()).unwrap_or_default()))
+                })?
+            }
+            Func::Decimal => map_text(&|t| {
+                let n = t.trim_start_matches('+');
+                if n.parse::<f64>().is_ok() && !n.contains(['e', 'E']) && serde_json::from_str::<serde_json::Number>(n).is_ok() {
+                    Ok(Val::Num(n.to_string()))
+                } else {
+                    Err(format!("{t:?} is not a decimal number"))
+                }
+            })?,
+            Func::Integer => map_text(&|t| t.trim_start_matches('+').parse::<i64>().map(|i| Val::Num(i.to_string())).map_err(|_| format!("{t:?} is not a whole number")))?,
+            Func::Boolean => map_text(&|t| match t.to_ascii_uppercase().as_str() {
+                "Y" | "YES" | "T" | "TRUE" | "1" => Ok(Val::Bool(true)),
+                "N" | "NO" | "F" | "FALSE" | "0" => Ok(Val::Bool(false)),
+                _ => Err(format!("{t:?} is not a yes/no value (Y, N, true, false, 1, 0)")),
+            })?,
+            Func::Lookup | Func::Display | Func::Coding => {
+                let table_name = match args.first().map(|a| &a.node) {
+                    Some(CNode::Table(t)) => t.clone(),
+                    _ => return Err(fail(origin, None, "lookup(): no table")),
+                };
+                let Some(table) = self.reg.vocab.get(&table_name) else {
+                    return Err(fail(origin, None, format!("table {table_name} is not loaded")));
+                };
+                let policy = match args.get(2).map(|a| &a.node) {
+                    Some(CNode::Policy(p)) => Some(*p),
+                    _ => None,
+                };
+                let default = if args.len() > 3 { Some(one_text(3)?) } else { None };
+                let mut out = Vec::new();
+                for (t, at) in self.texts(&arg(1)?) {
+                    let target = table.translate(&t, policy).map_err(|m| fail(origin, at.clone(), m))?;
+                    let target = match (target, &default) {
+                        (Some(x), _) => Some(x),
+                        (None, Some(d)) => Some(super::vocab::Target { code: d.clone(), display: None, system: None }),
+                        (None, None) => None,
+                    };
+                    let Some(target) = target else { continue };
+                    match f {
+                        Func::Lookup => out.push(Val::Text(target.code)),
+                        Func::Display => {
+                            if let Some(d) = target.display {
+                                out.push(Val::Text(d));
+                            }
+                        }
+                        _ => {
+                            let mut c = Map::new();
+                            if let Some(s) = target.system {
+                                c.insert("system".into(), Value::String(s));
+                            }
+                            c.insert("code".into(), Value::String(target.code));
+                            if let Some(d) = target.display {
+                                c.insert("display".into(), Value::String(d));
+                            }
+                            out.push(Val::Json(Value::Object(c)));
+                        }
+                    }
+                }
+                out
+            }
+            Func::Exists => vec![Val::Bool(!arg(0)?.is_empty())],
+            Func::Empty => vec![Val::Bool(arg(0)?.is_empty())],
+            Func::Count => vec![Val::Num(arg(0)?.len().to_string())],
+            Func::First => arg(0)?.into_iter().take(1).collect(),
+            Func::Last => arg(0)?.into_iter().last().into_iter().collect(),
+            Func::Coalesce => {
+                // Every argument is evaluated (so each counts as read); the first
+                // with a value wins.
+                let mut found = None;
+                for i in 0..args.len() {
+                    let v = arg(i)?;
+                    if found.is_none() && !v.is_empty() {
+                        found = Some(v);
+                    }
+                }
+                found.unwrap_or_default()
+            }
+            Func::If => {
+                if Self::truthy(&arg(0)?) {
+                    arg(1)?
+                } else {
+                    arg(2)?
+                }
+            }
+            Func::Uuid => {
+                let mut parts = Vec::new();
+                for i in 0..args.len() {
+                    parts.extend(self.texts(&arg(i)?).into_iter().map(|(t, _)| t));
+                }
+                if parts.is_empty() {
+                    Vec::new()
+                } else {
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    vec![Val::Text(uuid5(&refs))]
+                }
+            }
+            Func::Ref | Func::Id => {
+                let alias = match args.first().map(|a| &a.node) {
+                    Some(CNode::Alias(a)) => a.clone(),
+                    _ => return Err(fail(origin, None, "ref(): no alias")),
+                };
+                self.resolve_alias(sc.frame, &alias)
+                    .into_iter()
+                    .map(|id| {
+                        if f == Func::Id {
+                            Val::Text(id)
+                        } else {
+                            let mut r = Map::new();
+                            r.insert("reference".into(), Value::String(format!("urn:uuid:{id}")));
+                            Val::Json(Value::Object(r))
+                        }
+                    })
+                    .collect()
+            }
+            Func::System => map_text(&|t| Ok(Val::Text(coding_system(t))))?,
+            Func::Base64 => {
+                let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
+                if parts.is_empty() { Vec::new() } else { vec![Val::Text(base64(parts.join("\n").as_bytes()))] }
+            }
+            Func::Matches => {
+                let pat = one_text(1)?;
+                vec![Val::Bool(self.texts(&arg(0)?).iter().any(|(t, _)| wildcard_match(&pat, t)))]
+            }
+        })
+    }
+
+    fn resolve_alias(&self, frame: usize, alias: &str) -> Vec<String> {
+        let frames = self.frames.borrow();
+        let mut f = Some(frame);
+        while let Some(fi) = f {
+            if let Some(ids) = frames[fi].aliases.get(alias) {
+                return ids.clone();
+            }
+            f = frames[fi].parent;
+        }
+        // Not in scope: the ones made below this frame (e.g. a report's results).
+        let mut out = Vec::new();
+        let mut stack = frames[frame].children.clone();
+        while let Some(c) = stack.pop() {
+            if let Some(ids) = frames[c].aliases.get(alias) {
+                out.extend(ids.iter().cloned());
+            }
+            stack.extend(frames[c].children.iter().copied());
+        }
+        out.sort();
+        out
+    }
+
+    fn to_json(&self, v: Val<'m>, code: &str, origin: &Origin) -> Result<Option<Value>, MapError> {
+        let at = self.at(&v);
+        Ok(match v {
+            Val::Json(j) => Some(j),
+            Val::Bool(b) => Some(Value::Bool(b)),
+            Val::Num(n) if matches!(code, "decimal" | "integer" | "positiveInt" | "unsignedInt" | "") => {
+                serde_json::from_str::<serde_json::Number>(&n).ok().map(Value::Number)
+            }
+            Val::Seg(_) | Val::Group(_) => return Err(fail(origin, at, "a segment or group cannot be written into FHIR; pick a field")),
+            other => self.text(&other).map(Value::String),
+        })
+    }
+
+    fn apply_rules(&self, rules: &[Rule], sc: &Scope<'m>, obj: &mut Map<String, Value>) -> Result<(), MapError> {
+        for r in rules {
+            let iterations: Vec<Scope<'m>> = match &r.each {
+                None => vec![sc.clone()],
+                Some(e) => self
+                    .eval(e, sc)?
+                    .into_iter()
+                    .map(|v| Scope {
+                        group: if let Val::Group(g) = v { g } else { sc.group },
+                        current: Some(v),
+                        frame: sc.frame,
+                    })
+                    .collect(),
+            };
+            for it in iterations {
+                if let Some(w) = &r.when
+                    && !Self::truthy(&self.eval(w, &it)?)
+                {
+                    continue;
+                }
+                match &r.body {
+                    Body::Many(inner) => self.apply_rules(inner, &it, obj)?,
+                    Body::Assign(path, value) => {
+                        let vals: Vec<Value> = match value {
+                            RValue::Expr(e) => {
+                                let mut out = Vec::new();
+                                for v in self.eval(e, &it)? {
+                                    if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
+                                        out.push(j);
+                                    }
+                                }
+                                out
+                            }
+                            RValue::Object(rules) => {
+                                let mut o = Map::new();
+                                self.apply_rules(rules, &it, &mut o)?;
+                                if o.is_empty() { Vec::new() } else { vec![Value::Object(o)] }
+                            }
+                        };
+                        set(obj, path, vals);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An HL7 coding-system name as a FHIR system URI: the common table 0396
+/// names, `HL7nnnn` tables, OIDs and UUIDs; anything else as written.
+pub fn coding_system(name: &str) -> String {
+    let n = name.trim();
+    let upper = n.to_ascii_uppercase();
+    let known = match upper.as_str() {
+        "LN" | "LOINC" => "http://loinc.org",
+        "SCT" | "SNM" | "SNM3" | "SNOMED" | "SNOMEDCT" => "http://snomed.info/sct",
+        "I10" | "ICD10" => "http://hl7.org/fhir/sid/icd-10",
+        "I10C" | "ICD10CM" | "I10-CM" => "http://hl7.org/fhir/sid/icd-10-cm",
+        "I10P" | "ICD10PCS" => "http://www.cms.gov/Medicare/Coding/ICD10",
+        "I9" | "I9C" | "ICD9" | "ICD9CM" => "http://hl7.org/fhir/sid/icd-9-cm",
+        "RXNORM" | "RXN" => "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "CVX" => "http://hl7.org/fhir/sid/cvx",
+        "MVX" => "http://hl7.org/fhir/sid/mvx",
+        "NDC" => "http://hl7.org/fhir/sid/ndc",
+        "UCUM" | "ANS+" => "http://unitsofmeasure.org",
+        "NPI" => "http://hl7.org/fhir/sid/us-npi",
+        "CPT" | "C4" | "CPT4" => "http://www.ama-assn.org/go/cpt",
+        "HCPCS" | "HCPT" => "urn:oid:2.16.840.1.113883.6.285",
+        "CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
+        "NUCC" => "http://nucc.org/provider-taxonomy",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    if let Some(num) = upper.strip_prefix("HL7").filter(|r| r.len() == 4 && r.bytes().all(|b| b.is_ascii_digit())) {
+        return format!("http://terminology.hl7.org/CodeSystem/v2-{num}");
+    }
+    if n.contains(':') {
+        return n.to_string();
+    }
+    if n.split('.').count() > 1 && n.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        return format!("urn:oid:{n}");
+    }
+    if crate::mapping::runtime::is_uuid_like(n) {
+        return format!("urn:uuid:{}", n.to_ascii_lowercase());
+    }
+    n.to_string()
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+/// 8-4-4-4-12 hex.
+pub fn is_uuid_like(s: &str) -> bool {
+    let p: Vec<&str> = s.split('-').collect();
+    p.len() == 5 && p.iter().zip([8, 4, 4, 4, 12]).all(|(x, n)| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Writes values at a target path.
+fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
+    if vals.is_empty() {
+        return;
+    }
+    let mut cur = obj;
+    let n = path.steps.len();
+    for (i, step) in path.steps.iter().enumerate() {
+        let last = i + 1 == n;
+        if last {
+            if !step.array {
+                if let Some(v) = vals.into_iter().next() {
+                    cur.insert(step.name.clone(), v);
+                }
+            } else {
+                let arr = cur.entry(step.name.clone()).or_insert_with(|| Value::Array(Vec::new()));
+                if !arr.is_array() {
+                    *arr = Value::Array(Vec::new());
+                }
+                if let Value::Array(a) = arr {
+                    match step.index {
+                        StepIndex::Append => a.extend(vals),
+                        StepIndex::One => {
+                            let v = vals.into_iter().next().unwrap_or(Value::Null);
+                            if a.is_empty() { a.push(v) } else { a[0] = v }
+                        }
+                        StepIndex::Nth(k) => {
+                            while a.len() <= k {
+                                a.push(Value::Object(Map::new()));
+                            }
+                            a[k] = vals.into_iter().next().unwrap_or(Value::Null);
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        let entry = cur.entry(step.name.clone()).or_insert_with(|| if step.array { Value::Array(Vec::new()) } else { Value::Object(Map::new()) });
+        let next: &mut Value = if step.array {
+            if !entry.is_array() {
+                *entry = Value::Array(Vec::new());
+            }
+            let Value::Array(a) = entry else { return };
+            match step.index {
+                StepIndex::Append => {
+                    a.push(Value::Object(Map::new()));
+                }
+                StepIndex::One if a.is_empty() => a.push(Value::Object(Map::new())),
+                StepIndex::Nth(k) => {
+                    while a.len() <= k {
+                        a.push(Value::Object(Map::new()));
+                    }
+                }
+                StepIndex::One => {}
+            }
+            let k = match step.index {
+                StepIndex::Append => a.len() - 1,
+                StepIndex::Nth(k) => k,
+                StepIndex::One => 0,
+            };
+            &mut a[k]
+        } else {
+            entry
+        };
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        let Value::Object(o) = next else { return };
+        cur = o;
+    }
+}
+
+/// Merges a second copy of a resource into the first: array items not
+/// already there are added.
+fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
+    for (k, v) in b {
+        match (a.get_mut(&k), v) {
+            (Some(Value::Array(x)), Value::Array(y)) => {
+                for item in y {
+                    if !x.contains(&item) {
+                        x.push(item);
+                    }
+                }
+            }
+            (Some(Value::Object(x)), Value::Object(y)) => merge_distinct(x, y),
+            (Some(_), _) => {}
+            (None, v) => {
+                a.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Merges `b` into `a`: objects recursively, arrays appended, scalars kept.
+fn merge(a: &mut Map<String, Value>, b: Map<String, Value>) {
+    for (k, v) in b {
+        match (a.get_mut(&k), v) {
+            (Some(Value::Object(x)), Value::Object(y)) => merge(x, y),
+            (Some(Value::Array(x)), Value::Array(y)) => x.extend(y),
+            (Some(_), _) => {}
+            (None, v) => {
+                a.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// Runs a mapping on an HL7 message.
+    pub fn run(&self, name: &str, input: &[u8], opts: &RunOptions) -> Result<Output, MapError> {
+        let plain = |m: String| MapError { origin: None, at: None, message: m };
+        let msg = Message::parse(input).map_err(|e| plain(format!("the input is not a readable HL7 v2 message: {e}")))?;
+        let Some(mapping) = self.mappings.get(name) else {
+            return Err(plain(format!("no mapping named {name:?} under {}", crate::config::display_path(&self.dir))));
+        };
+        let message_type = msg.message_type().to_string();
+        let (mm_name, mm) = match &mapping.kind {
+            Kind::Router(r) => {
+                let hit = r.routes.iter().find(|(pats, _, _)| pats.iter().any(|p| wildcard_match(p, &message_type)));
+                let Some((_, target, _)) = hit else {
+                    let known: Vec<String> = r.routes.iter().flat_map(|(p, _, _)| p.clone()).collect();
+                    return Err(plain(format!("{}: no route for message type {message_type:?} (routes: {})", mapping.name, known.join(", "))));
+                };
+                match self.mappings.get(target).map(|m| &m.kind) {
+                    Some(Kind::Message(mm)) => (target.clone(), mm),
+                    _ => return Err(plain(format!("{target} is not a message mapping"))),
+                }
+            }
+            Kind::Message(mm) => (mapping.name.clone(), mm),
+            Kind::Segment(rm) => return self.run_segment(mapping, rm.source.as_str(), &msg, opts),
+            Kind::Datatype(_) => return Err(plain(format!("{name} is a datatype mapping; run it through a segment or message mapping"))),
+        };
+        let structure_name = mm.structure.clone().unwrap_or_else(|| msg.message_type().structure.into_owned());
+        let ids: Vec<String> = msg.segments().map(|s| s.id().into_owned()).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let grouping = Grouping::build(&id_refs, self.structures.get(&structure_name), &structure_name);
+        let msh = |p: &str| p.parse::<Hl7Path>().ok().and_then(|p| msg.text(&p).map(|t| t.into_owned())).unwrap_or_default();
+        let key = format!("{}|{}|{}|{}", msh("MSH-3"), msh("MSH-4"), msh("MSH-10"), msh("MSH-7"));
+        let env = Env {
+            reg: self,
+            msg: &msg,
+            grouping,
+            tz: opts.timezone.clone(),
+            read: RefCell::new(HashSet::new()),
+            ignored: RefCell::new(HashSet::new()),
+            frames: RefCell::new(vec![Frame::default()]),
+            depth: RefCell::new(0),
+            key,
+        };
+        // Whole segments and fields the message mapping ignores.
+        for (sid, field) in &self.mappings.get(&mm_name).map(|m| m.ignore.clone()).unwrap_or_default() {
+            for (i, s) in msg.segments().enumerate() {
+                if s.id() == sid.as_str() {
+                    env.ignored.borrow_mut().insert((i, *field));
+                }
+            }
+        }
+        let root = Scope {
+            group: 0,
+            current: None,
+            frame: 0,
+        };
+        // Phase 1: every resource gets its id.
+        let mut instances = Vec::new();
+        env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
+        // Phase 2: build.
+        let mut resources: Vec<(String, String, Map<String, Value>)> = Vec::new();
+        for inst in &instances {
+            let mut obj = Map::new();
+            obj.insert("resourceType".into(), Value::String(inst.block.resource.to_string()));
+            obj.insert("id".into(), Value::String(inst.id.clone()));
+            for f in &inst.block.from {
+                for v in env.eval(f, &inst.scope)? {
+                    if let Val::Json(Value::Object(o)) = v {
+                        merge(&mut obj, o);
+                    }
+                }
+            }
+            env.apply_rules(&inst.block.set, &inst.scope, &mut obj)?;
+            let _ = inst.origin;
+            obj.insert("id".into(), Value::String(inst.id.clone()));
+            // The same resource made twice (a practitioner who is both
+            // attending and admitting) is one entry.
+            match resources.iter_mut().find(|(_, id, _)| *id == inst.id) {
+                Some((_, _, existing)) => merge_distinct(existing, obj),
+                None => resources.push((inst.block.alias.clone(), inst.id.clone(), obj)),
+            }
+        }
+        // Z-segments no rule read.
+        let read = env.read.borrow().clone();
+        let ignored = env.ignored.borrow().clone();
+        let untouched = |i: usize| !read.iter().any(|(s, _)| *s == i) && !ignored.contains(&(i, 0));
+        let z: Vec<usize> = (0..msg.segment_count())
+            .filter(|i| msg.segment_at(*i).is_some_and(|s| s.id_bytes().first() == Some(&b'Z')) && untouched(*i))
+            .collect();
+        match mm.z_segments {
+            ZPolicy::Error if !z.is_empty() => {
+                return Err(MapError {
+                    origin: None,
+                    at: Some(loc(&msg, z[0], 0)),
+                    message: format!("{mm_name}: this Z-segment is not mapped (z_segments: error)"),
+                });
+            }
+            ZPolicy::Keep if !z.is_empty() => {
+                let target = resources
+                    .iter()
+                    .position(|(alias, _, _)| alias == "patient")
+                    .or_else(|| resources.iter().position(|(_, _, o)| o.get("resourceType").and_then(Value::as_str) != Some("Bundle")));
+                if let Some(t) = target {
+                    let exts: Vec<Value> = z
+                        .iter()
+                        .filter_map(|i| msg.segment_at(*i))
+                        .map(|s| {
+                            let text = msg.charset().decode(std::borrow::Cow::Borrowed(s.as_bytes())).into_owned();
+                            serde_json::json!({"url": Z_EXTENSION, "valueString": text})
+                        })
+                        .collect();
+                    let obj = &mut resources[t].2;
+                    match obj.get_mut("extension") {
+                        Some(Value::Array(a)) => a.extend(exts),
+                        _ => {
+                            obj.insert("extension".into(), Value::Array(exts));
+                        }
+                    }
+                    for i in &z {
+                        env.mark(*i, 0);
+                    }
+                }
+            }
+            _ => {}
+        }
+        // The Bundle.
+        let bundle_type = opts.bundle_type.unwrap_or(mm.bundle_type);
+        let mut entries = Vec::new();
+        if bundle_type == BundleType::Message {
+            resources.sort_by_key(|(_, _, o)| o.get("resourceType").and_then(Value::as_str) != Some("MessageHeader"));
+        }
+        for (_, id, obj) in resources {
+            let rt = obj.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+            let mut e = Map::new();
+            e.insert("fullUrl".into(), Value::String(format!("urn:uuid:{id}")));
+            e.insert("resource".into(), Value::Object(obj));
+            if bundle_type == BundleType::Transaction {
+                e.insert("request".into(), serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}));
+            }
+            entries.push(Value::Object(e));
+        }
+        let mut bundle = Map::new();
+        bundle.insert("resourceType".into(), "Bundle".into());
+        bundle.insert("id".into(), Value::String(uuid5(&["bundle", &env.key])));
+        let control = msh("MSH-10");
+        if !control.is_empty() {
+            bundle.insert("identifier".into(), serde_json::json!({"system": "urn:hl7v2:MSH-10", "value": control}));
+        }
+        bundle.insert(
+            "type".into(),
+            Value::String(if bundle_type == BundleType::Message { "message" } else { "transaction" }.into()),
+        );
+        if let Ok(t) = datetime::parse(&msh("MSH-7")) {
+            bundle.insert("timestamp".into(), Value::String(t.instant(&env.tz)));
+        }
+        if !entries.is_empty() {
+            bundle.insert("entry".into(), Value::Array(entries));
+        }
+        let mut value = Value::Object(bundle);
+        fhir::json::canonicalize(&mut value);
+        if opts.validate {
+            let issues = fhir::validate::validate(&value);
+            if fhir::validate::has_errors(&issues) {
+                let list: Vec<String> = issues.iter().filter(|i| i.severity <= fhir::validate::Severity::Error).take(5).map(|i| i.to_string()).collect();
+                return Err(plain(format!("{mm_name}: the result is not valid FHIR R4: {}", list.join("; "))));
+            }
+        }
+        let unread = env.unread();
+        Ok(Output {
+            value,
+            mapping: mm_name,
+            unread,
+        })
+    }
+
+    fn run_segment(&self, m: &Mapping, source: &str, msg: &Message<'_>, opts: &RunOptions) -> Result<Output, MapError> {
+        let plain = |s: String| MapError { origin: None, at: None, message: s };
+        let idx = msg
+            .segments()
+            .position(|s| s.id() == source)
+            .ok_or_else(|| plain(format!("{}: the input has no {source} segment", m.name)))?;
+        let ids: Vec<String> = msg.segments().map(|s| s.id().into_owned()).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let env = Env {
+            reg: self,
+            msg,
+            grouping: Grouping::build(&id_refs, None, "message"),
+            tz: opts.timezone.clone(),
+            read: RefCell::new(HashSet::new()),
+            ignored: RefCell::new(HashSet::new()),
+            frames: RefCell::new(vec![Frame::default()]),
+            depth: RefCell::new(0),
+            key: String::new(),
+        };
+        let sc = Scope {
+            group: 0,
+            current: None,
+            frame: 0,
+        };
+        let origin = Origin {
+            file: m.file.clone(),
+            pos: Default::default(),
+        };
+        let obj = env.call(m, Val::Seg(idx), &sc, &origin)?.unwrap_or_default();
+        Ok(Output {
+            value: Value::Object(obj),
+            mapping: m.name.clone(),
+            unread: env.unread(),
+        })
+    }
+}
+
+impl<'r, 'm> Env<'r, 'm> {
+    fn plan<'p>(&self, blocks: &'p [Block], sc: &Scope<'m>, mapping: &str, out: &mut Vec<Instance<'p, 'm>>, path: &str) -> Result<(), MapError> {
+        for (bi, b) in blocks.iter().enumerate() {
+            let iterations: Vec<Option<Val<'m>>> = match &b.each {
+                None => vec![None],
+                Some(e) => self.eval(e, sc)?.into_iter().map(Some).collect(),
+            };
+            for (k, v) in iterations.into_iter().enumerate() {
+                let scope = match &v {
+                    None => sc.clone(),
+                    Some(val) => Scope {
+                        group: if let Val::Group(g) = val { *g } else { sc.group },
+                        current: Some(val.clone()),
+                        frame: sc.frame,
+                    },
+                };
+                if let Some(w) = &b.when
+                    && !Self::truthy(&self.eval(w, &scope)?)
+                {
+                    continue;
+                }
+                let here = format!("{path}/{bi}.{k}");
+                match &b.kind {
+                    BlockKind::Resource(rb) => {
+                        let id = match &rb.id {
+                            Some(e) => {
+                                let parts: Vec<String> = self.texts(&self.eval(e, &scope)?).into_iter().map(|(t, _)| t).collect();
+                                match parts.as_slice() {
+                                    [] => uuid5(&[mapping, rb.resource, &self.key, &here]),
+                                    // `id: uuid(...)` is already an id.
+                                    [one] if is_uuid_like(one) => one.clone(),
+                                    _ => {
+                                        let mut p: Vec<&str> = vec![rb.resource];
+                                        p.extend(parts.iter().map(String::as_str));
+                                        uuid5(&p)
+                                    }
+                                }
+                            }
+                            None => uuid5(&[mapping, rb.resource, &self.key, &here]),
+                        };
+                        self.frames.borrow_mut()[scope.frame].aliases.entry(rb.alias.clone()).or_default().push(id.clone());
+                        out.push(Instance {
+                            id,
+                            block: rb,
+                            origin: &b.origin,
+                            scope,
+                        });
+                    }
+                    BlockKind::Nested(inner) => {
+                        let child = {
+                            let mut frames = self.frames.borrow_mut();
+                            let idx = frames.len();
+                            frames.push(Frame {
+                                parent: Some(scope.frame),
+                                ..Frame::default()
+                            });
+                            frames[scope.frame].children.push(idx);
+                            idx
+                        };
+                        let inner_scope = Scope { frame: child, ..scope };
+                        self.plan(inner, &inner_scope, mapping, out, &here)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unread(&self) -> Vec<String> {
+        let read = self.read.borrow();
+        let ignored = self.ignored.borrow();
+        let mut out = BTreeSet::new();
+        for (i, seg) in self.msg.segments().enumerate() {
+            if ignored.contains(&(i, 0)) || read.contains(&(i, 0)) {
+                continue;
+            }
+            for (n, f) in seg.fields() {
+                if seg.id() == "MSH" && n <= 2 {
+                    continue;
+                }
+                if f.is_empty() || read.contains(&(i, n)) || ignored.contains(&(i, n)) {
+                    continue;
+                }
+                out.insert((i, n));
+            }
+        }
+        out.into_iter().map(|(i, n)| loc(self.msg, i, n)).collect()
+    }
+}

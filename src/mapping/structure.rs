@@ -1,0 +1,325 @@
+//! HL7 message structures and the segment groups of a message.
+//!
+//! Owns reading `mappings/structures.txt` (imported from the IG's message
+//! sheets) and arranging a message's segments into group instances
+//! (ORU_R01's `ORDER_OBSERVATION`, `OBSERVATION`...), so mapping rules can
+//! iterate over groups. The arranging is lenient, as real feeds need:
+//! missing required segments are tolerated, and segments the structure
+//! does not place (Z-segments, out-of-order ones) stay in the group that
+//! is open when they arrive, so nothing is lost. Every group instance
+//! covers a contiguous run of segments.
+
+use std::collections::{HashMap, HashSet};
+
+/// One slot of a structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A segment.
+    Seg {
+        /// Segment id.
+        id: String,
+        /// May be absent.
+        opt: bool,
+        /// May repeat.
+        rep: bool,
+    },
+    /// A group.
+    Group {
+        /// Group name.
+        name: String,
+        /// May be absent.
+        opt: bool,
+        /// May repeat.
+        rep: bool,
+        /// Its slots.
+        items: Vec<Item>,
+    },
+}
+
+impl Item {
+    fn rep(&self) -> bool {
+        match self {
+            Item::Seg { rep, .. } | Item::Group { rep, .. } => *rep,
+        }
+    }
+
+    fn opt(&self) -> bool {
+        match self {
+            Item::Seg { opt, .. } | Item::Group { opt, .. } => *opt,
+        }
+    }
+
+    /// Can a segment with this id start this slot?
+    fn starts_with(&self, id: &str) -> bool {
+        match self {
+            Item::Seg { id: s, .. } => s == id,
+            Item::Group { items, .. } => {
+                for it in items {
+                    if it.starts_with(id) {
+                        return true;
+                    }
+                    if !it.opt() {
+                        return false;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Every segment id in this slot, recursively.
+    fn segment_ids(&self, out: &mut HashSet<String>) {
+        match self {
+            Item::Seg { id, .. } => {
+                out.insert(id.clone());
+            }
+            Item::Group { items, .. } => items.iter().for_each(|i| i.segment_ids(out)),
+        }
+    }
+
+    /// Every group name in this slot, recursively.
+    fn group_names(&self, out: &mut Vec<String>) {
+        if let Item::Group { name, items, .. } = self {
+            out.push(name.clone());
+            items.iter().for_each(|i| i.group_names(out));
+        }
+    }
+}
+
+/// All known structures.
+#[derive(Clone, Debug, Default)]
+pub struct Structures {
+    map: HashMap<String, Vec<Item>>,
+}
+
+fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
+    let mut out = Vec::new();
+    while *i < tokens.len() {
+        let t = &tokens[*i];
+        if t == ")" {
+            return Ok(out);
+        }
+        *i += 1;
+        let (name, suffix) = match t.strip_suffix(['?', '*', '+']) {
+            Some(n) => (n.to_string(), t.chars().last().unwrap_or(' ')),
+            None => (t.clone(), ' '),
+        };
+        let (opt, rep) = match suffix {
+            '?' => (true, false),
+            '*' => (true, true),
+            '+' => (false, true),
+            _ => (false, false),
+        };
+        if tokens.get(*i).map(String::as_str) == Some("(") {
+            *i += 1;
+            let items = parse_items(tokens, i)?;
+            if tokens.get(*i).map(String::as_str) != Some(")") {
+                return Err(format!("group {name} is not closed"));
+            }
+            *i += 1;
+            out.push(Item::Group { name, opt, rep, items });
+        } else {
+            out.push(Item::Seg { id: name, opt, rep });
+        }
+    }
+    Ok(out)
+}
+
+impl Structures {
+    /// Reads `NAME = items` lines.
+    pub fn parse(text: &str) -> Result<Structures, (usize, String)> {
+        let mut map = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, body)) = line.split_once('=') else {
+                return Err((n + 1, "expected NAME = segments".into()));
+            };
+            let spaced = body.replace('(', " ( ").replace(')', " ) ");
+            let tokens: Vec<String> = spaced.split_whitespace().map(String::from).collect();
+            let mut i = 0;
+            let items = parse_items(&tokens, &mut i).map_err(|e| (n + 1, e))?;
+            if i != tokens.len() {
+                return Err((n + 1, "unbalanced parentheses".into()));
+            }
+            map.insert(name.trim().to_string(), items);
+        }
+        Ok(Structures { map })
+    }
+
+    /// A structure by name (`ORU_R01`).
+    pub fn get(&self, name: &str) -> Option<&[Item]> {
+        self.map.get(name).map(Vec::as_slice)
+    }
+
+    /// The group names a structure has.
+    pub fn group_names(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(items) = self.map.get(name) {
+            items.iter().for_each(|i| i.group_names(&mut out));
+        }
+        out
+    }
+}
+
+/// One group instance in a message.
+#[derive(Clone, Debug)]
+pub struct Inst {
+    /// Group name (the structure's name for the root).
+    pub name: String,
+    /// Enclosing instance.
+    pub parent: Option<usize>,
+    /// Nested instances, in order.
+    pub children: Vec<usize>,
+    /// First segment index (inclusive).
+    pub start: usize,
+    /// Last segment index (exclusive).
+    pub end: usize,
+    /// Segment ids the structure allows in this group (any depth); `None`
+    /// for the root (everything).
+    pub allows: Option<HashSet<String>>,
+}
+
+/// A message's segments arranged into groups; instance 0 is the message.
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    /// Every instance; 0 is the root.
+    pub insts: Vec<Inst>,
+}
+
+impl Grouping {
+    /// Arranges segments (given by id) by a structure; with no structure,
+    /// everything is in the root.
+    pub fn build(ids: &[&str], structure: Option<&[Item]>, name: &str) -> Grouping {
+        let mut g = Grouping {
+            insts: vec![Inst {
+                name: name.to_string(),
+                parent: None,
+                children: Vec::new(),
+                start: 0,
+                end: ids.len(),
+                allows: None,
+            }],
+        };
+        if let Some(items) = structure {
+            let mut known = HashSet::new();
+            for it in items {
+                it.segment_ids(&mut known);
+            }
+            let mut pos = 0;
+            while pos < ids.len() {
+                let before = pos;
+                g.fill(0, items, ids, &mut pos, &known);
+                if pos == before {
+                    // Nothing in the structure takes it: it stays in the root.
+                    pos += 1;
+                }
+            }
+        }
+        g
+    }
+
+    fn fill(&mut self, inst: usize, items: &[Item], ids: &[&str], pos: &mut usize, known: &HashSet<String>) {
+        let mut slot = 0;
+        let mut filled = vec![false; items.len()];
+        while *pos < ids.len() {
+            let id = ids[*pos];
+            let mut found = None;
+            for (j, item) in items.iter().enumerate().skip(slot) {
+                if filled[j] && !item.rep() {
+                    continue;
+                }
+                if item.starts_with(id) {
+                    found = Some(j);
+                    break;
+                }
+            }
+            let Some(j) = found else {
+                // Unknown here. A segment the structure does not know at all
+                // (a Z-segment, a local one) stays in this group; a known
+                // one that does not fit here ends the group.
+                if !known.contains(id) && inst != 0 {
+                    *pos += 1;
+                    continue;
+                }
+                return;
+            };
+            match &items[j] {
+                Item::Seg { .. } => *pos += 1,
+                Item::Group { name, items: sub, .. } => {
+                    let child = self.insts.len();
+                    let mut allows = HashSet::new();
+                    items[j].segment_ids(&mut allows);
+                    self.insts.push(Inst {
+                        name: name.clone(),
+                        parent: Some(inst),
+                        children: Vec::new(),
+                        start: *pos,
+                        end: *pos,
+                        allows: Some(allows),
+                    });
+                    self.insts[inst].children.push(child);
+                    self.fill(child, sub, ids, pos, known);
+                    self.insts[child].end = *pos;
+                }
+            }
+            filled[j] = true;
+            slot = j;
+        }
+    }
+
+    /// Instances named `name` at or below `scope`, outermost first (an
+    /// instance inside another of the same name is not listed separately).
+    pub fn find(&self, scope: usize, name: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack: Vec<usize> = self.insts[scope].children.iter().rev().copied().collect();
+        while let Some(i) = stack.pop() {
+            if self.insts[i].name == name {
+                out.push(i);
+            } else {
+                stack.extend(self.insts[i].children.iter().rev().copied());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "ORU_R01 = MSH SFT* PATIENT_RESULT+(PATIENT?(PID PD1? NTE* VISIT?(PV1 PV2?)) ORDER_OBSERVATION+(ORC? OBR NTE* OBSERVATION*(OBX NTE*) SPECIMEN*(SPM OBX*))) DSC?\n";
+
+    #[test]
+    fn groups_an_oru() {
+        let s = Structures::parse(TEXT).unwrap();
+        let ids = ["MSH", "PID", "NTE", "PV1", "ORC", "OBR", "NTE", "OBX", "NTE", "OBX", "SPM", "OBX", "OBR", "OBX", "ZZ1"];
+        let g = Grouping::build(&ids, s.get("ORU_R01"), "ORU_R01");
+        let orders = g.find(0, "ORDER_OBSERVATION");
+        assert_eq!(orders.len(), 2);
+        let o1 = &g.insts[orders[0]];
+        assert_eq!((o1.start, o1.end), (4, 12));
+        let obs = g.find(orders[0], "OBSERVATION");
+        assert_eq!(obs.len(), 2);
+        assert_eq!((g.insts[obs[0]].start, g.insts[obs[0]].end), (7, 9));
+        let spm = g.find(orders[0], "SPECIMEN");
+        assert_eq!((g.insts[spm[0]].start, g.insts[spm[0]].end), (10, 12));
+        let o2 = &g.insts[orders[1]];
+        assert_eq!((o2.start, o2.end), (12, 15), "the Z-segment stays in the open group");
+        let pat = g.find(0, "PATIENT");
+        assert_eq!((g.insts[pat[0]].start, g.insts[pat[0]].end), (1, 4));
+        assert!(s.group_names("ORU_R01").contains(&"SPECIMEN".to_string()));
+    }
+
+    #[test]
+    fn lenient_with_missing_and_unknown() {
+        let s = Structures::parse(TEXT).unwrap();
+        // No PID, no OBR: still grouped; unknown segments stay at the root.
+        let ids = ["MSH", "ORC", "OBX", "XYZ", "OBX"];
+        let g = Grouping::build(&ids, s.get("ORU_R01"), "ORU_R01");
+        assert_eq!(g.find(0, "OBSERVATION").len(), 2);
+        assert!(Structures::parse("A = B(C").is_err());
+    }
+}
