@@ -44,8 +44,17 @@ fn csv(text: &str) -> Vec<Vec<String>> {
 
 #[derive(Debug)]
 enum Item {
-    Seg { id: String, opt: bool, rep: bool },
-    Group { name: String, opt: bool, rep: bool, items: Vec<Item> },
+    Seg {
+        id: String,
+        opt: bool,
+        rep: bool,
+    },
+    Group {
+        name: String,
+        opt: bool,
+        rep: bool,
+        items: Vec<Item>,
+    },
 }
 
 fn suffix(opt: bool, rep: bool) -> &'static str {
@@ -67,7 +76,12 @@ fn render(items: &[Item], out: &mut String) {
                 out.push_str(id);
                 out.push_str(suffix(*opt, *rep));
             }
-            Item::Group { name, opt, rep, items } => {
+            Item::Group {
+                name,
+                opt,
+                rep,
+                items,
+            } => {
                 out.push_str(name);
                 out.push_str(suffix(*opt, *rep));
                 out.push('(');
@@ -79,15 +93,22 @@ fn render(items: &[Item], out: &mut String) {
 }
 
 fn segment_id(syntax: &str) -> Option<String> {
-    let t: String = syntax.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let t: String = syntax
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     (t.len() == 3 && t.chars().next().is_some_and(|c| c.is_ascii_uppercase())).then_some(t)
 }
 
 fn structure(rows: &[Vec<String>]) -> Vec<Item> {
-    let mut stack: Vec<(String, bool, bool, Vec<Item>)> = vec![("".into(), false, false, Vec::new())];
+    let mut stack: Vec<(String, bool, bool, Vec<Item>)> =
+        vec![("".into(), false, false, Vec::new())];
     let mut last: Option<(String, String)> = None;
     for r in rows.iter().skip(2) {
-        let (ident, syntax) = (r.get(1).cloned().unwrap_or_default(), r.get(2).cloned().unwrap_or_default());
+        let (ident, syntax) = (
+            r.get(1).cloned().unwrap_or_default(),
+            r.get(2).cloned().unwrap_or_default(),
+        );
         if ident.trim().is_empty() {
             continue;
         }
@@ -101,7 +122,12 @@ fn structure(rows: &[Vec<String>]) -> Vec<Item> {
                 && let Some((name, opt, rep, items)) = stack.pop()
                 && let Some(top) = stack.last_mut()
             {
-                top.3.push(Item::Group { name, opt, rep, items });
+                top.3.push(Item::Group {
+                    name,
+                    opt,
+                    rep,
+                    items,
+                });
             }
             continue;
         }
@@ -111,7 +137,8 @@ fn structure(rows: &[Vec<String>]) -> Vec<Item> {
             Some(id) => {
                 if let Some(top) = stack.last_mut() {
                     // The same segment twice in a row is one slot described twice.
-                    let repeat = matches!(top.3.last(), Some(Item::Seg { id: last, .. }) if *last == id);
+                    let repeat =
+                        matches!(top.3.last(), Some(Item::Seg { id: last, .. }) if *last == id);
                     if !repeat {
                         top.3.push(Item::Seg { id, opt, rep });
                     }
@@ -127,7 +154,12 @@ fn structure(rows: &[Vec<String>]) -> Vec<Item> {
         if let Some((name, opt, rep, items)) = stack.pop()
             && let Some(top) = stack.last_mut()
         {
-            top.3.push(Item::Group { name, opt, rep, items });
+            top.3.push(Item::Group {
+                name,
+                opt,
+                rep,
+                items,
+            });
         }
     }
     stack.pop().map(|s| s.3).unwrap_or_default()
@@ -151,7 +183,8 @@ fn concept_map(name: &str, rows: &[Vec<String>]) -> serde_json::Value {
     let mut groups: BTreeMap<(String, String), Vec<serde_json::Value>> = BTreeMap::new();
     for r in rows.iter().skip(2) {
         let g = |i: usize| r.get(i).map(|s| s.trim().to_string()).unwrap_or_default();
-        let (code, display, system, target, tdisplay, tsystem) = (g(0), g(1), g(2), g(6), g(8), g(9));
+        let (code, display, system, target, tdisplay, tsystem) =
+            (g(0), g(1), g(2), g(6), g(8), g(9));
         if code.is_empty() {
             continue;
         }
@@ -208,12 +241,23 @@ fn main() -> std::process::ExitCode {
          # SEG required, SEG? optional, SEG+ repeating, SEG* optional repeating; GROUP(...) likewise.\n",
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "csv")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     for f in &files {
-        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let name = stem.trim_start_matches("HL7 Message - FHIR R4_ ").trim_end_matches(" - Sheet1").trim().to_string();
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = stem
+            .trim_start_matches("HL7 Message - FHIR R4_ ")
+            .trim_end_matches(" - Sheet1")
+            .trim()
+            .to_string();
         // Two sheets describe their choice and resource groups in a way
         // the importer cannot follow; their v2.5.1 structures are written here.
         let fixed = match name.as_str() {
@@ -248,11 +292,18 @@ fn main() -> std::process::ExitCode {
     let _ = std::fs::create_dir_all(&vocab);
     let mut n = 0;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("codesystems"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "csv")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     for f in files {
-        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let name = map_name(&stem);
         let rows = csv(&std::fs::read_to_string(&f).unwrap_or_default());
         let cm = concept_map(&name, &rows);

@@ -8,9 +8,9 @@
 pub mod api;
 pub mod bench;
 pub mod cli;
-pub mod mapping;
 pub mod config;
 pub mod connectors;
+pub mod mapping;
 pub mod pipeline;
 pub mod server;
 pub mod store;

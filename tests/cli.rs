@@ -111,15 +111,16 @@ fn messages_list_count_show_and_reprocess() {
     assert_eq!(
         keys,
         [
-            "channel",
-            "control_id",
-            "error",
-            "format",
             "id",
+            "channel",
             "received_at",
+            "format",
+            "type",
+            "control_id",
             "state",
-            "type"
-        ]
+            "error"
+        ],
+        "the documented keys, in the documented order"
     );
     assert!(first["id"].is_string());
     assert_eq!(first["state"], "error");

@@ -69,7 +69,11 @@ fn registry(cli: &Cli) -> anyhow::Result<(Registry, jiff::tz::TimeZone)> {
             for e in &errors {
                 eprintln!("{e}");
             }
-            anyhow::bail!("{} error(s) in {}", errors.len(), config::display_path(&dir))
+            anyhow::bail!(
+                "{} error(s) in {}",
+                errors.len(),
+                config::display_path(&dir)
+            )
         }
     }
 }
@@ -80,12 +84,19 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
         MapCommand::Run(a) => {
             let (reg, tz) = registry(cli)?;
             let Some(name) = reg.resolve_name(&a.mapping) else {
-                eprintln!("caduceus: no mapping {:?} (known: {})", a.mapping, reg.mappings.keys().cloned().collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "caduceus: no mapping {:?} (known: {})",
+                    a.mapping,
+                    reg.mappings.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
                 return Ok(ExitCode::from(1));
             };
-            let input = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+            let input = std::fs::read(&a.input)
+                .with_context(|| format!("reading {}", a.input.display()))?;
             let timezone = match &a.timezone {
-                Some(t) => jiff::tz::TimeZone::get(t).with_context(|| format!("--timezone {t:?}"))?,
+                Some(t) => {
+                    jiff::tz::TimeZone::get(t).with_context(|| format!("--timezone {t:?}"))?
+                }
                 None => tz,
             };
             let opts = RunOptions {
@@ -122,7 +133,15 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                     Outcome::Pass => println!("ok      {name}"),
                     Outcome::NoExpected => {
                         failed += 1;
-                        println!("MISSING {name}: no {}.expected.json{}", r.case, if a.accept { " (written)" } else { " (--accept writes it)" });
+                        println!(
+                            "MISSING {name}: no {}.expected.json{}",
+                            r.case,
+                            if a.accept {
+                                " (written)"
+                            } else {
+                                " (--accept writes it)"
+                            }
+                        );
                     }
                     Outcome::Error(e) => {
                         failed += 1;
@@ -130,18 +149,34 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                     }
                     Outcome::Fail(diffs) => {
                         failed += 1;
-                        println!("FAIL    {name}{}", if a.accept { " (expected file rewritten)" } else { "" });
+                        println!(
+                            "FAIL    {name}{}",
+                            if a.accept {
+                                " (expected file rewritten)"
+                            } else {
+                                ""
+                            }
+                        );
                         for d in diffs {
-                            println!("          {}: expected {}, got {}", d.path, d.expected, d.got);
+                            println!(
+                                "          {}: expected {}, got {}",
+                                d.path, d.expected, d.got
+                            );
                         }
                     }
                 }
                 for u in &r.unread {
-                    println!("          unread: {u} holds a value no rule reads (map it, or list it under `ignore:`)");
+                    println!(
+                        "          unread: {u} holds a value no rule reads (map it, or list it under `ignore:`)"
+                    );
                 }
             }
             println!("{} case(s), {} failed", results.len(), failed);
-            Ok(if failed == 0 && !results.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 && !results.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

@@ -34,7 +34,13 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", crate::config::display_path(&self.file), self.pos.line, self.pos.column)
+        write!(
+            f,
+            "{}:{}:{}",
+            crate::config::display_path(&self.file),
+            self.pos.line,
+            self.pos.column
+        )
     }
 }
 
@@ -336,7 +342,11 @@ struct Header {
 }
 
 /// Compiles every mapping under `dir` (except `vocabulary/` and `tests/`).
-pub fn compile_dir(dir: &Path, vocab: &Vocabulary, structures: &Structures) -> Result<BTreeMap<String, Arc<Mapping>>, Vec<ConfigError>> {
+pub fn compile_dir(
+    dir: &Path,
+    vocab: &Vocabulary,
+    structures: &Structures,
+) -> Result<BTreeMap<String, Arc<Mapping>>, Vec<ConfigError>> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files);
     files.sort();
@@ -365,19 +375,36 @@ pub fn compile_dir(dir: &Path, vocab: &Vocabulary, structures: &Structures) -> R
             column: Some(n.pos.column),
             message: m,
         };
-        let Some(name) = root.get("mapping").and_then(|n| n.as_str()).map(String::from) else {
+        let Some(name) = root
+            .get("mapping")
+            .and_then(|n| n.as_str())
+            .map(String::from)
+        else {
             errors.push(err_at(&root, "`mapping: NAME` is required".into()));
             continue;
         };
-        let kind = root.get("kind").and_then(|n| n.as_str()).unwrap_or("").to_string();
+        let kind = root
+            .get("kind")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string();
         if !matches!(kind.as_str(), "router" | "message" | "segment" | "datatype") {
             let at = root.get("kind").unwrap_or(&root);
-            errors.push(err_at(at, format!("kind: expected router, message, segment or datatype, found {kind:?}")));
+            errors.push(err_at(
+                at,
+                format!("kind: expected router, message, segment or datatype, found {kind:?}"),
+            ));
             continue;
         }
         if let Some(other) = names.get(&name) {
             let at = root.get("mapping").unwrap_or(&root);
-            errors.push(err_at(at, format!("mapping {name:?} is also defined in {}", crate::config::display_path(other))));
+            errors.push(err_at(
+                at,
+                format!(
+                    "mapping {name:?} is also defined in {}",
+                    crate::config::display_path(other)
+                ),
+            ));
             continue;
         }
         names.insert(name.clone(), file.clone());
@@ -394,7 +421,10 @@ pub fn compile_dir(dir: &Path, vocab: &Vocabulary, structures: &Structures) -> R
             file,
         });
     }
-    let sigs: HashMap<String, (String, String)> = headers.iter().map(|h| (h.name.clone(), (h.kind.clone(), h.target.clone()))).collect();
+    let sigs: HashMap<String, (String, String)> = headers
+        .iter()
+        .map(|h| (h.name.clone(), (h.kind.clone(), h.target.clone())))
+        .collect();
     let mut out = BTreeMap::new();
     for h in &headers {
         let mut c = Compiler {
@@ -416,7 +446,11 @@ pub fn compile_dir(dir: &Path, vocab: &Vocabulary, structures: &Structures) -> R
     for (name, (m, _)) in &out {
         let mut path = vec![name.clone()];
         if let Some(cycle) = find_cycle(name, &out, &mut path, &mut HashSet::new()) {
-            let root = headers.iter().find(|h| &h.name == name).map(|h| h.root.pos).unwrap_or_default();
+            let root = headers
+                .iter()
+                .find(|h| &h.name == name)
+                .map(|h| h.root.pos)
+                .unwrap_or_default();
             errors.push(ConfigError {
                 file: m.file.as_ref().clone(),
                 line: Some(root.line),
@@ -426,12 +460,21 @@ pub fn compile_dir(dir: &Path, vocab: &Vocabulary, structures: &Structures) -> R
             break;
         }
     }
-    if errors.is_empty() { Ok(out.into_iter().map(|(k, (m, _))| (k, m)).collect()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out.into_iter().map(|(k, (m, _))| (k, m)).collect())
+    } else {
+        Err(errors)
+    }
 }
 
 type Compiled = BTreeMap<String, (Arc<Mapping>, HashSet<String>)>;
 
-fn find_cycle(at: &str, all: &Compiled, path: &mut Vec<String>, done: &mut HashSet<String>) -> Option<Vec<String>> {
+fn find_cycle(
+    at: &str,
+    all: &Compiled,
+    path: &mut Vec<String>,
+    done: &mut HashSet<String>,
+) -> Option<Vec<String>> {
     if done.contains(at) {
         return None;
     }
@@ -453,11 +496,16 @@ fn find_cycle(at: &str, all: &Compiled, path: &mut Vec<String>, done: &mut HashS
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if dir == root && (name == "vocabulary" || name == "tests") {
                 continue;
             }
@@ -485,7 +533,10 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    let best = candidates.map(|c| (distance(word, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d);
+    let best = candidates
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d);
     match best {
         Some((_, c)) => format!("; did you mean {c:?}?"),
         None => String::new(),
@@ -541,16 +592,48 @@ impl Compiler<'_> {
     fn mapping(&mut self, h: &Header) -> Option<Mapping> {
         let root = &h.root;
         let allowed: &[&str] = match h.kind.as_str() {
-            "router" => &["mapping", "kind", "description", "source", "target", "routes"],
-            "message" => &["mapping", "kind", "description", "source", "target", "resources", "ignore", "z_segments", "bundle"],
-            _ => &["mapping", "kind", "description", "source", "target", "rules", "ignore"],
+            "router" => &[
+                "mapping",
+                "kind",
+                "description",
+                "source",
+                "target",
+                "routes",
+            ],
+            "message" => &[
+                "mapping",
+                "kind",
+                "description",
+                "source",
+                "target",
+                "resources",
+                "ignore",
+                "z_segments",
+                "bundle",
+            ],
+            _ => &[
+                "mapping",
+                "kind",
+                "description",
+                "source",
+                "target",
+                "rules",
+                "ignore",
+            ],
         };
         if let YValue::Map(entries) = &root.value {
             for (k, _) in entries {
                 let key = k.as_str().unwrap_or("");
                 if !allowed.contains(&key) {
                     let hint = suggest(key, allowed.iter().copied());
-                    self.err(k.pos, format!("unknown key {key:?} in a {} mapping (expected {}){hint}", h.kind, allowed.join(", ")));
+                    self.err(
+                        k.pos,
+                        format!(
+                            "unknown key {key:?} in a {} mapping (expected {}){hint}",
+                            h.kind,
+                            allowed.join(", ")
+                        ),
+                    );
                 }
             }
         }
@@ -560,10 +643,16 @@ impl Compiler<'_> {
             "message" => Kind::Message(self.message(root)),
             kind => {
                 let target = h.target.clone();
-                let Some(ctx) = self.target_root(&target, root.get("target").map(|n| n.pos).unwrap_or(root.pos)) else {
-                    return None;
-                };
-                let source = root.get("source").and_then(|n| n.as_str()).unwrap_or("").trim_start_matches("hl7v2/").to_string();
+                let ctx = self.target_root(
+                    &target,
+                    root.get("target").map(|n| n.pos).unwrap_or(root.pos),
+                )?;
+                let source = root
+                    .get("source")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .trim_start_matches("hl7v2/")
+                    .to_string();
                 let here = if kind == "segment" { Ty::Seg } else { Ty::Hl7 };
                 let rules = match root.get("rules") {
                     Some(r) => self.rules(r, ctx, &here),
@@ -572,8 +661,16 @@ impl Compiler<'_> {
                         Vec::new()
                     }
                 };
-                let map = RuleMap { source, target, rules };
-                if kind == "segment" { Kind::Segment(map) } else { Kind::Datatype(map) }
+                let map = RuleMap {
+                    source,
+                    target,
+                    rules,
+                };
+                if kind == "segment" {
+                    Kind::Segment(map)
+                } else {
+                    Kind::Datatype(map)
+                }
             }
         };
         Some(Mapping {
@@ -587,19 +684,33 @@ impl Compiler<'_> {
     fn ignore(&mut self, n: Option<&YNode>) -> Vec<(String, u16)> {
         let Some(n) = n else { return Vec::new() };
         let YValue::Seq(items) = &n.value else {
-            self.err(n.pos, "ignore: expected a list of HL7 fields or segments, e.g. [PID-10, SFT]");
+            self.err(
+                n.pos,
+                "ignore: expected a list of HL7 fields or segments, e.g. [PID-10, SFT]",
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
         for it in items {
             let Some(text) = it.as_str() else {
-                self.err(it.pos, "ignore: expected a field such as PID-10 or a segment such as SFT");
+                self.err(
+                    it.pos,
+                    "ignore: expected a field such as PID-10 or a segment such as SFT",
+                );
                 continue;
             };
             match text.parse::<Hl7Path>() {
-                Ok(p) if p.component.is_none() => out.push((p.segment_id().to_string(), p.field.unwrap_or(0))),
-                Ok(_) => self.err(it.pos, format!("ignore: {text:?}: name a whole field (PID-10) or segment (SFT)")),
-                Err(e) => self.err(it.pos.shift(e.column.saturating_sub(1)), format!("ignore: {e}")),
+                Ok(p) if p.component.is_none() => {
+                    out.push((p.segment_id().to_string(), p.field.unwrap_or(0)))
+                }
+                Ok(_) => self.err(
+                    it.pos,
+                    format!("ignore: {text:?}: name a whole field (PID-10) or segment (SFT)"),
+                ),
+                Err(e) => self.err(
+                    it.pos.shift(e.column.saturating_sub(1)),
+                    format!("ignore: {e}"),
+                ),
             }
         }
         out
@@ -609,14 +720,24 @@ impl Compiler<'_> {
         let (def_name, _) = target.split_once('.').unwrap_or((target, ""));
         let Some(def) = self.schema.def(def_name) else {
             let hint = suggest(def_name, self.schema.defs().map(|d| d.name));
-            self.err(pos, format!("target: {target:?} is not an R4 resource or data type{hint}"));
+            self.err(
+                pos,
+                format!("target: {target:?} is not an R4 resource or data type{hint}"),
+            );
             return None;
         };
+        if is_primitive(def.name) {
+            self.err(pos, format!("target: {target:?} is a primitive; a mapping builds a resource or a complex data type (a primitive is one expression, e.g. `- family: upper(XPN.1)`)"));
+            return None;
+        }
         let path: &'static str = match def.elements.iter().find(|e| e.path == target) {
             Some(e) => e.path,
             None if target == def.name => def.name,
             None => {
-                self.err(pos, format!("target: {target:?} is not an element of {def_name}"));
+                self.err(
+                    pos,
+                    format!("target: {target:?} is not an element of {def_name}"),
+                );
                 return None;
             }
         };
@@ -632,13 +753,19 @@ impl Compiler<'_> {
             return Router { routes };
         };
         let YValue::Seq(items) = &r.value else {
-            self.err(r.pos, "routes: expected a list of {type: [...], use: MAPPING}");
+            self.err(
+                r.pos,
+                "routes: expected a list of {type: [...], use: MAPPING}",
+            );
             return Router { routes };
         };
         for it in items {
             let types: Vec<String> = match it.get("type").map(|t| &t.value) {
                 Some(YValue::Scalar(s)) => vec![s.clone()],
-                Some(YValue::Seq(v)) => v.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+                Some(YValue::Seq(v)) => v
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
                 _ => {
                     self.err(it.pos, "a route needs `type:` (patterns such as ADT^A0*)");
                     continue;
@@ -651,7 +778,10 @@ impl Compiler<'_> {
             let name = use_node.as_str().unwrap_or("").to_string();
             match self.mappings.get(&name) {
                 Some((k, _)) if k == "message" => {}
-                Some((k, _)) => self.err(use_node.pos, format!("{name:?} is a {k} mapping; a route uses a message mapping")),
+                Some((k, _)) => self.err(
+                    use_node.pos,
+                    format!("{name:?} is a {k} mapping; a route uses a message mapping"),
+                ),
                 None => {
                     let hint = suggest(&name, self.mappings.keys().map(String::as_str));
                     self.err(use_node.pos, format!("no mapping named {name:?}{hint}"));
@@ -664,11 +794,17 @@ impl Compiler<'_> {
     }
 
     fn message(&mut self, root: &YNode) -> MessageMap {
-        let structure = root.get("source").and_then(|n| n.as_str()).map(|s| s.trim_start_matches("hl7v2/").to_string());
+        let structure = root
+            .get("source")
+            .and_then(|n| n.as_str())
+            .map(|s| s.trim_start_matches("hl7v2/").to_string());
         if let (Some(s), Some(n)) = (&structure, root.get("source"))
             && self.structures.get(s).is_none()
         {
-            self.err(n.pos, format!("source: no message structure {s:?} in mappings/structures.txt"));
+            self.err(
+                n.pos,
+                format!("source: no message structure {s:?} in mappings/structures.txt"),
+            );
         }
         let z_segments = match root.get("z_segments").and_then(|n| n.as_str()) {
             None | Some("keep") => ZPolicy::Keep,
@@ -676,7 +812,10 @@ impl Compiler<'_> {
             Some("ignore") => ZPolicy::Ignore,
             Some(other) => {
                 let pos = root.get("z_segments").map(|n| n.pos).unwrap_or(root.pos);
-                self.err(pos, format!("z_segments: expected keep, error or ignore, found {other:?}"));
+                self.err(
+                    pos,
+                    format!("z_segments: expected keep, error or ignore, found {other:?}"),
+                );
                 ZPolicy::Keep
             }
         };
@@ -685,7 +824,10 @@ impl Compiler<'_> {
             Some("message") => BundleType::Message,
             Some(other) => {
                 let pos = root.get("bundle").map(|n| n.pos).unwrap_or(root.pos);
-                self.err(pos, format!("bundle: expected transaction or message, found {other:?}"));
+                self.err(
+                    pos,
+                    format!("bundle: expected transaction or message, found {other:?}"),
+                );
                 BundleType::Transaction
             }
         };
@@ -712,7 +854,11 @@ impl Compiler<'_> {
         if let YValue::Seq(items) = &n.value {
             for it in items {
                 if let Some(rt) = it.get("resource").and_then(|r| r.as_str()) {
-                    let alias = it.get("as").and_then(|a| a.as_str()).map(String::from).unwrap_or_else(|| rt.to_lowercase());
+                    let alias = it
+                        .get("as")
+                        .and_then(|a| a.as_str())
+                        .map(String::from)
+                        .unwrap_or_else(|| rt.to_lowercase());
                     self.aliases.insert(alias);
                 }
                 if let Some(inner) = it.get("resources") {
@@ -729,17 +875,36 @@ impl Compiler<'_> {
         };
         let mut out = Vec::new();
         for it in items {
-            let allowed = ["resource", "as", "id", "from", "set", "when", "for", "resources", "note"];
+            let allowed = [
+                "resource",
+                "as",
+                "id",
+                "from",
+                "set",
+                "when",
+                "for",
+                "resources",
+                "note",
+            ];
             if let YValue::Map(entries) = &it.value {
                 for (k, _) in entries {
                     let key = k.as_str().unwrap_or("");
                     if !allowed.contains(&key) {
                         let hint = suggest(key, allowed.iter().copied());
-                        self.err(k.pos, format!("unknown key {key:?} in a resource block (expected {}){hint}", allowed.join(", ")));
+                        self.err(
+                            k.pos,
+                            format!(
+                                "unknown key {key:?} in a resource block (expected {}){hint}",
+                                allowed.join(", ")
+                            ),
+                        );
                     }
                 }
             } else {
-                self.err(it.pos, "a resource block is a mapping with `resource:` or `resources:`");
+                self.err(
+                    it.pos,
+                    "a resource block is a mapping with `resource:` or `resources:`",
+                );
                 continue;
             }
             let each = it.get("for").and_then(|f| self.expr_node(f, here));
@@ -751,13 +916,29 @@ impl Compiler<'_> {
             let kind = if let Some(rt_node) = it.get("resource") {
                 let rt = rt_node.as_str().unwrap_or("");
                 let Some(def) = self.schema.def(rt).filter(|_| self.schema.is_resource(rt)) else {
-                    let hint = suggest(rt, self.schema.defs().filter(|d| self.schema.is_resource(d.name)).map(|d| d.name));
-                    self.err(rt_node.pos, format!("resource: {rt:?} is not an R4 resource type{hint}"));
+                    let hint = suggest(
+                        rt,
+                        self.schema
+                            .defs()
+                            .filter(|d| self.schema.is_resource(d.name))
+                            .map(|d| d.name),
+                    );
+                    self.err(
+                        rt_node.pos,
+                        format!("resource: {rt:?} is not an R4 resource type{hint}"),
+                    );
                     continue;
                 };
-                let alias = it.get("as").and_then(|a| a.as_str()).map(String::from).unwrap_or_else(|| rt.to_lowercase());
+                let alias = it
+                    .get("as")
+                    .and_then(|a| a.as_str())
+                    .map(String::from)
+                    .unwrap_or_else(|| rt.to_lowercase());
                 let ctx = TargetCtx {
-                    node: SNode { def, path: def.name },
+                    node: SNode {
+                        def,
+                        path: def.name,
+                    },
                 };
                 let id = it.get("id").and_then(|i| self.expr_node(i, &inner));
                 let mut from = Vec::new();
@@ -770,7 +951,14 @@ impl Compiler<'_> {
                         if let Some(e) = self.expr_node(x, &inner) {
                             let ok = e.ty.complex_name().is_some_and(|t| t == def.name);
                             if !ok {
-                                self.err(x.pos, format!("from: expected a mapping that makes a {}, got {}", def.name, e.ty.name()));
+                                self.err(
+                                    x.pos,
+                                    format!(
+                                        "from: expected a mapping that makes a {}, got {}",
+                                        def.name,
+                                        e.ty.name()
+                                    ),
+                                );
                             }
                             from.push(e);
                         }
@@ -790,7 +978,10 @@ impl Compiler<'_> {
             } else if let Some(inner_blocks) = it.get("resources") {
                 BlockKind::Nested(self.blocks(inner_blocks, &inner))
             } else {
-                self.err(it.pos, "a resource block needs `resource:` (or nested `resources:`)");
+                self.err(
+                    it.pos,
+                    "a resource block needs `resource:` (or nested `resources:`)",
+                );
                 continue;
             };
             out.push(Block {
@@ -808,17 +999,26 @@ impl Compiler<'_> {
             YValue::Seq(v) => v.iter().collect(),
             YValue::Map(_) => vec![n],
             _ => {
-                self.err(n.pos, format!("expected a list of rules, found {}", n.kind()));
+                self.err(
+                    n.pos,
+                    format!("expected a list of rules, found {}", n.kind()),
+                );
                 return Vec::new();
             }
         };
         let mut out = Vec::new();
         for it in items {
             let YValue::Map(entries) = &it.value else {
-                self.err(it.pos, "a rule is `target: expression`, with optional `when:` and `for:`");
+                self.err(
+                    it.pos,
+                    "a rule is `target: expression`, with optional `when:` and `for:`",
+                );
                 continue;
             };
-            if entries.iter().any(|(k, _)| k.as_str() == Some("for") || k.as_str() == Some("when") || k.as_str() == Some("do")) || entries.len() == 1 {
+            if entries.iter().any(|(k, _)| {
+                k.as_str() == Some("for") || k.as_str() == Some("when") || k.as_str() == Some("do")
+            }) || entries.len() == 1
+            {
                 if let Some(r) = self.rule(it, entries, ctx, here) {
                     out.push(r);
                 }
@@ -842,7 +1042,13 @@ impl Compiler<'_> {
         out
     }
 
-    fn rule(&mut self, it: &YNode, entries: &[(YNode, YNode)], ctx: TargetCtx<'static>, here: &Ty) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        it: &YNode,
+        entries: &[(YNode, YNode)],
+        ctx: TargetCtx<'static>,
+        here: &Ty,
+    ) -> Option<Rule> {
         let mut each = None;
         let mut when_node = None;
         let mut do_node = None;
@@ -878,11 +1084,17 @@ impl Compiler<'_> {
                 self.assign(k, v, ctx, &inner, it.pos)?
             }
             (None, 0) => {
-                self.err(it.pos, "this rule has no target (e.g. `birthDate: date(PID-7)`) and no `do:`");
+                self.err(
+                    it.pos,
+                    "this rule has no target (e.g. `birthDate: date(PID-7)`) and no `do:`",
+                );
                 return None;
             }
             (None, _) => {
-                self.err(targets[1].0.pos, "a rule with `for:` or `when:` has one target; use `do:` for several");
+                self.err(
+                    targets[1].0.pos,
+                    "a rule with `for:` or `when:` has one target; use `do:` for several",
+                );
                 return None;
             }
         };
@@ -895,7 +1107,11 @@ impl Compiler<'_> {
     }
 
     /// Resolves a target path against the schema.
-    fn target(&mut self, k: &YNode, ctx: TargetCtx<'static>) -> Option<(TargetPath, Slot<'static>)> {
+    fn target(
+        &mut self,
+        k: &YNode,
+        ctx: TargetCtx<'static>,
+    ) -> Option<(TargetPath, Slot<'static>)> {
         let text = k.as_str().unwrap_or("").trim().to_string();
         let mut node = ctx.node;
         let mut steps = Vec::new();
@@ -908,17 +1124,22 @@ impl Compiler<'_> {
             if let Some(prev) = &slot
                 && prev.node.is_none()
             {
-                self.err(pos, format!("{} is a {} (a primitive): it has no element {part:?}; extensions of a primitive go in _{}.extension", prev.name, prev.code, prev.name));
+                self.err(pos, format!("{} is {} (a primitive): it has no element {part:?}; extensions of a primitive go in _{}.extension", prev.name, a(prev.code), prev.name));
                 return None;
             }
             let (name, index) = match part.split_once('[') {
+                // `deceased[x]` is the spec's name for a choice, not an index: the lookup below explains.
+                Some(_) if part.ends_with("[x]") => (*part, StepIndex::One),
                 Some((n, rest)) => {
                     let idx = rest.trim_end_matches(']');
                     let index = match idx {
                         "+" => StepIndex::Append,
                         n if n.parse::<usize>().is_ok() => StepIndex::Nth(n.parse().unwrap_or(0)),
                         _ => {
-                            self.err(pos.shift(n.len()), format!("[{idx}]: expected [+] (append) or [n] (counting from 0)"));
+                            self.err(
+                                pos.shift(n.len()),
+                                format!("[{idx}]: expected [+] (append) or [n] (counting from 0)"),
+                            );
                             return None;
                         }
                     };
@@ -928,9 +1149,18 @@ impl Compiler<'_> {
             };
             let (el, ty, prim_ext) = if let Some(base) = name.strip_prefix('_') {
                 match self.schema.child(node, base) {
-                    Some((el, ty)) if ty.or(el.types.first()).is_some_and(|t| is_primitive(t.code)) => (el, ty, true),
+                    Some((el, ty))
+                        if ty
+                            .or(el.types.first())
+                            .is_some_and(|t| is_primitive(t.code)) =>
+                    {
+                        (el, ty, true)
+                    }
                     Some(_) => {
-                        self.err(pos, format!("_{base}: only primitive elements have a `_` companion"));
+                        self.err(
+                            pos,
+                            format!("_{base}: only primitive elements have a `_` companion"),
+                        );
                         return None;
                     }
                     None => {
@@ -942,17 +1172,31 @@ impl Compiler<'_> {
                 match self.schema.child(node, name) {
                     Some((el, ty)) => (el, ty, false),
                     None => {
-                        let choice = self.schema.children(node).find(|e| e.choice && name == format!("{}[x]", e.name));
+                        let choice = self
+                            .schema
+                            .children(node)
+                            .find(|e| e.choice && name == format!("{}[x]", e.name));
                         let msg = match choice {
                             Some(e) => format!(
                                 "{name} is a choice: write the type, e.g. {}",
-                                e.types.iter().take(3).map(|t| e.json_name(t)).collect::<Vec<_>>().join(", ")
+                                e.types
+                                    .iter()
+                                    .take(3)
+                                    .map(|t| e.json_name(t))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                             None => {
                                 let names: Vec<String> = self
                                     .schema
                                     .children(node)
-                                    .flat_map(|e| if e.choice { e.types.iter().map(|t| e.json_name(t)).collect() } else { vec![e.name.to_string()] })
+                                    .flat_map(|e| {
+                                        if e.choice {
+                                            e.types.iter().map(|t| e.json_name(t)).collect()
+                                        } else {
+                                            vec![e.name.to_string()]
+                                        }
+                                    })
                                     .collect();
                                 let hint = suggest(name, names.iter().map(String::as_str));
                                 format!("{} has no element {name:?}{hint}", node.path)
@@ -965,11 +1209,18 @@ impl Compiler<'_> {
             };
             let array = el.is_array();
             if index != StepIndex::One && !array {
-                self.err(pos, format!("{name} holds one value: [+] and [n] are for repeating elements"));
+                self.err(
+                    pos,
+                    format!("{name} holds one value: [+] and [n] are for repeating elements"),
+                );
                 return None;
             }
             let ty = ty.or(el.types.first());
-            let code = if el.content_ref.is_some() { "BackboneElement" } else { ty.map(|t| t.code).unwrap_or("Element") };
+            let code = if el.content_ref.is_some() {
+                "BackboneElement"
+            } else {
+                ty.map(|t| t.code).unwrap_or("Element")
+            };
             let (next, code) = if prim_ext {
                 (self.schema.root("Element"), "Element")
             } else if code == "Resource" {
@@ -1007,12 +1258,26 @@ impl Compiler<'_> {
         ))
     }
 
-    fn assign(&mut self, k: &YNode, v: &YNode, ctx: TargetCtx<'static>, here: &Ty, _rule_pos: Pos) -> Option<Body> {
+    fn assign(
+        &mut self,
+        k: &YNode,
+        v: &YNode,
+        ctx: TargetCtx<'static>,
+        here: &Ty,
+        _rule_pos: Pos,
+    ) -> Option<Body> {
         let (path, slot) = self.target(k, ctx)?;
         let value = match &v.value {
             YValue::Map(_) | YValue::Seq(_) => {
                 let Some(node) = slot.node else {
-                    self.err(v.pos, format!("{} is a {}: give it an expression, not a block", slot.name, slot.code));
+                    self.err(
+                        v.pos,
+                        format!(
+                            "{} is {}: give it an expression, not a block",
+                            slot.name,
+                            a(slot.code)
+                        ),
+                    );
                     return None;
                 };
                 RValue::Object(self.rules(v, TargetCtx { node }, here))
@@ -1036,7 +1301,10 @@ impl Compiler<'_> {
             return;
         }
         if e.many && slot.last_index != StepIndex::Append && slot.array {
-            self.err(pos, format!("this gives many values: append them with {}[+]", slot.name));
+            self.err(
+                pos,
+                format!("this gives many values: append them with {}[+]", slot.name),
+            );
             return;
         }
         let code = slot.code;
@@ -1044,7 +1312,11 @@ impl Compiler<'_> {
             (Ty::Any, _) => Ok(()),
             (_, "Resource") => match e.ty.complex_name() {
                 Some(t) if self.schema.is_resource(t) => Ok(()),
-                _ => Err(format!("{} holds a resource; got {}", slot.name, e.ty.name())),
+                _ => Err(format!(
+                    "{} holds a resource; got {}",
+                    slot.name,
+                    e.ty.name()
+                )),
             },
             (Ty::Seg | Ty::Group, _) => Err(format!(
                 "{} cannot hold {}: map it with a mapping call or pick a field, e.g. PID-5",
@@ -1053,17 +1325,25 @@ impl Compiler<'_> {
             )),
             (_, "date") => match e.ty {
                 Ty::Date => Ok(()),
-                Ty::Hl7 | Ty::Text => Err(format!("{} is a date; convert with date(...)", slot.name)),
+                Ty::Hl7 | Ty::Text => {
+                    Err(format!("{} is a date; convert with date(...)", slot.name))
+                }
                 _ => Err(format!("{} is a date; got {}", slot.name, e.ty.name())),
             },
             (_, "dateTime") => match e.ty {
                 Ty::Date | Ty::DateTime | Ty::Instant => Ok(()),
-                Ty::Hl7 | Ty::Text => Err(format!("{} is a dateTime; convert with datetime(...)", slot.name)),
+                Ty::Hl7 | Ty::Text => Err(format!(
+                    "{} is a dateTime; convert with datetime(...)",
+                    slot.name
+                )),
                 _ => Err(format!("{} is a dateTime; got {}", slot.name, e.ty.name())),
             },
             (_, "instant") => match e.ty {
                 Ty::Instant => Ok(()),
-                _ => Err(format!("{} is an instant; convert with instant(...)", slot.name)),
+                _ => Err(format!(
+                    "{} is an instant; convert with instant(...)",
+                    slot.name
+                )),
             },
             (_, "time") => match e.ty {
                 Ty::Time => Ok(()),
@@ -1071,20 +1351,44 @@ impl Compiler<'_> {
             },
             (_, "boolean") => match e.ty {
                 Ty::Bool => Ok(()),
-                _ => Err(format!("{} is a boolean; got {} (use boolean(...) or a comparison)", slot.name, e.ty.name())),
+                _ => Err(format!(
+                    "{} is a boolean; got {} (use boolean(...) or a comparison)",
+                    slot.name,
+                    e.ty.name()
+                )),
             },
             (_, "decimal" | "integer" | "positiveInt" | "unsignedInt") => match e.ty {
                 Ty::Number => Ok(()),
-                _ => Err(format!("{} is a {code}; convert with decimal(...) or integer(...)", slot.name)),
+                _ => Err(format!(
+                    "{} is {}; convert with decimal(...) or integer(...)",
+                    slot.name,
+                    a(code)
+                )),
             },
             (_, c) if is_primitive(c) => match e.ty {
-                Ty::Hl7 | Ty::Text | Ty::Code | Ty::Number | Ty::Date | Ty::DateTime | Ty::Instant | Ty::Time => Ok(()),
-                _ => Err(format!("{} is a {c}; got {}", slot.name, e.ty.name())),
+                Ty::Hl7
+                | Ty::Text
+                | Ty::Code
+                | Ty::Number
+                | Ty::Date
+                | Ty::DateTime
+                | Ty::Instant
+                | Ty::Time => Ok(()),
+                _ => Err(format!("{} is {}; got {}", slot.name, a(c), e.ty.name())),
             },
             (ty, c) => match ty.complex_name() {
-                Some(t) if t == c || slot.node.is_some_and(|n| n.path == t) || same_family(t, c) => Ok(()),
-                Some(t) => Err(format!("{} is a {c}; this makes a {t}", slot.name)),
-                None => Err(format!("{} is a {c}; got {} (build it with a block or a mapping)", slot.name, ty.name())),
+                Some(t)
+                    if t == c || slot.node.is_some_and(|n| n.path == t) || same_family(t, c) =>
+                {
+                    Ok(())
+                }
+                Some(t) => Err(format!("{} is {}; this makes {}", slot.name, a(c), a(t))),
+                None => Err(format!(
+                    "{} is {}; got {} (build it with a block or a mapping)",
+                    slot.name,
+                    a(c),
+                    ty.name()
+                )),
             },
         };
         if let Err(m) = ok {
@@ -1112,12 +1416,21 @@ impl Compiler<'_> {
     fn expr(&mut self, e: &At<Expr>, base: Pos, here: &Ty) -> Option<CExpr> {
         let pos = base.shift(e.offset);
         let origin = self.origin(pos);
-        let mk = |node, ty, many| CExpr { node, ty, many, origin: origin.clone() };
+        let mk = |node, ty, many| CExpr {
+            node,
+            ty,
+            many,
+            origin: origin.clone(),
+        };
         Some(match &e.node {
             Expr::Lit(l) => match l {
                 Lit::Str(s) => mk(CNode::Lit(Value::String(s.clone())), Ty::Text, false),
                 Lit::Num(n) => mk(
-                    CNode::Lit(serde_json::from_str::<serde_json::Number>(n).map(Value::Number).unwrap_or(Value::Null)),
+                    CNode::Lit(
+                        serde_json::from_str::<serde_json::Number>(n)
+                            .map(Value::Number)
+                            .unwrap_or(Value::Null),
+                    ),
                     Ty::Number,
                     false,
                 ),
@@ -1137,7 +1450,10 @@ impl Compiler<'_> {
                         return None;
                     }
                     (Ty::Hl7, false) if c.len() > 2 => {
-                        self.err(pos, "a field value has components and subcomponents, no deeper (.1.2)");
+                        self.err(
+                            pos,
+                            "a field value has components and subcomponents, no deeper (.1.2)",
+                        );
                         return None;
                     }
                     _ => Ty::Hl7,
@@ -1175,11 +1491,17 @@ impl Compiler<'_> {
             }
             Expr::In(a, list) => {
                 let ca = self.expr(a, base, here)?;
-                let items: Vec<CExpr> = list.iter().filter_map(|x| self.expr(x, base, here)).collect();
+                let items: Vec<CExpr> = list
+                    .iter()
+                    .filter_map(|x| self.expr(x, base, here))
+                    .collect();
                 mk(CNode::In(Box::new(ca), items), Ty::Bool, false)
             }
             Expr::List(list) => {
-                let items: Vec<CExpr> = list.iter().filter_map(|x| self.expr(x, base, here)).collect();
+                let items: Vec<CExpr> = list
+                    .iter()
+                    .filter_map(|x| self.expr(x, base, here))
+                    .collect();
                 let ty = items.first().map(|i| i.ty.clone()).unwrap_or(Ty::Any);
                 mk(CNode::List(items), ty, true)
             }
@@ -1187,7 +1509,14 @@ impl Compiler<'_> {
         })
     }
 
-    fn call(&mut self, name: &str, args: &[At<Expr>], base: Pos, pos: Pos, here: &Ty) -> Option<CExpr> {
+    fn call(
+        &mut self,
+        name: &str,
+        args: &[At<Expr>],
+        base: Pos,
+        pos: Pos,
+        here: &Ty,
+    ) -> Option<CExpr> {
         let origin = self.origin(pos);
         if let Some(sig) = functions::lookup(name) {
             if args.len() < sig.min || args.len() > sig.max {
@@ -1198,14 +1527,21 @@ impl Compiler<'_> {
                 } else {
                     format!("{} to {}", sig.min, sig.max)
                 };
-                self.err(pos, format!("{name}() takes {want} argument(s), got {}", args.len()));
+                self.err(
+                    pos,
+                    format!("{name}() takes {want} argument(s), got {}", args.len()),
+                );
                 return None;
             }
             let mut cargs = Vec::new();
             for (i, a) in args.iter().enumerate() {
                 let apos = base.shift(a.offset);
                 let kind = sig.args.get(i).copied().unwrap_or(Arg::Value);
-                let kind = if sig.func == Func::Lookup && i == 2 { Arg::Value } else { kind };
+                let kind = if sig.func == Func::Lookup && i == 2 {
+                    Arg::Value
+                } else {
+                    kind
+                };
                 match kind {
                     Arg::Table => match &a.node {
                         Expr::Name(t) => {
@@ -1241,7 +1577,12 @@ impl Compiler<'_> {
                             });
                         }
                         _ => {
-                            self.err(apos, format!("{name}(): expected a resource alias, e.g. {name}(patient)"));
+                            self.err(
+                                apos,
+                                format!(
+                                    "{name}(): expected a resource alias, e.g. {name}(patient)"
+                                ),
+                            );
                             return None;
                         }
                     },
@@ -1273,7 +1614,9 @@ impl Compiler<'_> {
             }
             let many_in = cargs.iter().any(|a| a.many);
             let ty = match sig.func {
-                Func::First | Func::Last | Func::Coalesce => cargs.first().map(|a| a.ty.clone()).unwrap_or(Ty::Any),
+                Func::First | Func::Last | Func::Coalesce => {
+                    cargs.first().map(|a| a.ty.clone()).unwrap_or(Ty::Any)
+                }
                 Func::If => cargs.get(1).map(|a| a.ty.clone()).unwrap_or(Ty::Any),
                 _ => sig.ret.clone(),
             };
@@ -1296,16 +1639,39 @@ impl Compiler<'_> {
                 return None;
             }
             if args.len() != 1 {
-                self.err(pos, format!("{name}() takes 1 argument (the {} to map), got {}", if kind == "segment" { "segment" } else { "value" }, args.len()));
+                self.err(
+                    pos,
+                    format!(
+                        "{name}() takes 1 argument (the {} to map), got {}",
+                        if kind == "segment" {
+                            "segment"
+                        } else {
+                            "value"
+                        },
+                        args.len()
+                    ),
+                );
                 return None;
             }
             let arg = self.expr(&args[0], base, here)?;
             if kind == "segment" && !matches!(arg.ty, Ty::Seg | Ty::Any) {
-                self.err(base.shift(args[0].offset), format!("{name} maps a segment; pass one, e.g. {name}(PID), got {}", arg.ty.name()));
+                self.err(
+                    base.shift(args[0].offset),
+                    format!(
+                        "{name} maps a segment; pass one, e.g. {name}(PID), got {}",
+                        arg.ty.name()
+                    ),
+                );
                 return None;
             }
             if kind == "datatype" && matches!(arg.ty, Ty::Seg | Ty::Group) {
-                self.err(base.shift(args[0].offset), format!("{name} maps a field value; pass a field, e.g. {name}(PID-5[*]), got {}", arg.ty.name()));
+                self.err(
+                    base.shift(args[0].offset),
+                    format!(
+                        "{name} maps a field value; pass a field, e.g. {name}(PID-5[*]), got {}",
+                        arg.ty.name()
+                    ),
+                );
                 return None;
             }
             self.calls.insert(name.to_string());
@@ -1321,7 +1687,11 @@ impl Compiler<'_> {
                 origin,
             });
         }
-        let candidates: Vec<&str> = functions::FUNCTIONS.iter().map(|s| s.name).chain(self.mappings.keys().map(String::as_str)).collect();
+        let candidates: Vec<&str> = functions::FUNCTIONS
+            .iter()
+            .map(|s| s.name)
+            .chain(self.mappings.keys().map(String::as_str))
+            .collect();
         let hint = suggest(name, candidates.into_iter());
         self.err(pos, format!("unknown function or mapping {name:?}{hint}"));
         None
@@ -1330,6 +1700,27 @@ impl Compiler<'_> {
 
 /// Quantity profiles are Quantities.
 fn same_family(a: &str, b: &str) -> bool {
-    let q = ["Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"];
+    let q = [
+        "Quantity",
+        "SimpleQuantity",
+        "Age",
+        "Duration",
+        "Count",
+        "Distance",
+        "MoneyQuantity",
+    ];
     q.contains(&a) && q.contains(&b)
+}
+
+/// "a date", "an Identifier": the indefinite article for a type name in messages.
+fn a(word: &str) -> String {
+    let vowel = word
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    if vowel {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
 }

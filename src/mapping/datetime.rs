@@ -26,7 +26,8 @@ pub struct Hl7Time {
 }
 
 fn two(s: &str, what: &str) -> Result<i8, String> {
-    s.parse::<i8>().map_err(|_| format!("{what} {s:?} is not a number"))
+    s.parse::<i8>()
+        .map_err(|_| format!("{what} {s:?} is not a number"))
 }
 
 /// Parses `YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]`.
@@ -38,11 +39,15 @@ pub fn parse(text: &str) -> Result<Hl7Time, String> {
         _ => (t, None),
     };
     let (digits, fraction) = match main.split_once('.') {
-        Some((d, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (d, Some(f.to_string())),
+        Some((d, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            (d, Some(f.to_string()))
+        }
         Some(_) => return Err(bad()),
         None => (main, None),
     };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14) {
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
+    {
         return Err(bad());
     }
     if fraction.is_some() && digits.len() != 14 {
@@ -134,7 +139,11 @@ impl Hl7Time {
             s.push_str("+00:00");
         } else {
             let sign = if off < 0 { '-' } else { '+' };
-            s.push_str(&format!("{sign}{:02}:{:02}", off.abs() / 60, off.abs() % 60));
+            s.push_str(&format!(
+                "{sign}{:02}:{:02}",
+                off.abs() / 60,
+                off.abs() % 60
+            ));
         }
         s
     }
@@ -149,7 +158,12 @@ impl Hl7Time {
 
     /// FHIR `instant`: a full date and time (missing parts are zero).
     pub fn instant(&self, tz: &TimeZone) -> String {
-        let date = format!("{:04}-{:02}-{:02}", self.year, self.month.unwrap_or(1), self.day.unwrap_or(1));
+        let date = format!(
+            "{:04}-{:02}-{:02}",
+            self.year,
+            self.month.unwrap_or(1),
+            self.day.unwrap_or(1)
+        );
         format!("{date}{}", self.time_part(tz))
     }
 }
@@ -181,18 +195,48 @@ mod tests {
         assert_eq!(parse("1970").unwrap().date_time(&ny), "1970");
         assert_eq!(parse("197006").unwrap().date(), "1970-06");
         assert_eq!(parse("19700615").unwrap().date_time(&ny), "1970-06-15");
-        assert_eq!(parse("197006151030").unwrap().date_time(&ny), "1970-06-15T10:30:00-04:00");
-        assert_eq!(parse("197001151030").unwrap().date_time(&ny), "1970-01-15T10:30:00-05:00");
-        assert_eq!(parse("20240501120000.1234+0215").unwrap().date_time(&ny), "2024-05-01T12:00:00.1234+02:15");
-        assert_eq!(parse("2024050112").unwrap().date_time(&TimeZone::UTC), "2024-05-01T12:00:00+00:00");
-        assert_eq!(parse("198908181126+0215^S").unwrap().instant(&ny), "1989-08-18T11:26:00+02:15");
-        assert_eq!(parse("20240501").unwrap().instant(&TimeZone::UTC), "2024-05-01T00:00:00+00:00");
-        assert_eq!(parse("19700615103000-0000").unwrap().date_time(&ny), "1970-06-15T10:30:00+00:00");
+        assert_eq!(
+            parse("197006151030").unwrap().date_time(&ny),
+            "1970-06-15T10:30:00-04:00"
+        );
+        assert_eq!(
+            parse("197001151030").unwrap().date_time(&ny),
+            "1970-01-15T10:30:00-05:00"
+        );
+        assert_eq!(
+            parse("20240501120000.1234+0215").unwrap().date_time(&ny),
+            "2024-05-01T12:00:00.1234+02:15"
+        );
+        assert_eq!(
+            parse("2024050112").unwrap().date_time(&TimeZone::UTC),
+            "2024-05-01T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse("198908181126+0215^S").unwrap().instant(&ny),
+            "1989-08-18T11:26:00+02:15"
+        );
+        assert_eq!(
+            parse("20240501").unwrap().instant(&TimeZone::UTC),
+            "2024-05-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse("19700615103000-0000").unwrap().date_time(&ny),
+            "1970-06-15T10:30:00+00:00"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_date() {
-        for bad in ["197", "19701", "20241301", "20240230", "2024050125", "abcd", "20240501+02", "20240501.5"] {
+        for bad in [
+            "197",
+            "19701",
+            "20241301",
+            "20240230",
+            "2024050125",
+            "abcd",
+            "20240501+02",
+            "20240501.5",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert_eq!(time("1030").unwrap(), "10:30:00");

@@ -106,10 +106,12 @@ enum Tok {
 fn is_seg_start(c: &[char], i: usize) -> bool {
     c.len() >= i + 3
         && c[i].is_ascii_uppercase()
-        && c[i + 1..i + 3].iter().all(|x| x.is_ascii_uppercase() || x.is_ascii_digit())
+        && c[i + 1..i + 3]
+            .iter()
+            .all(|x| x.is_ascii_uppercase() || x.is_ascii_digit())
         && match c.get(i + 3) {
             None => true,
-            Some(x) => matches!(x, '-' | '[' | ' ' | ',' | ')' | ']' | '='| '!'),
+            Some(x) => matches!(x, '-' | '[' | ' ' | ',' | ')' | ']' | '=' | '!'),
         }
         && !(c.get(i + 3) == Some(&'[') && c.get(i + 4).is_some_and(|x| x.is_ascii_alphabetic()))
 }
@@ -195,7 +197,10 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
             c0 if c0.is_ascii_alphabetic() || c0 == '_' => {
                 if is_seg_start(&c, i) {
                     let mut j = i + 3;
-                    while j < c.len() && (c[j].is_ascii_alphanumeric() || matches!(c[j], '-' | '[' | ']' | '*' | '.')) {
+                    while j < c.len()
+                        && (c[j].is_ascii_alphanumeric()
+                            || matches!(c[j], '-' | '[' | ']' | '*' | '.'))
+                    {
                         j += 1;
                     }
                     out.push((Tok::Hl7(c[i..j].iter().collect()), start));
@@ -339,7 +344,10 @@ impl Parser {
                     return Ok(args);
                 }
                 Tok::End => {
-                    return self.err(format!("expected `{}`", if close == Tok::RParen { ")" } else { "]" }));
+                    return self.err(format!(
+                        "expected `{}`",
+                        if close == Tok::RParen { ")" } else { "]" }
+                    ));
                 }
                 _ => return self.err("expected `,` or the end of the list"),
             }
@@ -375,7 +383,9 @@ impl Parser {
                         _ => {
                             return Err(SyntaxError {
                                 offset,
-                                message: format!("invalid relative path {r:?}: components count from 1"),
+                                message: format!(
+                                    "invalid relative path {r:?}: components count from 1"
+                                ),
                             });
                         }
                     }
@@ -407,10 +417,14 @@ impl Parser {
                         self.next();
                         let idx = match self.next() {
                             (Tok::Star, _) => None,
-                            (Tok::Num(n), at) => Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or(SyntaxError {
-                                offset: at,
-                                message: "group indexes count from 1".into(),
-                            })?),
+                            (Tok::Num(n), at) => {
+                                Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or(
+                                    SyntaxError {
+                                        offset: at,
+                                        message: "group indexes count from 1".into(),
+                                    },
+                                )?)
+                            }
                             _ => return self.err("expected a number or * in brackets"),
                         };
                         if *self.peek() != Tok::RBracket {
@@ -428,7 +442,10 @@ impl Parser {
                     return self.err("expected `)`");
                 }
                 self.next();
-                return Ok(At { node: inner.node, offset });
+                return Ok(At {
+                    node: inner.node,
+                    offset,
+                });
             }
             Tok::LBracket => Expr::List(self.args(Tok::RBracket)?),
             Tok::End => {
@@ -480,15 +497,29 @@ mod tests {
         assert!(matches!(parse("OBX[*]-5").unwrap().node, Expr::Path(p, _) if p.is_multi()));
         assert!(matches!(parse(".1.2").unwrap().node, Expr::Rel(c) if c == [1, 2]));
         assert!(matches!(parse(".").unwrap().node, Expr::Rel(c) if c.is_empty()));
-        assert!(matches!(parse("ORDER_OBSERVATION[*]").unwrap().node, Expr::Group(n, None) if n == "ORDER_OBSERVATION"));
-        assert!(matches!(parse("OBSERVATION[2]").unwrap().node, Expr::Group(_, Some(2))));
+        assert!(
+            matches!(parse("ORDER_OBSERVATION[*]").unwrap().node, Expr::Group(n, None) if n == "ORDER_OBSERVATION")
+        );
+        assert!(matches!(
+            parse("OBSERVATION[2]").unwrap().node,
+            Expr::Group(_, Some(2))
+        ));
         let e = parse("lookup(AdministrativeSex, PID-8.1)").unwrap();
-        let Expr::Call(name, args) = e.node else { panic!() };
+        let Expr::Call(name, args) = e.node else {
+            panic!()
+        };
         assert_eq!(name, "lookup");
         assert_eq!(args[1].offset, 26);
-        assert!(matches!(parse("PV1-2 = \"I\" and not exists(PV1-45)").unwrap().node, Expr::And(_, _)));
-        assert!(matches!(parse("PV1-2 in [\"I\", \"E\"]").unwrap().node, Expr::In(_, v) if v.len() == 2));
-        assert!(matches!(parse("XPN_HumanName(PID-5[*])").unwrap().node, Expr::Call(n, _) if n == "XPN_HumanName"));
+        assert!(matches!(
+            parse("PV1-2 = \"I\" and not exists(PV1-45)").unwrap().node,
+            Expr::And(_, _)
+        ));
+        assert!(
+            matches!(parse("PV1-2 in [\"I\", \"E\"]").unwrap().node, Expr::In(_, v) if v.len() == 2)
+        );
+        assert!(
+            matches!(parse("XPN_HumanName(PID-5[*])").unwrap().node, Expr::Call(n, _) if n == "XPN_HumanName")
+        );
         assert!(matches!(parse("MSH").unwrap().node, Expr::Path(_, _)));
         assert!(matches!(parse("1.50").unwrap().node, Expr::Lit(Lit::Num(n)) if n == "1.50"));
     }
@@ -499,7 +530,10 @@ mod tests {
         assert_eq!(parse("date(PID-0)").unwrap_err().offset, 9);
         assert_eq!(parse("\"open").unwrap_err().offset, 0);
         assert_eq!(parse("date(PID-7) PID-8").unwrap_err().offset, 12);
-        assert!(matches!(parse("AdministrativeSex").unwrap().node, Expr::Name(_)));
+        assert!(matches!(
+            parse("AdministrativeSex").unwrap().node,
+            Expr::Name(_)
+        ));
         assert_eq!(parse(".0").unwrap_err().offset, 0);
     }
 }

