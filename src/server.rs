@@ -4,7 +4,8 @@
 //! take the data directory's lock (one `serve` per data directory); open
 //! the store; bind every listener and write the addresses bound to
 //! `<data_dir>/ports.json` (port 0 picks a free port, so tests run side by
-//! side); spawn each channel's workers, processor and source; serve HTTP.
+//! side); spawn each channel's workers, processor and source, and the
+//! mappings watcher (reload on change, keep the last good set); serve HTTP.
 //! On SIGTERM or Ctrl-C: `/readyz` turns 503, sources stop accepting and
 //! finish what they hold, workers stop (queued work stays queued), exit.
 
@@ -24,11 +25,14 @@ use crate::api::{ApiState, router};
 use crate::config::{ConfigError, Loaded};
 use crate::connectors::file::source::DirectoryPoller;
 use crate::connectors::mllp::source::MllpListener;
+use crate::mapping::Registry;
+use crate::mapping::live::LiveRegistry;
 use crate::pipeline::channel::{ChannelPlan, SourcePlan, compile_all};
 use crate::pipeline::intake::{Hl7Intake, Wakers};
 use crate::pipeline::layers::StackContext;
 use crate::pipeline::layers::rate_limit::RateLimiters;
 use crate::pipeline::processor;
+use crate::pipeline::steps::Steps;
 use crate::pipeline::worker::{StoreObserver, Worker};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -121,7 +125,21 @@ fn write_ports(dir: &Path, bound: &BTreeMap<String, SocketAddr>) -> std::io::Res
 
 /// Runs the gateway until SIGTERM/SIGINT.
 pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
-    let plans = compile_all(&loaded).map_err(ServeError::Config)?;
+    let registry = Registry::load(&loaded.mappings_dir);
+    let plans = match (compile_all(&loaded, registry.as_ref().ok()), registry) {
+        (Ok(p), Ok(r)) => (p, r),
+        (c, r) => {
+            let mut errors = r.err().unwrap_or_default();
+            errors.extend(c.err().unwrap_or_default());
+            return Err(ServeError::Config(errors));
+        }
+    };
+    let (plans, registry) = plans;
+    let required: Vec<String> = plans
+        .iter()
+        .flat_map(|p| p.steps.iter().map(|s| s.mapping.clone()))
+        .collect();
+    let mappings = LiveRegistry::new(registry, required);
     let _lock = lock_data_dir(&loaded.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path(&loaded.data_dir))?);
     let metrics = telemetry::install();
@@ -152,10 +170,15 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let mut workers = JoinSet::new();
     let limiters = RateLimiters::default();
     let mut known_queues = Vec::new();
+    workers.spawn(
+        mappings
+            .clone()
+            .watch(Duration::from_secs(1), workers_stop.clone()),
+    );
     for plan in plans {
         start_channel(
             plan,
-            &loaded,
+            &mappings,
             &store,
             &limiters,
             &mut mllp_listeners,
@@ -221,7 +244,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
 #[allow(clippy::too_many_arguments)]
 fn start_channel(
     plan: ChannelPlan,
-    loaded: &Loaded,
+    mappings: &Arc<LiveRegistry>,
     store: &Arc<dyn Store>,
     limiters: &RateLimiters,
     mllp_listeners: &mut BTreeMap<String, TcpListener>,
@@ -258,13 +281,22 @@ fn start_channel(
         };
         workers.spawn(worker.run(workers_stop.clone()));
     }
-    let wakers = Wakers(Arc::new(notifies));
-    let processor_notify = Arc::new(Notify::new());
+    let wakers = Wakers {
+        destinations: Arc::new(notifies),
+        processor: Arc::new(Notify::new()),
+    };
+    let steps = (!plan.steps.is_empty()).then(|| {
+        Arc::new(Steps {
+            steps: plan.steps.clone(),
+            mappings: mappings.clone(),
+            timezone: plan.timezone.clone(),
+        })
+    });
     workers.spawn(processor::run(
         plan.policy.clone(),
+        steps,
         store.clone(),
         wakers.clone(),
-        processor_notify,
         workers_stop.clone(),
     ));
     let intake = Arc::new(Hl7Intake::new(plan.policy.clone(), store.clone(), wakers));
@@ -297,7 +329,6 @@ fn start_channel(
             sources.spawn(p.run(sources_stop.clone()));
         }
     }
-    let _ = loaded;
 }
 
 async fn queue_depths(

@@ -30,6 +30,12 @@ pub mod names {
     pub const DUPLICATES: &str = "caduceus_duplicates_total";
     /// Store commit failures (the sources answered with a negative ACK).
     pub const STORE_ERRORS: &str = "caduceus_store_errors_total";
+    /// Messages a channel's `map` step ran on, by channel and outcome (ok, error).
+    pub const MAPPED: &str = "caduceus_mapped_total";
+    /// Time one `map` step took, by channel.
+    pub const MAP_SECONDS: &str = "caduceus_map_seconds";
+    /// Reloads of `mappings/` after a change, by result (ok, error: the last good set stays).
+    pub const MAPPING_RELOADS: &str = "caduceus_mapping_reloads_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -80,6 +86,51 @@ fn describe() {
     );
     describe_counter!(names::DUPLICATES, "Messages suppressed as duplicates");
     describe_counter!(names::STORE_ERRORS, "Store commit failures");
+    describe_counter!(
+        names::MAPPED,
+        "Messages a map step ran on, by channel and outcome"
+    );
+    describe_histogram!(
+        names::MAP_SECONDS,
+        metrics::Unit::Seconds,
+        "Time one map step took"
+    );
+    describe_counter!(
+        names::MAPPING_RELOADS,
+        "Reloads of mappings/ after a change, by result"
+    );
+}
+
+/// A channel's `map` step metric handles.
+#[derive(Clone)]
+pub struct MapMetrics {
+    ok: metrics::Counter,
+    error: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl MapMetrics {
+    /// Registers a channel's map metrics.
+    pub fn new(channel: &str) -> MapMetrics {
+        let c = channel.to_string();
+        MapMetrics {
+            ok: metrics::counter!(names::MAPPED, "channel" => c.clone(), "outcome" => "ok"),
+            error: metrics::counter!(names::MAPPED, "channel" => c.clone(), "outcome" => "error"),
+            seconds: metrics::histogram!(names::MAP_SECONDS, "channel" => c),
+        }
+    }
+
+    /// One message mapped (or not), taking `seconds`.
+    pub fn mapped(&self, ok: bool, seconds: f64) {
+        if ok { &self.ok } else { &self.error }.increment(1);
+        self.seconds.record(seconds);
+    }
+}
+
+/// `mappings/` was reloaded (`ok`) or a change did not compile.
+pub fn mapping_reload(ok: bool) {
+    metrics::counter!(names::MAPPING_RELOADS, "result" => if ok { "ok" } else { "error" })
+        .increment(1);
 }
 
 /// A channel's metric handles, registered once (no label allocation per message).

@@ -142,7 +142,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     };
     let mappings = crate::mapping::Registry::load(&loaded.mappings_dir);
-    let channels = crate::pipeline::channel::compile_all(&loaded);
+    let channels = crate::pipeline::channel::compile_all(&loaded, mappings.as_ref().ok());
     let mut errors = Vec::new();
     if let Err(e) = &channels {
         errors.extend(e.iter().cloned());

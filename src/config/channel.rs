@@ -22,6 +22,8 @@
 //!   - field: MSH-11
 //!     equals: T
 //!     reason: test messages are not accepted here
+//! steps:                         # after the ACK: map to a FHIR Bundle
+//!   - map: hl7v2-fhir-r4
 //! destinations:
 //!   - name: archive
 //!     type: file
@@ -128,9 +130,39 @@ pub struct ChannelConfig {
     /// acknowledged AR with the rule's `reason`.
     #[serde(default)]
     pub reject: Vec<Spanned<Condition>>,
+    /// What runs on an accepted message after it is acknowledged, before
+    /// the destinations get it (DESIGN.md §1). Today: one `map` step.
+    #[serde(default)]
+    pub steps: Vec<Spanned<StepConfig>>,
     /// Where accepted messages go; each has its own queue and stack.
     #[serde(default)]
     pub destinations: Vec<DestinationConfig>,
+}
+
+/// One entry of `steps:`.
+///
+/// ```yaml
+/// steps:
+///   - map: hl7v2-fhir-r4        # a mapping name from mappings/
+///     bundle: transaction       # or message; default: the mapping's own
+///     pretty: true              # indented JSON; default false
+/// ```
+///
+/// The message is stored and acknowledged first; the step's output is what
+/// every destination of the channel receives. A mapping error puts the
+/// message in `error` (see `caduceus messages show`); fix the mapping and
+/// `caduceus messages reprocess` it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// The mapping to run.
+    pub map: String,
+    /// Override the entry mapping's Bundle type: `transaction` or `message`.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// Write indented JSON.
+    #[serde(default)]
+    pub pretty: bool,
 }
 
 fn default_versions() -> Vec<String> {

@@ -532,7 +532,7 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let best = candidates
         .map(|c| (distance(word, c), c))
         .filter(|(d, _)| *d <= 2)

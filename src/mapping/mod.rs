@@ -32,11 +32,13 @@
 //! - `runtime`: running plans; `datetime`: HL7 → FHIR dates and times.
 //! - `structure`: message structures and segment groups; `vocab`: tables.
 //! - `testing`: `map test` (cases, structural diffs, unread fields).
+//! - `live`: the server's mappings, reloaded when the folder changes.
 
 pub mod compile;
 pub mod datetime;
 pub mod expr;
 pub mod functions;
+pub mod live;
 pub mod runtime;
 pub mod structure;
 pub mod testing;

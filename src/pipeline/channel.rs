@@ -15,10 +15,12 @@ use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
 use crate::connectors::mllp::config::MllpSourceConfig;
 use crate::connectors::mllp::destination::MllpSender;
+use crate::mapping::Registry;
 use crate::pipeline::delivery::{Barrier, DeliveryService};
 use crate::pipeline::filter::Rule;
 use crate::pipeline::intake::Hl7Policy;
 use crate::pipeline::layers::{StackContext, StackSettings, build_stack};
+use crate::pipeline::steps::{self, MapStep};
 use crate::tls;
 
 /// A compiled source.
@@ -92,11 +94,21 @@ pub struct ChannelPlan {
     pub source: SourcePlan,
     /// Destinations, in file order.
     pub destinations: Vec<DestinationPlan>,
+    /// Steps run after the ACK (checked against the mappings).
+    pub steps: Vec<MapStep>,
+    /// The channel's time zone.
+    pub timezone: jiff::tz::TimeZone,
 }
 
 impl ChannelPlan {
     /// Compiles a channel. Reads TLS files; opens no socket, creates no file.
-    pub fn compile(loaded: &Loaded, ch: &LoadedChannel) -> Result<ChannelPlan, Vec<ConfigError>> {
+    /// `mappings` is `None` when `mappings/` does not load (its own errors
+    /// are reported; steps are then checked no further).
+    pub fn compile(
+        loaded: &Loaded,
+        ch: &LoadedChannel,
+        mappings: Option<&Registry>,
+    ) -> Result<ChannelPlan, Vec<ConfigError>> {
         let file = &ch.file;
         let cfg = &ch.config;
         let base = ch.base_dir();
@@ -109,6 +121,10 @@ impl ChannelPlan {
             };
         let filters = compile_rules(&cfg.filters);
         let reject = compile_rules(&cfg.reject);
+        let steps = steps::compile(&cfg.steps, file, mappings).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        });
         if cfg.destinations.is_empty() {
             tracing::debug!(channel = %cfg.name, "channel has no destinations: messages are stored only");
         }
@@ -206,21 +222,27 @@ impl ChannelPlan {
                     .map(|d| d.name().to_string())
                     .collect(),
                 timezone: ch.timezone.clone(),
+                has_steps: !cfg.steps.is_empty(),
             }),
             name,
             file: file.clone(),
             source,
             destinations,
+            steps,
+            timezone: ch.timezone.clone(),
         })
     }
 }
 
 /// Compiles every channel; all errors, in file order.
-pub fn compile_all(loaded: &Loaded) -> Result<Vec<ChannelPlan>, Vec<ConfigError>> {
+pub fn compile_all(
+    loaded: &Loaded,
+    mappings: Option<&Registry>,
+) -> Result<Vec<ChannelPlan>, Vec<ConfigError>> {
     let mut plans = Vec::new();
     let mut errors = Vec::new();
     for ch in &loaded.channels {
-        match ChannelPlan::compile(loaded, ch) {
+        match ChannelPlan::compile(loaded, ch, mappings) {
             Ok(p) => plans.push(p),
             Err(e) => errors.extend(e),
         }

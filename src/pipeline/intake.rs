@@ -55,6 +55,9 @@ pub struct Hl7Policy {
     pub destinations: Vec<String>,
     /// The channel's time zone (ACK timestamps).
     pub timezone: jiff::tz::TimeZone,
+    /// The channel has steps: an accepted message is stored `received`
+    /// and the processor runs them after the ACK.
+    pub has_steps: bool,
 }
 
 /// What the policy decided for one message, before the commit.
@@ -201,6 +204,12 @@ impl Hl7Policy {
                 Disposition::Accept,
                 Vec::new(),
             ),
+            RouteOutcome::Processed { .. } if self.has_steps => base(
+                MessageState::Received,
+                None,
+                Disposition::Accept,
+                Vec::new(),
+            ),
             RouteOutcome::Processed { deliveries, .. } => base(
                 MessageState::Processed,
                 None,
@@ -225,29 +234,44 @@ impl Hl7Policy {
             };
         }
         RouteOutcome::Processed {
-            deliveries: self
-                .destinations
-                .iter()
-                .map(|d| NewDelivery {
-                    destination: d.clone(),
-                    payload: None,
-                })
-                .collect(),
+            deliveries: self.deliveries(None),
             mapping_version: None,
         }
     }
+
+    /// One delivery per destination, carrying `payload` (`None`: the
+    /// message as received).
+    pub fn deliveries(&self, payload: Option<bytes::Bytes>) -> Vec<NewDelivery> {
+        self.destinations
+            .iter()
+            .map(|d| NewDelivery {
+                destination: d.clone(),
+                payload: payload.clone(),
+            })
+            .collect()
+    }
 }
 
-/// Wakes a channel's destination workers.
+/// Wakes a channel's destination workers and its processor.
 #[derive(Clone, Debug, Default)]
-pub struct Wakers(pub Arc<Vec<Arc<Notify>>>);
+pub struct Wakers {
+    /// One per destination worker.
+    pub destinations: Arc<Vec<Arc<Notify>>>,
+    /// The processor (steps for `received` messages).
+    pub processor: Arc<Notify>,
+}
 
 impl Wakers {
-    /// Wakes every worker.
+    /// Wakes every destination worker.
     pub fn wake(&self) {
-        for n in self.0.iter() {
+        for n in self.destinations.iter() {
             n.notify_one();
         }
+    }
+
+    /// Wakes the processor.
+    pub fn wake_processor(&self) {
+        self.processor.notify_one();
     }
 }
 
@@ -348,6 +372,8 @@ impl Hl7Intake {
                 self.metrics.duplicate();
             } else if !a.deliveries.is_empty() {
                 self.wakers.wake();
+            } else if a.state == MessageState::Received {
+                self.wakers.wake_processor();
             }
         } else if let Err(e) = &stored {
             telemetry::store_error();
@@ -375,17 +401,22 @@ impl Hl7Intake {
         let mut batch = Vec::with_capacity(raws.len());
         let mut states = Vec::with_capacity(raws.len());
         let mut routed = false;
+        let mut received = false;
         for raw in raws {
             self.metrics.received();
             let parsed = Message::parse(&raw);
             let a = self.policy.assess(&parsed, &raw);
             routed |= !a.deliveries.is_empty();
+            received |= a.state == MessageState::Received;
             states.push(a.state);
             batch.push(self.new_message(&a, raw.clone(), peer.clone()));
         }
         let proofs = self.store.commit(batch).await?;
         if routed {
             self.wakers.wake();
+        }
+        if received {
+            self.wakers.wake_processor();
         }
         Ok(proofs
             .iter()

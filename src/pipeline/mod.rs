@@ -5,7 +5,9 @@
 //! - `channel`: compiling a channel file into a plan (what `check` runs).
 //! - `intake`: the HL7 decision and acknowledgment every source shares.
 //! - `filter`: compiled `filters:`/`reject:` conditions.
-//! - `processor`: re-running the pipeline for `received` messages.
+//! - `processor`: running steps for `received` messages (after the ACK, or
+//!   when an operator reprocesses one).
+//! - `steps`: a channel's `steps:` (the `map` step), checked and run.
 //! - `worker`: a destination's queue loop.
 //! - `delivery`: what stacks carry, and the `RetryLogic` trait.
 //! - `layers`: one tower middleware per folder, and `build_stack`.
@@ -16,4 +18,5 @@ pub mod filter;
 pub mod intake;
 pub mod layers;
 pub mod processor;
+pub mod steps;
 pub mod worker;

@@ -130,6 +130,10 @@ impl Server {
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log);
+        if self.config == repo().join("config/caduceus.yaml") {
+            // The bundled config's fixed ports: tests run side by side.
+            cmd.arg("--listen").arg("mllp-fhir=127.0.0.1:0");
+        }
         for e in &self.extra {
             cmd.arg(e);
         }
