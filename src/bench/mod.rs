@@ -1,11 +1,12 @@
 //! `caduceus bench mllp`: the MLLP load tool, and the bare baseline server
-//! it measures against in the same run.
+//! it measures against in the same run; `map` holds `caduceus bench map`.
 //!
 //! Owns generating load (C connections, W messages in flight on each, every
 //! message with a unique MSH-10, every ACK checked: MSA-1 must be AA/CA and
 //! MSA-2 the MSH-10 sent) and reporting rate and latency percentiles.
 
 pub mod baseline;
+pub mod map;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

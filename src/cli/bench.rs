@@ -1,5 +1,7 @@
 //! `caduceus bench mllp`: load a running server (and, with `--baseline`, a
 //! bare group-commit server started in the same run) and report both.
+//! `caduceus bench map`: mapping speed and compile time on one core, each
+//! with its baseline from the same run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,79 @@ use crate::bench::{LoadReport, LoadSpec, Template, baseline, run_load};
 pub enum BenchCommand {
     /// Send N copies of a message (unique MSH-10 each) over C connections with W in flight.
     Mllp(BenchMllpArgs),
+    /// Map messages to FHIR Bundles on one core (and compile mappings/), with a baseline.
+    Map(BenchMapArgs),
+}
+
+/// `bench map` options.
+#[derive(Args, Debug)]
+pub struct BenchMapArgs {
+    /// Messages to map (default: the ADT and ORU bench fixtures).
+    #[arg(default_values = ["fixtures/bench/adt_a01_1812b.hl7", "fixtures/bench/oru_r01_20obx.hl7"])]
+    pub files: Vec<PathBuf>,
+    /// The mapping to run.
+    #[arg(long, default_value = "hl7v2-fhir-r4")]
+    pub mapping: String,
+    /// The mappings folder.
+    #[arg(long, default_value = "mappings")]
+    pub mappings: PathBuf,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_map(a: &BenchMapArgs) -> anyhow::Result<ExitCode> {
+    use crate::bench::map::{measure_compile, measure_message};
+    let compile = measure_compile(&a.mappings, 7).map_err(anyhow::Error::msg)?;
+    let registry = crate::mapping::Registry::load(&a.mappings).map_err(|e| {
+        anyhow::anyhow!(
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let mut figures = Vec::new();
+    for f in &a.files {
+        figures.push(
+            measure_message(&registry, &a.mapping, f, a.seconds).map_err(anyhow::Error::msg)?,
+        );
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"compile": compile, "messages": figures})
+        );
+    } else {
+        println!(
+            "bench map: {} on one core, {} s per figure",
+            a.mapping, a.seconds
+        );
+        for m in &figures {
+            println!(
+                "{}  ({} bytes, {} resources)\n  mapped    {:>9.0} msg/s  ({:.1} µs each: parse + map + validate + JSON)\n  baseline  {:>9.0} msg/s  (parse + serde_json of the same Bundle)\n  ratio     {:.2}",
+                m.file,
+                m.bytes,
+                m.resources,
+                m.rate,
+                m.micros,
+                m.baseline_rate,
+                m.rate / m.baseline_rate
+            );
+        }
+        println!(
+            "compile {}  ({} mappings)\n  median {:.1} ms, fastest {:.1} ms; baseline (read every file) {:.1} ms",
+            a.mappings.display(),
+            compile.mappings,
+            compile.median_ms,
+            compile.min_ms,
+            compile.read_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `bench mllp` options.
@@ -53,7 +128,10 @@ fn line(name: &str, r: &LoadReport) -> String {
 
 /// Runs a `bench` subcommand.
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Mllp(a) = cmd;
+    let a = match cmd {
+        BenchCommand::Mllp(a) => a,
+        BenchCommand::Map(a) => return run_map(a),
+    };
     let raw = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let template = Arc::new(
         Template::new(&raw)

@@ -106,6 +106,7 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                 }),
                 timezone,
                 validate: true,
+                report_unread: a.unread,
             };
             match reg.run(&name, &input, &opts) {
                 Ok(out) => {

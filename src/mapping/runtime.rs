@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use hl7v2::{Index, Message, Path as Hl7Path};
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
+use smallvec::{SmallVec, smallvec};
 
 use super::Registry;
 use super::compile::{
@@ -65,6 +66,8 @@ pub struct RunOptions {
     pub timezone: TimeZone,
     /// Validate the result (and fail on errors). Default true.
     pub validate: bool,
+    /// Fill [`Output::unread`] (what `map test` reports). Default false.
+    pub report_unread: bool,
 }
 
 impl Default for RunOptions {
@@ -73,6 +76,7 @@ impl Default for RunOptions {
             bundle_type: None,
             timezone: TimeZone::UTC,
             validate: true,
+            report_unread: false,
         }
     }
 }
@@ -85,7 +89,7 @@ pub struct Output {
     /// The message mapping that ran.
     pub mapping: String,
     /// Input fields with a value that no rule read and no mapping ignores,
-    /// e.g. `PID-10 (segment 3)`.
+    /// e.g. `PID-10 (segment 3)` (when [`RunOptions::report_unread`]).
     pub unread: Vec<String>,
 }
 
@@ -103,6 +107,9 @@ enum Val<'m> {
     Num(String),
     Json(Value),
 }
+
+/// Values of an expression: most are one, kept inline.
+type Vals<'m> = SmallVec<[Val<'m>; 1]>;
 
 #[derive(Clone, Debug)]
 struct Scope<'m> {
@@ -138,12 +145,56 @@ struct Env<'r, 'm> {
     msg: &'m Message<'m>,
     grouping: Grouping,
     tz: TimeZone,
-    read: RefCell<HashSet<(usize, u16)>>,
-    ignored: RefCell<HashSet<(usize, u16)>>,
+    read: RefCell<FieldSet>,
+    ignored: RefCell<FieldSet>,
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
 }
+
+/// A set of (segment, field) places: a bitmap per segment for the first
+/// 256 fields (no hashing on the hot path), a set for the rest.
+#[derive(Clone, Debug, Default)]
+struct FieldSet {
+    bits: Vec<[u64; 4]>,
+    extra: HashSet<(usize, u16)>,
+}
+
+impl FieldSet {
+    fn new(segments: usize) -> FieldSet {
+        FieldSet {
+            bits: vec![[0; 4]; segments],
+            extra: HashSet::new(),
+        }
+    }
+
+    fn insert(&mut self, seg: usize, field: u16) {
+        match self.bits.get_mut(seg) {
+            Some(b) if field < 256 => b[usize::from(field / 64)] |= 1 << (field % 64),
+            _ => {
+                self.extra.insert((seg, field));
+            }
+        }
+    }
+
+    fn contains(&self, seg: usize, field: u16) -> bool {
+        match self.bits.get(seg) {
+            Some(b) if field < 256 => b[usize::from(field / 64)] & (1 << (field % 64)) != 0,
+            _ => self.extra.contains(&(seg, field)),
+        }
+    }
+
+    /// Any field of the segment (or the segment itself).
+    fn any_in(&self, seg: usize) -> bool {
+        self.bits
+            .get(seg)
+            .is_some_and(|b| b.iter().any(|w| *w != 0))
+            || self.extra.iter().any(|(s, _)| *s == seg)
+    }
+}
+
+/// Where a value came from, formatted only when an error needs it.
+type Place = Option<(usize, u16)>;
 
 fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
     let id = msg
@@ -170,16 +221,20 @@ impl<'r, 'm> Env<'r, 'm> {
         if s.is_empty() { None } else { Some(s) }
     }
 
-    fn at(&self, v: &Val<'m>) -> Option<String> {
+    fn place(v: &Val<'m>) -> Place {
         match v {
-            Val::Hl7 { seg, field, .. } => Some(loc(self.msg, *seg, *field)),
-            Val::Seg(i) => Some(loc(self.msg, *i, 0)),
+            Val::Hl7 { seg, field, .. } => Some((*seg, *field)),
+            Val::Seg(i) => Some((*i, 0)),
             _ => None,
         }
     }
 
+    fn at(&self, place: Place) -> Option<String> {
+        place.map(|(s, f)| loc(self.msg, s, f))
+    }
+
     fn mark(&self, seg: usize, field: u16) {
-        self.read.borrow_mut().insert((seg, field));
+        self.read.borrow_mut().insert(seg, field);
     }
 
     /// Segments with `id` visible from `group`: those in the group; when the
@@ -204,7 +259,7 @@ impl<'r, 'm> Env<'r, 'm> {
         Vec::new()
     }
 
-    fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vec<Val<'m>> {
+    fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vals<'m> {
         let segs: Vec<usize> = match &sc.current {
             Some(Val::Seg(i))
                 if self
@@ -225,7 +280,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 }
             }
         };
-        let mut out = Vec::new();
+        let mut out = Vals::new();
         for si in segs {
             let Some(seg) = self.msg.segment_at(si) else {
                 continue;
@@ -264,12 +319,7 @@ impl<'r, 'm> Env<'r, 'm> {
         out
     }
 
-    fn rel(
-        &self,
-        sc: &Scope<'m>,
-        comps: &[u16],
-        origin: &Origin,
-    ) -> Result<Vec<Val<'m>>, MapError> {
+    fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Result<Vals<'m>, MapError> {
         let Some(cur) = &sc.current else {
             return Err(fail(
                 origin,
@@ -278,16 +328,16 @@ impl<'r, 'm> Env<'r, 'm> {
             ));
         };
         if comps.is_empty() {
-            return Ok(vec![cur.clone()]);
+            return Ok(smallvec![cur.clone()]);
         }
         let v = match cur {
             Val::Seg(i) => {
                 let Some(seg) = self.msg.segment_at(*i) else {
-                    return Ok(Vec::new());
+                    return Ok(Vals::new());
                 };
                 self.mark(*i, comps[0]);
                 let Some(f) = seg.field(comps[0]).and_then(|f| f.repetition(1)) else {
-                    return Ok(Vec::new());
+                    return Ok(Vals::new());
                 };
                 let v = match (comps.get(1), comps.get(2)) {
                     (Some(c), Some(s)) => f.component(*c).and_then(|x| x.subcomponent(*s)),
@@ -332,13 +382,13 @@ impl<'r, 'm> Env<'r, 'm> {
         !vals.is_empty() && !vals.iter().all(|v| matches!(v, Val::Bool(false)))
     }
 
-    fn eval(&self, e: &CExpr, sc: &Scope<'m>) -> Result<Vec<Val<'m>>, MapError> {
+    fn eval(&self, e: &CExpr, sc: &Scope<'m>) -> Result<Vals<'m>, MapError> {
         Ok(match &e.node {
-            CNode::Lit(Value::Null) => Vec::new(),
-            CNode::Lit(Value::String(s)) => vec![Val::Text(s.clone())],
-            CNode::Lit(Value::Number(n)) => vec![Val::Num(n.to_string())],
-            CNode::Lit(Value::Bool(b)) => vec![Val::Bool(*b)],
-            CNode::Lit(v) => vec![Val::Json(v.clone())],
+            CNode::Lit(Value::Null) => Vals::new(),
+            CNode::Lit(Value::String(s)) => smallvec![Val::Text(s.clone())],
+            CNode::Lit(Value::Number(n)) => smallvec![Val::Num(n.to_string())],
+            CNode::Lit(Value::Bool(b)) => smallvec![Val::Bool(*b)],
+            CNode::Lit(v) => smallvec![Val::Json(v.clone())],
             CNode::Path(p, _) => self.path(sc, p),
             CNode::Rel(c) => self.rel(sc, c, &e.origin)?,
             CNode::Group(name, idx) => {
@@ -349,12 +399,12 @@ impl<'r, 'm> Env<'r, 'm> {
                 };
                 picked.into_iter().map(Val::Group).collect()
             }
-            CNode::Table(_) | CNode::Alias(_) | CNode::Policy(_) => Vec::new(),
-            CNode::Not(a) => vec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
-            CNode::And(a, b) => vec![Val::Bool(
+            CNode::Table(_) | CNode::Alias(_) | CNode::Policy(_) => Vals::new(),
+            CNode::Not(a) => smallvec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
+            CNode::And(a, b) => smallvec![Val::Bool(
                 Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?),
             )],
-            CNode::Or(a, b) => vec![Val::Bool(
+            CNode::Or(a, b) => smallvec![Val::Bool(
                 Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?),
             )],
             CNode::Eq(a, b, neg) => {
@@ -369,7 +419,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     .filter_map(|v| self.text(v))
                     .collect();
                 let eq = ta.iter().any(|x| tb.contains(x));
-                vec![Val::Bool(eq != *neg)]
+                smallvec![Val::Bool(eq != *neg)]
             }
             CNode::In(a, list) => {
                 let ta: Vec<String> = self
@@ -381,10 +431,10 @@ impl<'r, 'm> Env<'r, 'm> {
                 for l in list {
                     set.extend(self.eval(l, sc)?.iter().filter_map(|v| self.text(v)));
                 }
-                vec![Val::Bool(ta.iter().any(|x| set.contains(x)))]
+                smallvec![Val::Bool(ta.iter().any(|x| set.contains(x)))]
             }
             CNode::List(items) => {
-                let mut out = Vec::new();
+                let mut out = Vals::new();
                 for i in items {
                     out.extend(self.eval(i, sc)?);
                 }
@@ -399,7 +449,7 @@ impl<'r, 'm> Env<'r, 'm> {
                         format!("mapping {name} is not loaded"),
                     ));
                 };
-                let mut out = Vec::new();
+                let mut out = Vals::new();
                 for a in args {
                     if let Some(obj) = self.call(m, a, sc, &e.origin)? {
                         out.push(Val::Json(Value::Object(obj)));
@@ -437,8 +487,8 @@ impl<'r, 'm> Env<'r, 'm> {
         {
             let mut ig = self.ignored.borrow_mut();
             for (sid, field) in &m.ignore {
-                if seg.id() == sid.as_str() {
-                    ig.insert((*i, *field));
+                if seg.id_bytes() == sid.as_bytes() {
+                    ig.insert(*i, *field);
                 }
             }
         }
@@ -454,9 +504,9 @@ impl<'r, 'm> Env<'r, 'm> {
         Ok(if obj.is_empty() { None } else { Some(obj) })
     }
 
-    fn texts(&self, vals: &[Val<'m>]) -> Vec<(String, Option<String>)> {
+    fn texts(&self, vals: &[Val<'m>]) -> Vec<(String, Place)> {
         vals.iter()
-            .filter_map(|v| self.text(v).map(|t| (t, self.at(v))))
+            .filter_map(|v| self.text(v).map(|t| (t, Self::place(v))))
             .collect()
     }
 
@@ -466,21 +516,20 @@ impl<'r, 'm> Env<'r, 'm> {
         args: &[CExpr],
         sc: &Scope<'m>,
         origin: &Origin,
-    ) -> Result<Vec<Val<'m>>, MapError> {
-        let arg = |i: usize| -> Result<Vec<Val<'m>>, MapError> {
+    ) -> Result<Vals<'m>, MapError> {
+        let arg = |i: usize| -> Result<Vals<'m>, MapError> {
             match args.get(i) {
                 Some(a) => self.eval(a, sc),
-                None => Ok(Vec::new()),
+                None => Ok(Vals::new()),
             }
         };
-        let map_text =
-            |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vec<Val<'m>>, MapError> {
-                let mut out = Vec::new();
-                for (t, at) in self.texts(&arg(0)?) {
-                    out.push(g(&t).map_err(|m| fail(origin, at, m))?);
-                }
-                Ok(out)
-            };
+        let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vals<'m>, MapError> {
+            let mut out = Vals::new();
+            for (t, at) in self.texts(&arg(0)?) {
+                out.push(g(&t).map_err(|m| fail(origin, self.at(at), m))?);
+            }
+            Ok(out)
+        };
         let one_text = |i: usize| -> Result<String, MapError> {
             Ok(self
                 .texts(&arg(i)?)
@@ -525,23 +574,23 @@ impl<'r, 'm> Env<'r, 'm> {
                     }
                 }
                 if s.is_empty() {
-                    Vec::new()
+                    Vals::new()
                 } else {
-                    vec![Val::Text(s)]
+                    smallvec![Val::Text(s)]
                 }
             }
             Func::Join => {
                 let sep = one_text(1)?;
                 let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
                 if parts.is_empty() {
-                    Vec::new()
+                    Vals::new()
                 } else {
-                    vec![Val::Text(parts.join(&sep))]
+                    smallvec![Val::Text(parts.join(&sep))]
                 }
             }
             Func::Split => {
                 let sep = one_text(1)?;
-                let mut out = Vec::new();
+                let mut out = Vals::new();
                 for (t, _) in self.texts(&arg(0)?) {
                     if sep.is_empty() {
                         out.push(Val::Text(t));
@@ -631,11 +680,11 @@ impl<'r, 'm> Env<'r, 'm> {
                 } else {
                     None
                 };
-                let mut out = Vec::new();
+                let mut out = Vals::new();
                 for (t, at) in self.texts(&arg(1)?) {
                     let target = table
                         .translate(&t, policy)
-                        .map_err(|m| fail(origin, at.clone(), m))?;
+                        .map_err(|m| fail(origin, self.at(at), m))?;
                     let target = match (target, &default) {
                         (Some(x), _) => Some(x),
                         (None, Some(d)) => Some(super::vocab::Target {
@@ -668,11 +717,11 @@ impl<'r, 'm> Env<'r, 'm> {
                 }
                 out
             }
-            Func::Exists => vec![Val::Bool(!arg(0)?.is_empty())],
-            Func::Empty => vec![Val::Bool(arg(0)?.is_empty())],
-            Func::Count => vec![Val::Num(arg(0)?.len().to_string())],
+            Func::Exists => smallvec![Val::Bool(!arg(0)?.is_empty())],
+            Func::Empty => smallvec![Val::Bool(arg(0)?.is_empty())],
+            Func::Count => smallvec![Val::Num(arg(0)?.len().to_string())],
             Func::First => arg(0)?.into_iter().take(1).collect(),
-            Func::Last => arg(0)?.into_iter().last().into_iter().collect(),
+            Func::Last => arg(0)?.into_iter().next_back().into_iter().collect(),
             Func::Coalesce => {
                 // Every argument is evaluated (so each counts as read); the first
                 // with a value wins.
@@ -698,10 +747,10 @@ impl<'r, 'm> Env<'r, 'm> {
                     parts.extend(self.texts(&arg(i)?).into_iter().map(|(t, _)| t));
                 }
                 if parts.is_empty() {
-                    Vec::new()
+                    Vals::new()
                 } else {
                     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-                    vec![Val::Text(uuid5(&refs))]
+                    smallvec![Val::Text(uuid5(&refs))]
                 }
             }
             Func::Ref | Func::Id => {
@@ -726,14 +775,14 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Base64 => {
                 let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
                 if parts.is_empty() {
-                    Vec::new()
+                    Vals::new()
                 } else {
-                    vec![Val::Text(base64(parts.join("\n").as_bytes()))]
+                    smallvec![Val::Text(base64(parts.join("\n").as_bytes()))]
                 }
             }
             Func::Matches => {
                 let pat = one_text(1)?;
-                vec![Val::Bool(
+                smallvec![Val::Bool(
                     self.texts(&arg(0)?)
                         .iter()
                         .any(|(t, _)| wildcard_match(&pat, t)),
@@ -765,7 +814,7 @@ impl<'r, 'm> Env<'r, 'm> {
     }
 
     fn to_json(&self, v: Val<'m>, code: &str, origin: &Origin) -> Result<Option<Value>, MapError> {
-        let at = self.at(&v);
+        let at = Self::place(&v);
         Ok(match v {
             Val::Json(j) => Some(j),
             Val::Bool(b) => Some(Value::Bool(b)),
@@ -782,7 +831,7 @@ impl<'r, 'm> Env<'r, 'm> {
             Val::Seg(_) | Val::Group(_) => {
                 return Err(fail(
                     origin,
-                    at,
+                    self.at(at),
                     "a segment or group cannot be written into FHIR; pick a field",
                 ));
             }
@@ -943,12 +992,20 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
         if last {
             if !step.array {
                 if let Some(v) = vals.into_iter().next() {
-                    cur.insert(step.name.clone(), v);
+                    match cur.get_mut(step.name.as_str()) {
+                        Some(slot) => *slot = v,
+                        None => {
+                            cur.insert(step.name.clone(), v);
+                        }
+                    }
                 }
             } else {
-                let arr = cur
-                    .entry(step.name.clone())
-                    .or_insert_with(|| Value::Array(Vec::new()));
+                if !cur.contains_key(step.name.as_str()) {
+                    cur.insert(step.name.clone(), Value::Array(Vec::new()));
+                }
+                let Some(arr) = cur.get_mut(step.name.as_str()) else {
+                    return;
+                };
                 if !arr.is_array() {
                     *arr = Value::Array(Vec::new());
                 }
@@ -970,13 +1027,17 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
             }
             return;
         }
-        let entry = cur.entry(step.name.clone()).or_insert_with(|| {
-            if step.array {
+        if !cur.contains_key(step.name.as_str()) {
+            let empty = if step.array {
                 Value::Array(Vec::new())
             } else {
                 Value::Object(Map::new())
-            }
-        });
+            };
+            cur.insert(step.name.clone(), empty);
+        }
+        let Some(entry) = cur.get_mut(step.name.as_str()) else {
+            return;
+        };
         let next: &mut Value = if step.array {
             if !entry.is_array() {
                 *entry = Value::Array(Vec::new());
@@ -1120,8 +1181,8 @@ impl Registry {
             msg: &msg,
             grouping,
             tz: opts.timezone.clone(),
-            read: RefCell::new(HashSet::new()),
-            ignored: RefCell::new(HashSet::new()),
+            read: RefCell::new(FieldSet::new(msg.segment_count())),
+            ignored: RefCell::new(FieldSet::new(msg.segment_count())),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
@@ -1134,8 +1195,8 @@ impl Registry {
             .unwrap_or_default()
         {
             for (i, s) in msg.segments().enumerate() {
-                if s.id() == sid.as_str() {
-                    env.ignored.borrow_mut().insert((i, *field));
+                if s.id_bytes() == sid.as_bytes() {
+                    env.ignored.borrow_mut().insert(i, *field);
                 }
             }
         }
@@ -1176,7 +1237,7 @@ impl Registry {
         // Z-segments no rule read.
         let read = env.read.borrow().clone();
         let ignored = env.ignored.borrow().clone();
-        let untouched = |i: usize| !read.iter().any(|(s, _)| *s == i) && !ignored.contains(&(i, 0));
+        let untouched = |i: usize| !read.any_in(i) && !ignored.contains(i, 0);
         let z: Vec<usize> = (0..msg.segment_count())
             .filter(|i| {
                 msg.segment_at(*i)
@@ -1296,7 +1357,11 @@ impl Registry {
                 )));
             }
         }
-        let unread = env.unread();
+        let unread = if opts.report_unread {
+            env.unread()
+        } else {
+            Vec::new()
+        };
         Ok(Output {
             value,
             mapping: mm_name,
@@ -1327,8 +1392,8 @@ impl Registry {
             msg,
             grouping: Grouping::build(&id_refs, None, "message"),
             tz: opts.timezone.clone(),
-            read: RefCell::new(HashSet::new()),
-            ignored: RefCell::new(HashSet::new()),
+            read: RefCell::new(FieldSet::new(msg.segment_count())),
+            ignored: RefCell::new(FieldSet::new(msg.segment_count())),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),
@@ -1348,7 +1413,11 @@ impl Registry {
         Ok(Output {
             value: Value::Object(obj),
             mapping: m.name.clone(),
-            unread: env.unread(),
+            unread: if opts.report_unread {
+                env.unread()
+            } else {
+                Vec::new()
+            },
         })
     }
 }
@@ -1448,14 +1517,14 @@ impl<'r, 'm> Env<'r, 'm> {
         let ignored = self.ignored.borrow();
         let mut out = BTreeSet::new();
         for (i, seg) in self.msg.segments().enumerate() {
-            if ignored.contains(&(i, 0)) || read.contains(&(i, 0)) {
+            if ignored.contains(i, 0) || read.contains(i, 0) {
                 continue;
             }
             for (n, f) in seg.fields() {
                 if seg.id() == "MSH" && n <= 2 {
                     continue;
                 }
-                if f.is_empty() || read.contains(&(i, n)) || ignored.contains(&(i, n)) {
+                if f.is_empty() || read.contains(i, n) || ignored.contains(i, n) {
                     continue;
                 }
                 out.insert((i, n));

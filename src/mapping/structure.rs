@@ -10,6 +10,7 @@
 //! covers a contiguous run of segments.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// One slot of a structure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum Item {
         rep: bool,
         /// Its slots.
         items: Vec<Item>,
+        /// Every segment id in it, any depth (computed once at load).
+        ids: Arc<HashSet<String>>,
     },
 }
 
@@ -64,6 +67,14 @@ impl Item {
                 }
                 false
             }
+        }
+    }
+
+    /// True when this slot holds segment `id`, at any depth.
+    fn holds(&self, id: &str) -> bool {
+        match self {
+            Item::Seg { id: s, .. } => s == id,
+            Item::Group { ids, .. } => ids.contains(id),
         }
     }
 
@@ -117,11 +128,14 @@ fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
                 return Err(format!("group {name} is not closed"));
             }
             *i += 1;
+            let mut ids = HashSet::new();
+            items.iter().for_each(|it| it.segment_ids(&mut ids));
             out.push(Item::Group {
                 name,
                 opt,
                 rep,
                 items,
+                ids: Arc::new(ids),
             });
         } else {
             out.push(Item::Seg { id: name, opt, rep });
@@ -184,7 +198,7 @@ pub struct Inst {
     pub end: usize,
     /// Segment ids the structure allows in this group (any depth); `None`
     /// for the root (everything).
-    pub allows: Option<HashSet<String>>,
+    pub allows: Option<Arc<HashSet<String>>>,
 }
 
 /// A message's segments arranged into groups; instance 0 is the message.
@@ -209,14 +223,10 @@ impl Grouping {
             }],
         };
         if let Some(items) = structure {
-            let mut known = HashSet::new();
-            for it in items {
-                it.segment_ids(&mut known);
-            }
             let mut pos = 0;
             while pos < ids.len() {
                 let before = pos;
-                g.fill(0, items, ids, &mut pos, &known);
+                g.fill(0, items, ids, &mut pos, items);
                 if pos == before {
                     // Nothing in the structure takes it: it stays in the root.
                     pos += 1;
@@ -226,14 +236,7 @@ impl Grouping {
         g
     }
 
-    fn fill(
-        &mut self,
-        inst: usize,
-        items: &[Item],
-        ids: &[&str],
-        pos: &mut usize,
-        known: &HashSet<String>,
-    ) {
+    fn fill(&mut self, inst: usize, items: &[Item], ids: &[&str], pos: &mut usize, known: &[Item]) {
         let mut slot = 0;
         let mut filled = vec![false; items.len()];
         while *pos < ids.len() {
@@ -252,7 +255,7 @@ impl Grouping {
                 // Unknown here. A segment the structure does not know at all
                 // (a Z-segment, a local one) stays in this group; a known
                 // one that does not fit here ends the group.
-                if !known.contains(id) && inst != 0 {
+                if !known.iter().any(|k| k.holds(id)) && inst != 0 {
                     *pos += 1;
                     continue;
                 }
@@ -261,18 +264,20 @@ impl Grouping {
             match &items[j] {
                 Item::Seg { .. } => *pos += 1,
                 Item::Group {
-                    name, items: sub, ..
+                    name,
+                    items: sub,
+                    ids: allows,
+                    ..
                 } => {
                     let child = self.insts.len();
-                    let mut allows = HashSet::new();
-                    items[j].segment_ids(&mut allows);
+                    let allows = Some(allows.clone());
                     self.insts.push(Inst {
                         name: name.clone(),
                         parent: Some(inst),
                         children: Vec::new(),
                         start: *pos,
                         end: *pos,
-                        allows: Some(allows),
+                        allows,
                     });
                     self.insts[inst].children.push(child);
                     self.fill(child, sub, ids, pos, known);

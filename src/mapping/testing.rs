@@ -109,7 +109,10 @@ pub fn diff(expected: &Value, got: &Value, path: &str, out: &mut Vec<Diff>) {
 }
 
 fn options(dir: &Path) -> RunOptions {
-    let mut o = RunOptions::default();
+    let mut o = RunOptions {
+        report_unread: true,
+        ..RunOptions::default()
+    };
     if let Ok(text) = std::fs::read_to_string(dir.join("options.yaml"))
         && let Ok(root) = super::yaml::parse(&text)
         && let Some(tz) = root.get("timezone").and_then(|t| t.as_str())

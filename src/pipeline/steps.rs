@@ -119,6 +119,7 @@ impl Steps {
                 bundle_type: step.bundle,
                 timezone: self.timezone.clone(),
                 validate: true,
+                report_unread: false,
             };
             let out = registry
                 .run(&step.mapping, &payload, &opts)

@@ -59,42 +59,50 @@ fn canonical_object(
     obj: &mut Map<String, Value>,
     is_resource: bool,
 ) {
-    let mut old = std::mem::take(obj);
-    if is_resource && let Some(rt) = old.shift_remove("resourceType") {
-        obj.insert("resourceType".into(), rt);
-    }
-    for el in schema.children(node) {
-        let names: Vec<String> = if el.choice {
-            el.types.iter().map(|t| el.json_name(t)).collect()
+    // Each key gets its place: resourceType first, then definition order
+    // (`_x` right after `x`), then unknown keys as they came (stable sort).
+    // Objects already in order (the common case) are not rebuilt.
+    let mut ranks: Vec<usize> = Vec::with_capacity(obj.len());
+    for (k, v) in obj.iter_mut() {
+        let rank = if is_resource && k == "resourceType" {
+            0
         } else {
-            vec![el.name.to_string()]
-        };
-        for name in names {
-            if let Some(mut v) = old.shift_remove(&name) {
-                let (_, ty) = schema.child(node, &name).unwrap_or((el, None));
-                let ty = ty.or_else(|| el.types.first());
-                let descend = |x: &mut Value| {
-                    if ty.is_some_and(|t| t.code == "Resource") {
-                        canonical_resource(schema, x);
-                    } else if let (Value::Object(o), Some(n)) = (x, schema.descend(node, el, ty)) {
-                        canonical_object(schema, n, o, false);
+            let (base, ext) = match k.strip_prefix('_') {
+                Some(b) => (b, true),
+                None => (k.as_str(), false),
+            };
+            match schema.child_at(node, base) {
+                Some((place, el, ty)) => {
+                    if !ext {
+                        let ty = ty.or_else(|| el.types.first());
+                        let descend = |x: &mut Value| {
+                            if ty.is_some_and(|t| t.code == "Resource") {
+                                canonical_resource(schema, x);
+                            } else if let (Value::Object(o), Some(n)) =
+                                (x, schema.descend(node, el, ty))
+                            {
+                                canonical_object(schema, n, o, false);
+                            }
+                        };
+                        match v {
+                            Value::Array(items) => items.iter_mut().for_each(descend),
+                            x => descend(x),
+                        }
                     }
-                };
-                match &mut v {
-                    Value::Array(items) => items.iter_mut().for_each(descend),
-                    x => descend(x),
+                    1 + place * 2 + usize::from(ext)
                 }
-                obj.insert(name.clone(), v);
+                None => usize::MAX,
             }
-            if let Some(v) = old.shift_remove(&format!("_{name}")) {
-                obj.insert(format!("_{name}"), v);
-            }
-        }
+        };
+        ranks.push(rank);
     }
-    // Unknown elements: kept, after the known ones.
-    for (k, v) in old {
-        obj.insert(k, v);
+    if ranks.is_sorted() {
+        return;
     }
+    let mut keyed: Vec<(usize, (String, Value))> =
+        ranks.into_iter().zip(std::mem::take(obj)).collect();
+    keyed.sort_by_key(|(r, _)| *r);
+    obj.extend(keyed.into_iter().map(|(_, kv)| kv));
 }
 
 /// Writes compact JSON.

@@ -54,6 +54,11 @@ pub struct Element {
     pub content_ref: Option<&'static str>,
     /// The codes of a required binding, when the schema lists them.
     pub codes: Option<Vec<&'static str>>,
+    /// JSON property names, one per type for a choice (`valueQuantity`),
+    /// else the name; computed once so lookups allocate nothing.
+    pub json_names: Vec<&'static str>,
+    /// The same with a leading `_` (primitive extensions).
+    pub extension_names: Vec<&'static str>,
 }
 
 impl Element {
@@ -214,15 +219,29 @@ impl Schema {
                 Some(r) => (Vec::new(), Some(r)),
                 None => (parse_types(types_s), None),
             };
+            let name = last.trim_end_matches("[x]");
+            // The schema lives for the whole process: its derived names do too.
+            let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+            let json_names: Vec<&'static str> = if choice {
+                types
+                    .iter()
+                    .map(|t| leak(format!("{name}{}", capitalize(t.code))))
+                    .collect()
+            } else {
+                vec![name]
+            };
+            let extension_names = json_names.iter().map(|n| leak(format!("_{n}"))).collect();
             let el = Element {
                 path,
-                name: last.trim_end_matches("[x]"),
+                name,
                 choice,
                 min: min.and_then(|m| m.parse().ok()).unwrap_or(0),
                 max: max.and_then(parse_max),
                 types,
                 content_ref,
                 codes: codes.filter(|c| *c != "-").map(|c| c.split('|').collect()),
+                json_names,
+                extension_names,
             };
             let idx = def.elements.len();
             def.elements.push(el);
@@ -277,22 +296,31 @@ impl Schema {
         node: Node<'s>,
         json_name: &str,
     ) -> Option<(&'s Element, Option<&'s TypeRef>)> {
-        for el in self.children(node) {
+        self.child_at(node, json_name).map(|(_, el, ty)| (el, ty))
+    }
+
+    /// Like [`Schema::child`], with the element's place in definition order
+    /// (for a choice, types of one element are ordered after each other:
+    /// the place is `element × 64 + type`).
+    pub fn child_at<'s>(
+        &'s self,
+        node: Node<'s>,
+        json_name: &str,
+    ) -> Option<(usize, &'s Element, Option<&'s TypeRef>)> {
+        for (i, el) in self.children(node).enumerate() {
             if !el.choice {
                 if el.name == json_name {
-                    return Some((
-                        el,
-                        if el.types.len() == 1 {
-                            el.types.first()
-                        } else {
-                            None
-                        },
-                    ));
+                    let ty = if el.types.len() == 1 {
+                        el.types.first()
+                    } else {
+                        None
+                    };
+                    return Some((i * 64, el, ty));
                 }
-            } else if let Some(suffix) = json_name.strip_prefix(el.name)
-                && let Some(t) = el.types.iter().find(|t| capitalize(t.code) == suffix)
+            } else if json_name.starts_with(el.name)
+                && let Some(t) = el.json_names.iter().position(|n| *n == json_name)
             {
-                return Some((el, Some(t)));
+                return Some((i * 64 + t.min(63), el, el.types.get(t)));
             }
         }
         None

@@ -114,11 +114,30 @@ struct Validator<'s> {
     issues: Vec<Issue>,
 }
 
-fn join(loc: &str, name: &str) -> String {
-    if loc.is_empty() {
-        name.to_string()
-    } else {
-        format!("{loc}.{name}")
+/// Where the validator is, as a chain of frames on the stack: rendered to
+/// `Patient.name[0].family` only when an issue is reported, so a valid
+/// resource costs no location strings.
+#[derive(Clone, Copy)]
+enum Loc<'a> {
+    Root(&'a str),
+    Key(&'a Loc<'a>, &'a str),
+    Index(&'a Loc<'a>, usize),
+}
+
+impl Loc<'_> {
+    fn render(&self) -> String {
+        match self {
+            Loc::Root(s) => s.to_string(),
+            Loc::Key(parent, k) => {
+                let p = parent.render();
+                if p.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{p}.{k}")
+                }
+            }
+            Loc::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
     }
 }
 
@@ -127,26 +146,27 @@ impl<'s> Validator<'s> {
         &mut self,
         severity: Severity,
         code: &'static str,
-        location: String,
+        location: &Loc<'_>,
         message: impl Into<String>,
     ) {
         if self.issues.len() < 200 {
             self.issues.push(Issue {
                 severity,
                 code,
-                location,
+                location: location.render(),
                 message: message.into(),
             });
         }
     }
 
     /// A resource at `loc` (None for the root: the location starts with its type).
-    fn resource(&mut self, v: &Value, loc: Option<&str>) {
+    fn resource(&mut self, v: &Value, loc: Option<&Loc<'_>>) {
+        let empty = Loc::Root("");
         let Value::Object(obj) = v else {
             self.push(
                 Severity::Error,
                 "structure",
-                loc.unwrap_or("").to_string(),
+                loc.unwrap_or(&empty),
                 "a resource must be a JSON object",
             );
             return;
@@ -155,14 +175,15 @@ impl<'s> Validator<'s> {
             self.push(
                 Severity::Error,
                 "required",
-                loc.unwrap_or("").to_string(),
+                loc.unwrap_or(&empty),
                 "resourceType is missing",
             );
             return;
         };
-        let here = loc.map(String::from).unwrap_or_else(|| rt.to_string());
+        let root = Loc::Root(rt);
+        let here = loc.unwrap_or(&root);
         match self.schema.root(rt).filter(|_| self.schema.is_resource(rt)) {
-            Some(node) => self.object(node, obj, &here, true),
+            Some(node) => self.object(node, obj, here, true),
             None => self.push(
                 Severity::Error,
                 "structure",
@@ -172,12 +193,18 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn object(&mut self, node: Node<'s>, obj: &Map<String, Value>, loc: &str, is_resource: bool) {
+    fn object(
+        &mut self,
+        node: Node<'s>,
+        obj: &Map<String, Value>,
+        loc: &Loc<'_>,
+        is_resource: bool,
+    ) {
         if !is_resource && obj.is_empty() {
             self.push(
                 Severity::Error,
                 "structure",
-                loc.to_string(),
+                loc,
                 "an element must have content (no empty objects)",
             );
         }
@@ -189,6 +216,7 @@ impl<'s> Validator<'s> {
                 self.primitive_extension(node, base, val, loc);
                 continue;
             }
+            let here = Loc::Key(loc, key);
             let Some((el, ty)) = self.schema.child(node, key) else {
                 let hint = self
                     .schema
@@ -199,7 +227,7 @@ impl<'s> Validator<'s> {
                 self.push(
                     Severity::Error,
                     "structure",
-                    join(loc, key),
+                    &here,
                     format!("unknown element {key:?} in {}{hint}", node.path),
                 );
                 continue;
@@ -212,21 +240,28 @@ impl<'s> Validator<'s> {
                             self.push(
                                 Severity::Error,
                                 "structure",
-                                join(loc, key),
+                                &here,
                                 "arrays must not be empty; leave the element out",
                             );
                         }
+                        let has_ext = || {
+                            el.json_names
+                                .iter()
+                                .position(|n| n == key)
+                                .and_then(|i| el.extension_names.get(i))
+                                .is_some_and(|n| obj.contains_key(*n))
+                        };
                         for (i, item) in items.iter().enumerate() {
-                            if item.is_null() && obj.contains_key(&format!("_{key}")) {
+                            if item.is_null() && has_ext() {
                                 continue;
                             }
-                            self.value(node, el, ty, item, &format!("{}[{i}]", join(loc, key)));
+                            self.value(node, el, ty, item, &Loc::Index(&here, i));
                         }
                     }
                     _ => self.push(
                         Severity::Error,
                         "structure",
-                        join(loc, key),
+                        &here,
                         format!("{key} repeats: it must be a JSON array"),
                     ),
                 }
@@ -234,11 +269,11 @@ impl<'s> Validator<'s> {
                 self.push(
                     Severity::Error,
                     "structure",
-                    join(loc, key),
+                    &here,
                     format!("{key} holds one value, not an array"),
                 );
             } else {
-                self.value(node, el, ty, val, &join(loc, key));
+                self.value(node, el, ty, val, &here);
             }
         }
         // Required elements.
@@ -246,37 +281,36 @@ impl<'s> Validator<'s> {
             if el.min == 0 {
                 continue;
             }
-            let present = if el.choice {
-                el.types.iter().any(|t| {
-                    let n = el.json_name(t);
-                    obj.contains_key(&n) || obj.contains_key(&format!("_{n}"))
-                })
-            } else {
-                obj.contains_key(el.name) || obj.contains_key(&format!("_{}", el.name))
-            };
+            let present = el
+                .json_names
+                .iter()
+                .chain(&el.extension_names)
+                .any(|n| obj.contains_key(*n));
             if !present {
                 let name = if el.choice {
                     format!("{}[x]", el.name)
                 } else {
                     el.name.to_string()
                 };
+                let here = Loc::Key(loc, &name);
                 self.push(
                     Severity::Error,
                     "required",
-                    join(loc, &name),
+                    &here,
                     format!("{name} is required (min {})", el.min),
                 );
             }
         }
     }
 
-    fn primitive_extension(&mut self, node: Node<'s>, base: &str, val: &Value, loc: &str) {
-        let here = join(loc, &format!("_{base}"));
+    fn primitive_extension(&mut self, node: Node<'s>, base: &str, val: &Value, loc: &Loc<'_>) {
+        let key = format!("_{base}");
+        let here = Loc::Key(loc, &key);
         let Some((el, ty)) = self.schema.child(node, base) else {
             self.push(
                 Severity::Error,
                 "structure",
-                here,
+                &here,
                 format!("unknown element {base:?} for _{base}"),
             );
             return;
@@ -289,14 +323,14 @@ impl<'s> Validator<'s> {
             self.push(
                 Severity::Error,
                 "structure",
-                here,
+                &here,
                 format!("_{base} is only allowed for primitive elements"),
             );
             return;
         }
         let element = self.schema.root("Element");
-        let check = |v: &Value, l: String, me: &mut Self| match (v, element) {
-            (Value::Object(o), Some(n)) => me.object(n, o, &l, false),
+        let check = |v: &Value, l: &Loc<'_>, me: &mut Self| match (v, element) {
+            (Value::Object(o), Some(n)) => me.object(n, o, l, false),
             (Value::Null, _) => {}
             _ => me.push(
                 Severity::Error,
@@ -308,14 +342,14 @@ impl<'s> Validator<'s> {
         match (el.is_array(), val) {
             (true, Value::Array(items)) => {
                 for (i, it) in items.iter().enumerate() {
-                    check(it, format!("{here}[{i}]"), self);
+                    check(it, &Loc::Index(&here, i), self);
                 }
             }
-            (false, v @ Value::Object(_)) => check(v, here, self),
+            (false, v @ Value::Object(_)) => check(v, &here, self),
             _ => self.push(
                 Severity::Error,
                 "structure",
-                here,
+                &here,
                 "shape does not match the element's cardinality",
             ),
         }
@@ -327,7 +361,7 @@ impl<'s> Validator<'s> {
         el: &'s Element,
         ty: Option<&'s TypeRef>,
         v: &Value,
-        loc: &str,
+        loc: &Loc<'_>,
     ) {
         if el.content_ref.is_some()
             || ty.is_some_and(|t| t.code == "BackboneElement" || t.code == "Element")
@@ -335,12 +369,7 @@ impl<'s> Validator<'s> {
             match (v, self.schema.descend(node, el, ty)) {
                 (Value::Object(o), Some(n)) => self.object(n, o, loc, false),
                 (Value::Object(_), None) => {}
-                _ => self.push(
-                    Severity::Error,
-                    "structure",
-                    loc.to_string(),
-                    "expected a JSON object",
-                ),
+                _ => self.push(Severity::Error, "structure", loc, "expected a JSON object"),
             }
             return;
         }
@@ -351,7 +380,7 @@ impl<'s> Validator<'s> {
         }
         if is_primitive(ty.code) {
             if let Err(m) = primitive::check(ty.code, v) {
-                self.push(Severity::Error, "value", loc.to_string(), m);
+                self.push(Severity::Error, "value", loc, m);
                 return;
             }
             if let (Some(codes), Some(s)) = (&el.codes, v.as_str())
@@ -360,7 +389,7 @@ impl<'s> Validator<'s> {
                 self.push(
                     Severity::Error,
                     "code-invalid",
-                    loc.to_string(),
+                    loc,
                     format!(
                         "{s:?} is not in the required value set ({})",
                         codes.join(", ")
@@ -373,7 +402,7 @@ impl<'s> Validator<'s> {
             self.push(
                 Severity::Error,
                 "structure",
-                loc.to_string(),
+                loc,
                 format!("expected a {} object", ty.code),
             );
             return;
@@ -392,7 +421,7 @@ impl<'s> Validator<'s> {
             self.push(
                 Severity::Error,
                 "invalid",
-                format!("{loc}.reference"),
+                &Loc::Key(loc, "reference"),
                 format!(
                     "a reference to {rtype} is not allowed here (allowed: {})",
                     ty.targets.join(", ")
@@ -403,21 +432,23 @@ impl<'s> Validator<'s> {
 
     fn bundle_rules(&mut self, b: &Value) {
         let btype = b.get("type").and_then(Value::as_str).unwrap_or("");
+        let no_entries = Vec::new();
         let entries = b
             .get("entry")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&no_entries);
         let mut full_urls = HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             let loc = format!("Bundle.entry[{i}]");
+            let full_url = Loc::Key(&Loc::Root(&loc), "fullUrl");
+            let request = Loc::Key(&Loc::Root(&loc), "request");
             match e.get("fullUrl").and_then(Value::as_str) {
                 Some(u) => {
-                    if !full_urls.insert(u.to_string()) {
+                    if !full_urls.insert(u) {
                         self.push(
                             Severity::Error,
                             "invalid",
-                            format!("{loc}.fullUrl"),
+                            &full_url,
                             "fullUrl is used by another entry",
                         );
                     }
@@ -428,7 +459,7 @@ impl<'s> Validator<'s> {
                         self.push(
                             Severity::Error,
                             "invalid",
-                            format!("{loc}.fullUrl"),
+                            &full_url,
                             "fullUrl must end with the resource's type and id",
                         );
                     }
@@ -442,7 +473,7 @@ impl<'s> Validator<'s> {
                     self.push(
                         Severity::Error,
                         "required",
-                        format!("{loc}.fullUrl"),
+                        &full_url,
                         "every entry with a resource needs a fullUrl",
                     );
                 }
@@ -453,7 +484,7 @@ impl<'s> Validator<'s> {
                     None => self.push(
                         Severity::Error,
                         "required",
-                        format!("{loc}.request"),
+                        &request,
                         format!("entries of a {btype} need a request"),
                     ),
                     Some(r) => {
@@ -461,7 +492,7 @@ impl<'s> Validator<'s> {
                             self.push(
                                 Severity::Error,
                                 "required",
-                                format!("{loc}.request"),
+                                &request,
                                 "request needs method and url",
                             );
                         }
@@ -475,11 +506,12 @@ impl<'s> Validator<'s> {
                     let mut refs = Vec::new();
                     collect_refs(r, &mut refs);
                     for reference in refs {
-                        if reference.starts_with("urn:uuid:") && !full_urls.contains(&reference) {
+                        if reference.starts_with("urn:uuid:") && !full_urls.contains(reference) {
+                            let at = format!("Bundle.entry[{i}].resource");
                             self.push(
                                 Severity::Error,
                                 "invalid",
-                                format!("Bundle.entry[{i}].resource"),
+                                &Loc::Root(&at),
                                 format!("reference {reference} does not resolve to an entry of this transaction"),
                             );
                         }
@@ -497,21 +529,21 @@ impl<'s> Validator<'s> {
             self.push(
                 Severity::Error,
                 "invalid",
-                "Bundle.entry[0]".into(),
+                &Loc::Root("Bundle.entry[0]"),
                 "a message Bundle starts with a MessageHeader",
             );
         }
     }
 }
 
-fn collect_refs(v: &Value, out: &mut Vec<String>) {
+fn collect_refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {
         Value::Object(o) => {
             for (k, x) in o {
                 if k == "reference"
                     && let Some(s) = x.as_str()
                 {
-                    out.push(s.to_string());
+                    out.push(s);
                 } else {
                     collect_refs(x, out);
                 }
