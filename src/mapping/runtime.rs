@@ -1410,8 +1410,37 @@ impl Registry {
         let obj = env
             .call(m, Val::Seg(idx), &sc, &origin)?
             .unwrap_or_default();
+        // A resource gets its type first and the definitions' order, and is
+        // validated like a Bundle would be.
+        let target = match &m.kind {
+            Kind::Segment(rm) | Kind::Datatype(rm) => rm.target.as_str(),
+            _ => "",
+        };
+        let mut value = Value::Object(obj);
+        if fhir::schema::Schema::r4().is_resource(target)
+            && let Value::Object(o) = &mut value
+        {
+            o.shift_insert(0, "resourceType".into(), Value::String(target.to_string()));
+            fhir::json::canonicalize(&mut value);
+            if opts.validate {
+                let issues = fhir::validate::validate(&value);
+                if fhir::validate::has_errors(&issues) {
+                    let list: Vec<String> = issues
+                        .iter()
+                        .filter(|i| i.severity <= fhir::validate::Severity::Error)
+                        .take(5)
+                        .map(|i| i.to_string())
+                        .collect();
+                    return Err(plain(format!(
+                        "{}: the result is not valid FHIR R4: {}",
+                        m.name,
+                        list.join("; ")
+                    )));
+                }
+            }
+        }
         Ok(Output {
-            value: Value::Object(obj),
+            value,
             mapping: m.name.clone(),
             unread: if opts.report_unread {
                 env.unread()
