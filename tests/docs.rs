@@ -149,34 +149,43 @@ fn every_mapping_and_table_in_the_guide_compiles() {
         let maps = dir.path().join("mappings");
         copy_mappings(&maps);
         let first = b.body.lines().next().unwrap_or("");
-        let (file, body) = if let Some(rules) = b.marker.as_deref().and_then(|m| m.strip_prefix("rules ")) {
-            let mut parts = rules.split_whitespace();
-            let (source, target) = (parts.next().unwrap(), parts.next().unwrap());
-            (
-                maps.join("local/Doc.yaml"),
-                format!("mapping: Doc\nkind: segment\nsource: {source}\ntarget: {target}\n{}", b.body),
-            )
-        } else if let Some(name) = first.strip_prefix("mapping: ") {
-            (
-                file_declaring(&maps, "mapping", name.trim()).unwrap_or_else(|| maps.join("local/doc.yaml")),
-                b.body.clone(),
-            )
-        } else if let Some(name) = first.strip_prefix("table: ") {
-            (
-                file_declaring(&maps.join("vocabulary"), "table", name.trim())
-                    .unwrap_or_else(|| maps.join("vocabulary/doc.yaml")),
-                b.body.clone(),
-            )
-        } else {
-            continue;
-        };
+        let (file, body) =
+            if let Some(rules) = b.marker.as_deref().and_then(|m| m.strip_prefix("rules ")) {
+                let mut parts = rules.split_whitespace();
+                let (source, target) = (parts.next().unwrap(), parts.next().unwrap());
+                (
+                    maps.join("local/Doc.yaml"),
+                    format!(
+                        "mapping: Doc\nkind: segment\nsource: {source}\ntarget: {target}\n{}",
+                        b.body
+                    ),
+                )
+            } else if let Some(name) = first.strip_prefix("mapping: ") {
+                (
+                    file_declaring(&maps, "mapping", name.trim())
+                        .unwrap_or_else(|| maps.join("local/doc.yaml")),
+                    b.body.clone(),
+                )
+            } else if let Some(name) = first.strip_prefix("table: ") {
+                (
+                    file_declaring(&maps.join("vocabulary"), "table", name.trim())
+                        .unwrap_or_else(|| maps.join("vocabulary/doc.yaml")),
+                    b.body.clone(),
+                )
+            } else {
+                continue;
+            };
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, body).unwrap();
         if let Err(errors) = Registry::load(&maps) {
             panic!(
                 "a guide example does not compile:\n{}\n{}",
                 b.body,
-                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
         checked += 1;

@@ -682,3 +682,89 @@ fn map_run_and_map_test_through_the_binary() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("15 case(s), 0 failed"), "{text}");
 }
+
+/// Real feeds drop optional segments, leave fields empty, send only first
+/// components and label versions oddly. Every such variant of every fixture
+/// either maps to a Bundle the validator accepts, or fails naming what is
+/// missing (the segment, or the mapping block whose resource cannot be
+/// valid without it); none panics and none yields invalid FHIR.
+#[test]
+fn variants_of_every_fixture_map_or_fail_clearly() {
+    let reg = registry();
+    let opts = RunOptions::default();
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for f in std::fs::read_dir(repo().join("fixtures/hl7")).unwrap() {
+        let path = f.unwrap().path();
+        let raw = std::fs::read(&path).unwrap();
+        let text: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'\n' { b'\r' } else { b })
+            .collect();
+        let segs: Vec<&[u8]> = text
+            .split(|&b| b == b'\r')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let join = |v: Vec<Vec<u8>>| v.join(&b'\r');
+        let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+        for i in 1..segs.len() {
+            let dropped: Vec<Vec<u8>> = segs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| s.to_vec())
+                .collect();
+            variants.push((format!("without segment {}", i + 1), join(dropped)));
+            let fields = segs[i].split(|&b| b == b'|').count();
+            let mut emptied: Vec<Vec<u8>> = segs.iter().map(|s| s.to_vec()).collect();
+            emptied[i] = [&segs[i][..3], "|".repeat(fields - 1).as_bytes()].concat();
+            variants.push((format!("segment {} emptied", i + 1), join(emptied)));
+        }
+        let first_components: Vec<Vec<u8>> = segs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i == 0 {
+                    s.to_vec()
+                } else {
+                    s.split(|&b| b == b'|')
+                        .map(|f| f.split(|&b| b == b'^').next().unwrap_or(b"").to_vec())
+                        .collect::<Vec<_>>()
+                        .join(&b'|')
+                }
+            })
+            .collect();
+        variants.push(("first components only".into(), join(first_components)));
+        for version in ["2.3", "2.4", "2.8.2"] {
+            let msh: Vec<&[u8]> = segs[0].split(|&b| b == b'|').collect();
+            let mut msh: Vec<Vec<u8>> = msh.iter().map(|f| f.to_vec()).collect();
+            if msh.len() > 11 {
+                msh[11] = version.as_bytes().to_vec();
+            }
+            let mut v: Vec<Vec<u8>> = segs.iter().map(|s| s.to_vec()).collect();
+            v[0] = msh.join(&b'|');
+            variants.push((format!("labelled {version}"), join(v)));
+        }
+        for (what, input) in variants {
+            ran += 1;
+            match reg.run("hl7v2-fhir-r4", &input, &opts) {
+                Ok(out) => assert!(
+                    out.value["entry"].is_array(),
+                    "{}: {what}: no entries",
+                    path.display()
+                ),
+                Err(e) => {
+                    let m = e.to_string();
+                    let clear = m.contains("which this mapping requires")
+                        || e.at.is_some()
+                        || e.origin.is_some();
+                    if !clear || (m.contains("not valid FHIR") && e.origin.is_none()) {
+                        failures.push(format!("{} ({what}): {m}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(ran > 500, "{ran} variants");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

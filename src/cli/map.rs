@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Print the fields of the input that no rule read.
     #[arg(long)]
     pub unread: bool,
+    /// Print the result even when it is not valid FHIR R4 (to see what a mapping made).
+    #[arg(long)]
+    pub no_validate: bool,
 }
 
 /// `map test` options.
@@ -105,7 +108,7 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                     BundleArg::Message => BundleType::Message,
                 }),
                 timezone,
-                validate: true,
+                validate: !a.no_validate,
                 report_unread: a.unread,
             };
             match reg.run(&name, &input, &opts) {

@@ -288,6 +288,9 @@ pub struct MessageMap {
     pub z_segments: ZPolicy,
     /// Default Bundle type.
     pub bundle_type: BundleType,
+    /// Segments the message must have (`requires:`): without one the
+    /// message fails up front, naming it, instead of as an invalid resource.
+    pub requires: Vec<String>,
 }
 
 /// Bundle types the entry mappings produce.
@@ -610,6 +613,7 @@ impl Compiler<'_> {
                 "ignore",
                 "z_segments",
                 "bundle",
+                "requires",
             ],
             _ => &[
                 "mapping",
@@ -842,11 +846,35 @@ impl Compiler<'_> {
                 Vec::new()
             }
         };
+        let mut requires = Vec::new();
+        if let Some(n) = root.get("requires") {
+            match &n.value {
+                YValue::Seq(items) => {
+                    for it in items {
+                        match it.as_str() {
+                            Some(s)
+                                if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                            {
+                                requires.push(s.to_string())
+                            }
+                            _ => {
+                                self.err(it.pos, "requires: expected segment ids, e.g. [PID, TXA]")
+                            }
+                        }
+                    }
+                }
+                _ => self.err(
+                    n.pos,
+                    "requires: expected a list of segment ids, e.g. [PID, TXA]",
+                ),
+            }
+        }
         MessageMap {
             structure,
             blocks,
             z_segments,
             bundle_type,
+            requires,
         }
     }
 

@@ -1152,6 +1152,22 @@ impl Registry {
                 )));
             }
         };
+        if let Some(missing) = mm
+            .requires
+            .iter()
+            .find(|id| !msg.segments().any(|s| s.id_bytes() == id.as_bytes()))
+        {
+            return Err(plain(format!(
+                "{mm_name}: the message has no {missing} segment, which this mapping requires (`requires:` in {})",
+                crate::config::display_path(
+                    &self
+                        .mappings
+                        .get(&mm_name)
+                        .map(|m| m.file.to_path_buf())
+                        .unwrap_or_default()
+                )
+            )));
+        }
         let structure_name = mm
             .structure
             .clone()
@@ -1209,7 +1225,7 @@ impl Registry {
         let mut instances = Vec::new();
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
         // Phase 2: build.
-        let mut resources: Vec<(String, String, Map<String, Value>)> = Vec::new();
+        let mut resources: Vec<(String, String, Map<String, Value>, Origin)> = Vec::new();
         for inst in &instances {
             let mut obj = Map::new();
             obj.insert(
@@ -1229,9 +1245,14 @@ impl Registry {
             obj.insert("id".into(), Value::String(inst.id.clone()));
             // The same resource made twice (a practitioner who is both
             // attending and admitting) is one entry.
-            match resources.iter_mut().find(|(_, id, _)| *id == inst.id) {
-                Some((_, _, existing)) => merge_distinct(existing, obj),
-                None => resources.push((inst.block.alias.clone(), inst.id.clone(), obj)),
+            match resources.iter_mut().find(|(_, id, _, _)| *id == inst.id) {
+                Some((_, _, existing, _)) => merge_distinct(existing, obj),
+                None => resources.push((
+                    inst.block.alias.clone(),
+                    inst.id.clone(),
+                    obj,
+                    inst.origin.clone(),
+                )),
             }
         }
         // Z-segments no rule read.
@@ -1256,9 +1277,9 @@ impl Registry {
             ZPolicy::Keep if !z.is_empty() => {
                 let target = resources
                     .iter()
-                    .position(|(alias, _, _)| alias == "patient")
+                    .position(|(alias, _, _, _)| alias == "patient")
                     .or_else(|| {
-                        resources.iter().position(|(_, _, o)| {
+                        resources.iter().position(|(_, _, o, _)| {
                             o.get("resourceType").and_then(Value::as_str) != Some("Bundle")
                         })
                     });
@@ -1292,11 +1313,13 @@ impl Registry {
         let bundle_type = opts.bundle_type.unwrap_or(mm.bundle_type);
         let mut entries = Vec::new();
         if bundle_type == BundleType::Message {
-            resources.sort_by_key(|(_, _, o)| {
+            resources.sort_by_key(|(_, _, o, _)| {
                 o.get("resourceType").and_then(Value::as_str) != Some("MessageHeader")
             });
         }
-        for (_, id, obj) in resources {
+        let mut origins = Vec::with_capacity(resources.len());
+        for (alias, id, obj, origin) in resources {
+            origins.push((alias, origin));
             let rt = obj
                 .get("resourceType")
                 .and_then(Value::as_str)
@@ -1345,16 +1368,36 @@ impl Registry {
         if opts.validate {
             let issues = fhir::validate::validate(&value);
             if fhir::validate::has_errors(&issues) {
-                let list: Vec<String> = issues
+                let errors: Vec<&fhir::validate::Issue> = issues
                     .iter()
                     .filter(|i| i.severity <= fhir::validate::Severity::Error)
-                    .take(5)
-                    .map(|i| i.to_string())
                     .collect();
-                return Err(plain(format!(
-                    "{mm_name}: the result is not valid FHIR R4: {}",
-                    list.join("; ")
-                )));
+                let list: Vec<String> = errors.iter().take(5).map(|i| i.to_string()).collect();
+                // Name the resource block that made the first bad entry.
+                let made_by = errors.first().and_then(|i| {
+                    let n: usize = i
+                        .location
+                        .strip_prefix("Bundle.entry[")?
+                        .split(']')
+                        .next()?
+                        .parse()
+                        .ok()?;
+                    origins.get(n)
+                });
+                return Err(match made_by {
+                    Some((alias, origin)) => fail(
+                        origin,
+                        None,
+                        format!(
+                            "the resource `{alias}` is not valid FHIR R4 (is a value it needs missing from the message?): {}",
+                            list.join("; ")
+                        ),
+                    ),
+                    None => plain(format!(
+                        "{mm_name}: the result is not valid FHIR R4: {}",
+                        list.join("; ")
+                    )),
+                });
             }
         }
         let unread = if opts.report_unread {
