@@ -86,23 +86,6 @@ fn bundled_channel_turns_adt_into_a_transaction_bundle_file() {
 
 const CHANNEL: &str = "name: fhir\nsource:\n  type: mllp\n  listen: mllp\nsteps:\n  - map: hl7v2-fhir-r4\ndestinations:\n  - name: out\n    type: file\n    directory: fhir\n";
 
-fn copy_mappings(to: &Path) {
-    fn walk(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if p.file_name().unwrap() != "tests" {
-                    walk(&p, &to.join(p.file_name().unwrap()));
-                }
-            } else {
-                std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    walk(&repo().join("mappings"), to);
-}
-
 fn adt_with_birth_date(control: &str, date: &str) -> Vec<u8> {
     format!(
         "MSH|^~\\&|HIS|H|CAD|CAD|20240301101500||ADT^A01^ADT_A01|{control}|P|2.5.1\rEVN|A01|20240301101500\rPID|1||MRN{control}^^^H^MR||Doe^Jane||{date}|F\rPV1|1|I\r"

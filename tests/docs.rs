@@ -55,24 +55,6 @@ fn blocks(text: &str) -> Vec<Block> {
     out
 }
 
-fn copy_mappings(to: &Path) {
-    fn walk(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let p = e.path();
-            let name = p.file_name().unwrap().to_owned();
-            if p.is_dir() {
-                if name != "tests" {
-                    walk(&p, &to.join(name));
-                }
-            } else {
-                std::fs::copy(&p, to.join(name)).unwrap();
-            }
-        }
-    }
-    walk(&repo().join("mappings"), to);
-}
-
 /// The file under `dir` whose first line is `key: name`, if any.
 fn file_declaring(dir: &Path, key: &str, name: &str) -> Option<PathBuf> {
     let want = format!("{key}: {name}");

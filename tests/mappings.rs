@@ -79,18 +79,6 @@ fn every_mapping_test_case_passes() {
     }
 }
 
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("CADUCEUS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(p)
-}
-
 fn node_ready() -> bool {
     repo()
         .join("tests/validators/node_modules/@asymmetrik/fhir-json-schema-validator")
@@ -104,7 +92,7 @@ fn node_ready() -> bool {
 
 #[test]
 fn outputs_pass_both_outside_validators() {
-    let py = python();
+    let py = python_with("fhir.resources");
     let have = py.is_some() && node_ready();
     if !require(
         "fhir.resources (.venv) and @asymmetrik/fhir-json-schema-validator (tests/validators/node_modules)",

@@ -3,26 +3,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
 
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("CADUCEUS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args(["-c", "import hl7, hl7.mllp"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(p)
-}
-
 #[test]
 fn python_mllp_send_and_asyncio_client() {
-    let py = python();
+    let py = python_with("hl7, hl7.mllp");
     if !require(
         "python with the `hl7` package (.venv, made by .ci/run)",
         py.is_some(),

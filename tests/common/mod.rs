@@ -523,3 +523,37 @@ fn serve_receiver(
         }
     }
 }
+
+/// The venv's python (or `CADUCEUS_PYTHON`), when it can import `module`.
+#[allow(dead_code)]
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let p = std::env::var_os("CADUCEUS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let ok = Command::new(&p)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(p)
+}
+
+/// Copies the shipped `mappings/` (without its test cases) to `to`.
+#[allow(dead_code)]
+pub fn copy_mappings(to: &Path) {
+    fn walk(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_owned();
+            if p.is_dir() {
+                if name != "tests" {
+                    walk(&p, &to.join(name));
+                }
+            } else {
+                std::fs::copy(&p, to.join(name)).unwrap();
+            }
+        }
+    }
+    walk(&repo().join("mappings"), to);
+}
