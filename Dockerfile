@@ -17,6 +17,6 @@ WORKDIR /etc/caduceus
 USER caduceus
 ENV CADUCEUS_DATA_DIR=/var/lib/caduceus
 VOLUME ["/var/lib/caduceus"]
-EXPOSE 2575 8080
+EXPOSE 2575 2577 8080
 ENTRYPOINT ["caduceus"]
-CMD ["serve", "--listen", "http=0.0.0.0:8080,mllp=0.0.0.0:2575"]
+CMD ["serve", "--listen", "http=0.0.0.0:8080,mllp=0.0.0.0:2575,mllp-fhir=0.0.0.0:2577"]

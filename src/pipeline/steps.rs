@@ -113,7 +113,7 @@ impl Steps {
     /// state reason shows: `mapping-file:line:col: PID-7 (segment 3): why`.
     pub fn run(&self, raw: &[u8]) -> Result<Mapped, String> {
         let registry = self.mappings.current();
-        let mut payload = Bytes::copy_from_slice(raw);
+        let mut payload: Option<Bytes> = None;
         for step in &self.steps {
             let opts = RunOptions {
                 bundle_type: step.bundle,
@@ -121,16 +121,18 @@ impl Steps {
                 validate: true,
                 report_unread: false,
             };
+            let input = payload.as_deref().unwrap_or(raw);
             let out = registry
-                .run(&step.mapping, &payload, &opts)
+                .run(&step.mapping, input, &opts)
                 .map_err(|e| format!("map {}: {e}", step.mapping))?;
             let json = if step.pretty {
                 fhir::json::to_string_pretty(&out.value)
             } else {
                 fhir::json::to_string(&out.value)
             };
-            payload = Bytes::from(json);
+            payload = Some(Bytes::from(json));
         }
+        let payload = payload.unwrap_or_else(|| Bytes::copy_from_slice(raw));
         Ok(Mapped {
             payload,
             version: registry.version.clone(),
