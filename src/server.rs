@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, router};
 use crate::config::{ConfigError, Loaded};
+use crate::connectors::fhir::source::{FhirChannel, FhirState, routes as fhir_routes};
 use crate::connectors::file::source::DirectoryPoller;
 use crate::connectors::mllp::source::MllpListener;
 use crate::mapping::Registry;
@@ -36,7 +37,7 @@ use crate::pipeline::steps::Steps;
 use crate::pipeline::worker::{StoreObserver, Worker};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
-use crate::telemetry::{self, DestinationMetrics};
+use crate::telemetry::{self, ChannelMetrics, DestinationMetrics};
 
 /// Why `serve` stopped or did not start.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +171,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let mut workers = JoinSet::new();
     let limiters = RateLimiters::default();
     let mut known_queues = Vec::new();
+    let mut fhir_channels = Vec::new();
     workers.spawn(
         mappings
             .clone()
@@ -187,6 +189,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
             &sources_stop,
             &workers_stop,
             &mut known_queues,
+            &mut fhir_channels,
         );
     }
     workers.spawn(queue_depths(
@@ -199,7 +202,11 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
         ready: ready.clone(),
         store: store.clone(),
         metrics,
-    });
+    })
+    .merge(fhir_routes(FhirState {
+        channels: Arc::new(fhir_channels),
+        store: store.clone(),
+    }));
     let http_stop = CancellationToken::new();
     let hs = http_stop.clone();
     let http_task = tokio::spawn(async move {
@@ -253,6 +260,7 @@ fn start_channel(
     sources_stop: &CancellationToken,
     workers_stop: &CancellationToken,
     known_queues: &mut Vec<(String, String, DestinationMetrics)>,
+    fhir_channels: &mut Vec<FhirChannel>,
 ) {
     let observer = Arc::new(StoreObserver {
         store: store.clone(),
@@ -292,15 +300,34 @@ fn start_channel(
             timezone: plan.timezone.clone(),
         })
     });
+    let decider: Arc<dyn processor::Decide> = match &plan.source {
+        SourcePlan::Fhir { policy, .. } => policy.clone(),
+        _ => plan.policy.clone(),
+    };
     workers.spawn(processor::run(
-        plan.policy.clone(),
+        decider,
         steps,
         store.clone(),
         wakers.clone(),
         workers_stop.clone(),
     ));
-    let intake = Arc::new(Hl7Intake::new(plan.policy.clone(), store.clone(), wakers));
+    let intake = Arc::new(Hl7Intake::new(
+        plan.policy.clone(),
+        store.clone(),
+        wakers.clone(),
+    ));
     match plan.source {
+        SourcePlan::Fhir {
+            policy,
+            config,
+            partners,
+        } => fhir_channels.push(FhirChannel {
+            metrics: ChannelMetrics::new(&policy.channel),
+            policy,
+            config,
+            partners,
+            wakers,
+        }),
         SourcePlan::Mllp { config, tls, .. } => {
             if let Some(listener) = mllp_listeners.remove(plan.name.as_ref()) {
                 let l = MllpListener {

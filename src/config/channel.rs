@@ -36,6 +36,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::tagged::{TaggedEnum, deserialize_tagged};
 use crate::config::units::HumanDuration;
+use crate::connectors::fhir::config::FhirSourceConfig;
 use crate::connectors::file::config::{DirectorySourceConfig, FileDestinationConfig};
 use crate::connectors::mllp::config::{MllpDestinationConfig, MllpSourceConfig};
 use crate::pipeline::layers::StackSettings;
@@ -271,10 +272,12 @@ pub enum SourceConfig {
     Mllp(MllpSourceConfig),
     /// `type: directory`
     Directory(DirectorySourceConfig),
+    /// `type: fhir`
+    Fhir(FhirSourceConfig),
 }
 
 impl TaggedEnum for SourceConfig {
-    const TAGS: &'static [&'static str] = &["mllp", "directory"];
+    const TAGS: &'static [&'static str] = &["mllp", "directory", "fhir"];
     const WHAT: &'static str = "source";
     fn deserialize_variant<'de, D: Deserializer<'de>>(
         tag: &str,
@@ -283,6 +286,7 @@ impl TaggedEnum for SourceConfig {
         match tag {
             "mllp" => MllpSourceConfig::deserialize(rest).map(SourceConfig::Mllp),
             "directory" => DirectorySourceConfig::deserialize(rest).map(SourceConfig::Directory),
+            "fhir" => FhirSourceConfig::deserialize(rest).map(SourceConfig::Fhir),
             _ => Err(D::Error::unknown_variant(tag, Self::TAGS)),
         }
     }

@@ -370,6 +370,14 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
                 ));
             }
         }
+        if let SourceConfig::Fhir(f) = &ch.config.source
+            && f.listen != "http"
+        {
+            errors.push(ConfigError::file(
+                &ch.file,
+                format!("source.listen: {:?}: a FHIR channel is served under /fhir on the `http` listener (a listener of its own comes later)", f.listen),
+            ));
+        }
         if let SourceConfig::Mllp(m) = &ch.config.source {
             let key = if valid_address(&m.listen) {
                 if listeners.contains_key(&name) {

@@ -2,5 +2,6 @@
 //! (what it is), `config.rs` (typed config; its doc comments are its
 //! documentation), `source.rs` and/or `destination.rs`.
 
+pub mod fhir;
 pub mod file;
 pub mod mllp;

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use crate::config::channel::{DestinationConfig, SourceConfig};
 use crate::config::{ConfigError, Loaded, LoadedChannel};
+use crate::connectors::fhir::config::FhirSourceConfig;
+use crate::connectors::fhir::intake::FhirPolicy;
 use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
 use crate::connectors::mllp::config::MllpSourceConfig;
@@ -33,6 +35,15 @@ pub enum SourcePlan {
         config: MllpSourceConfig,
         /// TLS, when configured.
         tls: Option<Arc<rustls::ServerConfig>>,
+    },
+    /// FHIR REST intake under `/fhir` on the HTTP listener.
+    Fhir {
+        /// Its rules.
+        policy: Arc<FhirPolicy>,
+        /// Settings.
+        config: FhirSourceConfig,
+        /// (partner, SHA-256 of its token).
+        partners: Vec<(String, [u8; 32])>,
     },
     /// A directory poller.
     Directory {
@@ -144,6 +155,55 @@ impl ChannelPlan {
                     listener: ch.listener.clone().unwrap_or_default(),
                     config: m.clone(),
                     tls,
+                }
+            }
+            SourceConfig::Fhir(f) => {
+                if !cfg.steps.is_empty() {
+                    errors.push(ConfigError::file(
+                        file,
+                        "steps: a FHIR channel takes no steps yet (the map step reads HL7 v2)",
+                    ));
+                }
+                let mut partners = Vec::new();
+                for p in &f.partners {
+                    match crate::connectors::fhir::source::parse_hash(&p.token_sha256) {
+                        Some(h) => partners.push((p.name.clone(), h)),
+                        None => errors.push(ConfigError::file(
+                            file,
+                            format!(
+                                "source.partners: {:?}: token_sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                                p.name
+                            ),
+                        )),
+                    }
+                }
+                if f.partners.is_empty() && !f.allow_anonymous {
+                    errors.push(ConfigError::file(
+                        file,
+                        "source.partners: list who may call this channel (or set allow_anonymous: true for development)",
+                    ));
+                }
+                let schema = fhir::schema::Schema::r4();
+                for r in &f.resources {
+                    if !schema.is_resource(r) {
+                        errors.push(ConfigError::file(
+                            file,
+                            format!("source.resources: {r:?} is not a FHIR R4 resource type"),
+                        ));
+                    }
+                }
+                SourcePlan::Fhir {
+                    policy: Arc::new(FhirPolicy {
+                        channel: cfg.name.as_str().into(),
+                        resources: f.resources.clone(),
+                        destinations: cfg
+                            .destinations
+                            .iter()
+                            .map(|d| d.name().to_string())
+                            .collect(),
+                    }),
+                    config: f.clone(),
+                    partners,
                 }
             }
             SourceConfig::Directory(d) => {

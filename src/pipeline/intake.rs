@@ -348,6 +348,7 @@ impl Hl7Intake {
             error: a.error.clone(),
             deliveries: a.deliveries.clone(),
             dedup_window: self.policy.dedup,
+            idempotent: false,
         }
     }
 

@@ -3,8 +3,9 @@
 //! asked to reprocess.
 //!
 //! Owns that loop only: read a batch, decide each message again with the
-//! channel's [`Hl7Policy`](crate::pipeline::intake::Hl7Policy) (the same
-//! decision the intake made), run the channel's [`Steps`] on those
+//! channel's [`Decide`] (the decision its intake made: HL7's
+//! [`Hl7Policy`](crate::pipeline::intake::Hl7Policy) or FHIR's
+//! `FhirPolicy`), run the channel's [`Steps`] on those
 //! accepted, and record each outcome with its deliveries in one store call.
 //! A step that fails puts the message in `error` with the step's reason
 //! (mapping file, line, column and HL7 path); nothing is queued for it.
@@ -24,7 +25,33 @@ use crate::telemetry::MapMetrics;
 
 const BATCH: u32 = 64;
 
-/// Decides one message: filters again, then the steps.
+/// A channel's decision on a stored message, by its source's format.
+pub trait Decide: Send + Sync + 'static {
+    /// The channel.
+    fn channel(&self) -> Arc<str>;
+    /// What to do with the message now.
+    fn decide(&self, steps: Option<&Steps>, metrics: &MapMetrics, raw: &[u8]) -> RouteOutcome;
+}
+
+impl Decide for Hl7Policy {
+    fn channel(&self) -> Arc<str> {
+        self.channel.clone()
+    }
+    fn decide(&self, steps: Option<&Steps>, metrics: &MapMetrics, raw: &[u8]) -> RouteOutcome {
+        decide(self, steps, metrics, raw)
+    }
+}
+
+impl Decide for crate::connectors::fhir::intake::FhirPolicy {
+    fn channel(&self) -> Arc<str> {
+        self.channel.clone()
+    }
+    fn decide(&self, _steps: Option<&Steps>, _metrics: &MapMetrics, raw: &[u8]) -> RouteOutcome {
+        self.reassess(raw)
+    }
+}
+
+/// Decides one HL7 message: filters again, then the steps.
 fn decide(
     policy: &Hl7Policy,
     steps: Option<&Steps>,
@@ -63,13 +90,13 @@ fn decide(
 
 /// Processes `received` messages of one channel until `shutdown`.
 pub async fn run(
-    policy: Arc<Hl7Policy>,
+    policy: Arc<dyn Decide>,
     steps: Option<Arc<Steps>>,
     store: Arc<dyn Store>,
     wakers: Wakers,
     shutdown: CancellationToken,
 ) {
-    let channel = policy.channel.clone();
+    let channel = policy.channel();
     let metrics = MapMetrics::new(&channel);
     loop {
         let batch = match store.received(&channel, BATCH).await {
@@ -87,7 +114,7 @@ pub async fn run(
             let work = move || -> Vec<(MessageId, RouteOutcome)> {
                 batch
                     .into_iter()
-                    .map(|(id, raw): (MessageId, Bytes)| (id, decide(&p, s.as_deref(), &m, &raw)))
+                    .map(|(id, raw): (MessageId, Bytes)| (id, p.decide(s.as_deref(), &m, &raw)))
                     .collect()
             };
             match tokio::task::spawn_blocking(work).await {

@@ -213,6 +213,9 @@ pub struct NewMessage {
     /// channel, sender and control id within this window makes this one a
     /// `filtered` duplicate with no deliveries.
     pub dedup_window: Option<Duration>,
+    /// With `dedup_window`: a repeat is not stored at all; the commit
+    /// answers with the first message's id (FHIR idempotent requests).
+    pub idempotent: bool,
 }
 
 /// Messages hold PHI: `Debug` shows the shape only.

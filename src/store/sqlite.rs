@@ -382,6 +382,10 @@ fn insert_messages(
                 })
                 .map_err(db_err)?;
             if let Some(first) = found {
+                if m.idempotent {
+                    out.push((MessageId(first), Some(MessageId(first))));
+                    continue;
+                }
                 duplicate_of = Some(MessageId(first));
                 state = MessageState::Filtered;
                 error = Some(format!(
@@ -904,6 +908,7 @@ mod tests {
                 })
                 .collect(),
             dedup_window: None,
+            idempotent: false,
         }
     }
 
@@ -1009,6 +1014,33 @@ mod tests {
         m.dedup_window = None;
         let third = s.commit(vec![m]).await.unwrap();
         assert_eq!(third[0].duplicate_of(), None);
+    }
+
+    #[tokio::test]
+    async fn idempotent_repeats_are_not_stored_again() {
+        let (_d, s) = store().await;
+        let mut m = msg("c", "K1", MessageState::Processed, &["a"]);
+        m.dedup_window = Some(Duration::from_secs(600));
+        m.idempotent = true;
+        let first = s.commit(vec![m.clone()]).await.unwrap();
+        // Again, and twice in one transaction: the first id each time.
+        let again = s.commit(vec![m.clone(), m.clone()]).await.unwrap();
+        assert!(
+            again
+                .iter()
+                .all(|p| p.id() == first[0].id() && p.duplicate_of() == Some(first[0].id()))
+        );
+        assert_eq!(s.list(&MessageQuery::default()).await.unwrap().len(), 1);
+        // A first attempt that was refused (`error`) does not hold the key.
+        let mut bad = msg("c", "K2", MessageState::Error, &[]);
+        bad.dedup_window = m.dedup_window;
+        bad.idempotent = true;
+        s.commit(vec![bad]).await.unwrap();
+        let mut good = msg("c", "K2", MessageState::Processed, &["a"]);
+        good.dedup_window = m.dedup_window;
+        good.idempotent = true;
+        let g = s.commit(vec![good]).await.unwrap();
+        assert_eq!(g[0].duplicate_of(), None);
     }
 
     #[tokio::test]

@@ -203,10 +203,13 @@ pub fn generate(dir: &Path) -> Result<String, GenerateError> {
                     })
                     .and_then(Value::as_array)
                     .map(|v| {
-                        v.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join("|")
+                        let mut codes: Vec<&str> = v.iter().filter_map(Value::as_str).collect();
+                        // Errata: the published R4 JSON schema's FHIRVersion enum stops at
+                        // 4.0.0, but the R4 value set (and R4 itself) is 4.0.1.
+                        if codes.last() == Some(&"4.0.0") && codes.contains(&"3.0.1") {
+                            codes.push("4.0.1");
+                        }
+                        codes.join("|")
                     })
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "-".into())

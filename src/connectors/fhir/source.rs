@@ -1,0 +1,475 @@
+//! The FHIR REST intake routes, under `/fhir` on the HTTP listener.
+//!
+//! Owns the HTTP side of a FHIR request: content negotiation (JSON or XML,
+//! `_format`, `Accept`), telling partners apart by bearer token (hashed in
+//! config) and picking the channel that takes the resource type for that
+//! partner, the body limit, idempotency keys, the commit, and the answer:
+//! 202 Accepted with an `OperationOutcome` naming the stored message (the
+//! gateway does not pretend to be the FHIR server behind it), or the error
+//! status with an `OperationOutcome` saying where and why. The decision on
+//! the body itself is [`FhirPolicy`](super::intake::FhirPolicy)'s.
+//!
+//! | case | status | stored |
+//! |---|---|---|
+//! | no token / unknown token | 401 | nothing |
+//! | a partner on a channel that does not list it | 403 | nothing |
+//! | no channel takes the resource type | 404 | nothing |
+//! | body over the channel's `max_body_size` | 413 | nothing |
+//! | Content-Type not JSON/XML | 415 | nothing |
+//! | unparseable / not matching the route | 400 | `error` |
+//! | not valid R4 | 422 | `error` |
+//! | accepted | 202 (+ `Content-Location: /api/messages/{id}`) | `processed` |
+//! | repeated (same idempotency key in the window) | the first answer | nothing new |
+//! | the store cannot commit | 503 | nothing |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::config::FhirSourceConfig;
+use super::intake::{FhirPolicy, Route, Syntax};
+use crate::pipeline::intake::Wakers;
+use crate::store::{Format, MessageState, NewMessage, Store};
+use crate::telemetry::{self, ChannelMetrics};
+
+/// One FHIR channel, as the routes see it.
+pub struct FhirChannel {
+    /// Its rules.
+    pub policy: Arc<FhirPolicy>,
+    /// Its source settings.
+    pub config: FhirSourceConfig,
+    /// (partner name, SHA-256 of its token).
+    pub partners: Vec<(String, [u8; 32])>,
+    /// Its destination workers.
+    pub wakers: Wakers,
+    /// Its metrics.
+    pub metrics: ChannelMetrics,
+}
+
+/// The routes' state.
+#[derive(Clone)]
+pub struct FhirState {
+    /// Every FHIR channel, in file order.
+    pub channels: Arc<Vec<FhirChannel>>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+}
+
+/// The `/fhir` routes.
+pub fn routes(state: FhirState) -> Router {
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir", post(bundle))
+        .route("/fhir/{rtype}", post(create))
+        .route("/fhir/{rtype}/{id}", put(update))
+        // Each channel applies its own limit while reading (413 with an OperationOutcome).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// SHA-256 of a token.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Reads a configured `token_sha256` (64 hex digits).
+pub fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Compares without an early exit (tokens are secrets).
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+type Params = Query<std::collections::HashMap<String, String>>;
+
+/// The syntax to answer in: `_format`, then `Accept`, then the request's own.
+fn answer_syntax(params: &Params, headers: &HeaderMap) -> Syntax {
+    if let Some(s) = params.get("_format").and_then(|f| Syntax::from_format(f)) {
+        return s;
+    }
+    let from = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .and_then(|v| v.split(',').find_map(Syntax::from_content_type))
+    };
+    from(header::ACCEPT)
+        .or_else(|| from(header::CONTENT_TYPE))
+        .unwrap_or(Syntax::Json)
+}
+
+fn render(value: &Value, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Json => fhir::json::to_string(value),
+        Syntax::Xml => fhir::xml::to_xml(value).unwrap_or_default(),
+    }
+}
+
+/// An OperationOutcome response.
+fn outcome(status: StatusCode, syntax: Syntax, issues: Vec<Value>) -> Response {
+    let body = json!({"resourceType": "OperationOutcome", "issue": issues});
+    (
+        status,
+        [(header::CONTENT_TYPE, syntax.mime())],
+        render(&body, syntax),
+    )
+        .into_response()
+}
+
+fn issue(severity: &str, code: &str, diagnostics: impl Into<String>) -> Value {
+    json!({"severity": severity, "code": code, "diagnostics": diagnostics.into()})
+}
+
+fn fail(
+    status: StatusCode,
+    syntax: Syntax,
+    code: &str,
+    diagnostics: impl Into<String>,
+) -> Response {
+    outcome(status, syntax, vec![issue("error", code, diagnostics)])
+}
+
+async fn create(
+    State(s): State<FhirState>,
+    Path(rtype): Path<String>,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let route = if rtype == "$process-message" {
+        Route::ProcessMessage
+    } else {
+        Route::Create(rtype)
+    };
+    receive(s, route, params, headers, body).await
+}
+
+async fn update(
+    State(s): State<FhirState>,
+    Path((rtype, id)): Path<(String, String)>,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive(s, Route::Update(rtype, id), params, headers, body).await
+}
+
+async fn bundle(
+    State(s): State<FhirState>,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive(s, Route::Bundle, params, headers, body).await
+}
+
+/// Who is calling: `Ok(None)` anonymous, `Ok(Some(name))` a partner, `Err` an unknown token.
+fn partner<'c>(channels: &'c [FhirChannel], headers: &HeaderMap) -> Result<Option<&'c str>, ()> {
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))
+        .ok_or(())?
+        .trim();
+    let h = token_hash(token);
+    channels
+        .iter()
+        .flat_map(|c| c.partners.iter())
+        .find(|(_, hash)| same(hash, &h))
+        .map(|(name, _)| Some(name.as_str()))
+        .ok_or(())
+}
+
+async fn receive(
+    s: FhirState,
+    route: Route,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let answer = answer_syntax(&params, &headers);
+    let rtype = route.resource_type().to_string();
+    if !fhir::schema::Schema::r4().is_resource(&rtype) {
+        return fail(
+            StatusCode::NOT_FOUND,
+            answer,
+            "not-supported",
+            format!("{rtype:?} is not a FHIR R4 resource type"),
+        );
+    }
+    // Who, and which channel.
+    let who = match partner(&s.channels, &headers) {
+        Ok(w) => w,
+        Err(()) => {
+            let mut r = fail(
+                StatusCode::UNAUTHORIZED,
+                answer,
+                "login",
+                "the bearer token is not known here",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    };
+    let takers: Vec<&FhirChannel> = s
+        .channels
+        .iter()
+        .filter(|c| c.policy.accepts(&rtype))
+        .collect();
+    if takers.is_empty() {
+        return fail(
+            StatusCode::NOT_FOUND,
+            answer,
+            "not-supported",
+            format!("no channel here takes {rtype}"),
+        );
+    }
+    let allowed = takers.iter().find(|c| match who {
+        Some(name) => c.partners.iter().any(|(n, _)| n == name),
+        None => c.config.allow_anonymous,
+    });
+    let Some(ch) = allowed else {
+        if who.is_none() {
+            let mut r = fail(
+                StatusCode::UNAUTHORIZED,
+                answer,
+                "login",
+                "this endpoint needs a bearer token",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+        return fail(
+            StatusCode::FORBIDDEN,
+            answer,
+            "forbidden",
+            format!("this partner may not send {rtype} here"),
+        );
+    };
+    // The body.
+    let syntax = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(ct) => match Syntax::from_content_type(ct) {
+            Some(s) => s,
+            None => {
+                return fail(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    answer,
+                    "not-supported",
+                    format!(
+                        "Content-Type {ct:?}: send application/fhir+json or application/fhir+xml"
+                    ),
+                );
+            }
+        },
+        None => Syntax::Json,
+    };
+    let limit = ch.config.max_body_size.as_usize();
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                answer,
+                "too-costly",
+                format!(
+                    "the body is larger than this channel accepts ({})",
+                    ch.config.max_body_size
+                ),
+            );
+        }
+    };
+    ch.metrics.received();
+    let assessed = ch.policy.assess(&bytes, syntax, &route);
+    let header_key = headers
+        .get("idempotency-key")
+        .or_else(|| headers.get("if-none-exist"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let (state, error, deliveries, message_type, key) = match &assessed {
+        Ok(a) => (
+            MessageState::Processed,
+            None,
+            ch.policy.deliveries(),
+            Some(a.message_type.clone()),
+            header_key.or_else(|| a.key.clone()),
+        ),
+        Err(r) => (
+            MessageState::Error,
+            Some(r.reason()),
+            Vec::new(),
+            Some(rtype.clone()),
+            header_key,
+        ),
+    };
+    let routed = !deliveries.is_empty();
+    let msg = NewMessage {
+        channel: ch.policy.channel.to_string(),
+        received_at: Timestamp::now(),
+        format: Format::Fhir,
+        message_type,
+        control_id: key.clone(),
+        sender: who.map(String::from),
+        peer: None,
+        raw: bytes,
+        state,
+        error,
+        deliveries,
+        dedup_window: key.as_ref().map(|_| ch.config.idempotency_window.get()),
+        idempotent: true,
+    };
+    let stored = match s.store.commit(vec![msg]).await {
+        Ok(mut p) if !p.is_empty() => p.swap_remove(0),
+        Ok(_) | Err(_) => {
+            telemetry::store_error();
+            tracing::error!(channel = %ch.policy.channel, "FHIR request not stored; answering 503");
+            return fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                answer,
+                "transient",
+                "the request could not be stored; send it again",
+            );
+        }
+    };
+    let id = stored.id();
+    match assessed {
+        Ok(_) => {
+            if routed && stored.duplicate_of().is_none() {
+                ch.wakers.wake();
+            }
+            let location = format!("/api/messages/{id}");
+            let minimal = headers
+                .get("prefer")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.contains("return=minimal"));
+            let mut r = if minimal {
+                StatusCode::ACCEPTED.into_response()
+            } else {
+                let what = if stored.duplicate_of().is_some() {
+                    format!(
+                        "already accepted as message {id} (same idempotency key); not stored again"
+                    )
+                } else {
+                    format!("accepted and stored as message {id}; it is delivered from here")
+                };
+                outcome(
+                    StatusCode::ACCEPTED,
+                    answer,
+                    vec![issue("information", "informational", what)],
+                )
+            };
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::CONTENT_LOCATION, v);
+            }
+            r
+        }
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut issues: Vec<Value> = refusal
+                .issues
+                .iter()
+                .take(100)
+                .map(|i| {
+                    let mut v = issue(i.severity.as_str(), i.code, i.message.clone());
+                    if !i.location.is_empty() {
+                        v["expression"] = json!([i.location]);
+                    }
+                    v
+                })
+                .collect();
+            issues.push(issue(
+                "information",
+                "informational",
+                format!("stored as message {id} (state error)"),
+            ));
+            outcome(status, answer, issues)
+        }
+    }
+}
+
+async fn metadata(State(s): State<FhirState>, params: Params, headers: HeaderMap) -> Response {
+    let answer = answer_syntax(&params, &headers);
+    let schema = fhir::schema::Schema::r4();
+    let mut types: Vec<String> = Vec::new();
+    let mut all = false;
+    for c in s.channels.iter() {
+        if c.policy.resources.is_empty() {
+            all = true;
+        }
+        types.extend(c.policy.resources.iter().cloned());
+    }
+    if all {
+        types = schema
+            .defs()
+            .filter(|d| {
+                schema.is_resource(d.name) && d.name != "Resource" && d.name != "DomainResource"
+            })
+            .map(|d| d.name.to_string())
+            .collect();
+    }
+    types.sort();
+    types.dedup();
+    let takes_bundle = types.iter().any(|t| t == "Bundle");
+    let resources: Vec<Value> = types
+        .iter()
+        .filter(|t| *t != "Bundle")
+        .map(|t| json!({"type": t, "interaction": [{"code": "create"}, {"code": "update"}]}))
+        .collect();
+    let mut rest = json!({"mode": "server", "documentation": "Caduceus accepts, stores and forwards (202 Accepted); it does not serve reads."});
+    if !resources.is_empty() {
+        rest["resource"] = Value::Array(resources);
+    }
+    if takes_bundle {
+        rest["interaction"] = json!([{"code": "transaction"}, {"code": "batch"}]);
+        rest["operation"] = json!([{"name": "process-message", "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"}]);
+    }
+    let cs = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string(),
+        "kind": "instance",
+        "software": {"name": "Caduceus", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "Caduceus FHIR intake"},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "xml"],
+        "rest": [rest]
+    });
+    let mut cs = cs;
+    fhir::json::canonicalize(&mut cs);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, answer.mime())],
+        render(&cs, answer),
+    )
+        .into_response()
+}
