@@ -36,7 +36,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::tagged::{TaggedEnum, deserialize_tagged};
 use crate::config::units::HumanDuration;
-use crate::connectors::fhir::config::FhirSourceConfig;
+use crate::connectors::fhir::config::{FhirDestinationConfig, FhirSourceConfig};
 use crate::connectors::file::config::{DirectorySourceConfig, FileDestinationConfig};
 use crate::connectors::mllp::config::{MllpDestinationConfig, MllpSourceConfig};
 use crate::pipeline::layers::StackSettings;
@@ -305,6 +305,8 @@ pub enum DestinationConfig {
     Mllp(MllpDestinationConfig),
     /// `type: file`
     File(FileDestinationConfig),
+    /// `type: fhir`
+    Fhir(FhirDestinationConfig),
 }
 
 impl DestinationConfig {
@@ -313,6 +315,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::Mllp(c) => &c.name,
             DestinationConfig::File(c) => &c.name,
+            DestinationConfig::Fhir(c) => &c.name,
         }
     }
 
@@ -321,12 +324,13 @@ impl DestinationConfig {
         match self {
             DestinationConfig::Mllp(c) => c.stack_settings(),
             DestinationConfig::File(c) => c.stack_settings(),
+            DestinationConfig::Fhir(c) => c.stack_settings(),
         }
     }
 }
 
 impl TaggedEnum for DestinationConfig {
-    const TAGS: &'static [&'static str] = &["mllp", "file"];
+    const TAGS: &'static [&'static str] = &["mllp", "file", "fhir"];
     const WHAT: &'static str = "destination";
     fn deserialize_variant<'de, D: Deserializer<'de>>(
         tag: &str,
@@ -335,6 +339,7 @@ impl TaggedEnum for DestinationConfig {
         match tag {
             "mllp" => MllpDestinationConfig::deserialize(rest).map(DestinationConfig::Mllp),
             "file" => FileDestinationConfig::deserialize(rest).map(DestinationConfig::File),
+            "fhir" => FhirDestinationConfig::deserialize(rest).map(DestinationConfig::Fhir),
             _ => Err(D::Error::unknown_variant(tag, Self::TAGS)),
         }
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::config::channel::{DestinationConfig, SourceConfig};
 use crate::config::{ConfigError, Loaded, LoadedChannel};
 use crate::connectors::fhir::config::FhirSourceConfig;
+use crate::connectors::fhir::destination::FhirSender;
 use crate::connectors::fhir::intake::FhirPolicy;
 use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
@@ -63,6 +64,8 @@ pub enum Connector {
     Mllp(MllpSender),
     /// File writer.
     File(FileWriter),
+    /// FHIR client.
+    Fhir(FhirSender),
 }
 
 /// A compiled destination.
@@ -80,7 +83,7 @@ impl DestinationPlan {
     pub fn barrier(&self) -> Option<Arc<dyn Barrier>> {
         match &self.connector {
             Connector::File(f) => Some(Arc::new(f.clone())),
-            Connector::Mllp(_) => None,
+            Connector::Mllp(_) | Connector::Fhir(_) => None,
         }
     }
 
@@ -89,6 +92,7 @@ impl DestinationPlan {
         match &self.connector {
             Connector::Mllp(c) => build_stack(c.clone(), &self.settings, ctx),
             Connector::File(c) => build_stack(c.clone(), &self.settings, ctx),
+            Connector::Fhir(c) => build_stack(c.clone(), &self.settings, ctx),
         }
     }
 }
@@ -247,6 +251,25 @@ impl ChannelPlan {
                         continue;
                     }
                     Connector::Mllp(MllpSender::new(m.clone(), tls))
+                }
+                DestinationConfig::Fhir(f) => {
+                    let tls = match &f.tls {
+                        Some(t) => match tls::client_config(t, &base) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                errors.push(at(format!("tls: {e}")));
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    match FhirSender::new(f, tls, &base) {
+                        Ok(s) => Connector::Fhir(s),
+                        Err(e) => {
+                            errors.push(at(e));
+                            continue;
+                        }
+                    }
                 }
                 DestinationConfig::File(f) => {
                     match FileWriter::new(f, loaded.data_path(&f.directory)) {

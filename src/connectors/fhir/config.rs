@@ -67,3 +67,84 @@ pub struct PartnerConfig {
     /// SHA-256 of its bearer token, 64 hex digits.
     pub token_sha256: String,
 }
+
+fn default_token_margin() -> HumanDuration {
+    HumanDuration::secs(60)
+}
+
+crate::config::channel::destination_config! {
+    /// `destinations: [{type: fhir}]`: deliver to a FHIR R4 server.
+    ///
+    /// What is sent depends on the payload: a transaction or batch Bundle
+    /// is POSTed to the base URL; a message Bundle to `$process-message`;
+    /// a resource with an id is PUT to `{type}/{id}` (an update: sending it
+    /// again is harmless); one without an id is POSTed to `{type}` with
+    /// `If-None-Exist: identifier=...` when it has an identifier
+    /// (conditional create), so a redelivery does not duplicate it. Every
+    /// request carries `Idempotency-Key`.
+    ///
+    /// 2xx → sent (the status, Location and OperationOutcome warnings are
+    /// kept); 429/503 → retried after `Retry-After`; other 5xx, timeouts,
+    /// connection errors → retried with backoff; 401 → the token is fetched
+    /// again once; other 4xx → dead, with the server's OperationOutcome in
+    /// `caduceus messages show`.
+    ///
+    /// ```yaml
+    /// - name: hapi
+    ///   type: fhir
+    ///   base_url: https://fhir.example.org/r4
+    ///   auth:                        # optional
+    ///     oauth2:                    # client credentials
+    ///       token_url: https://auth.example.org/token
+    ///       client_id: caduceus
+    ///       client_secret_file: ../secrets/hapi-client-secret
+    ///       scope: system/*.write
+    ///   tls: { ca: ../certs/partner-ca.pem, cert: ..., key: ... }   # pinned CA, client certificate
+    ///   headers: { X-Tenant: north }
+    /// ```
+    pub struct FhirDestinationConfig {
+        /// The server's base URL (`https://host/fhir/r4`).
+        pub base_url: String,
+        /// How to authenticate. Default: none.
+        #[serde(default)]
+        pub auth: Option<AuthConfig>,
+        /// TLS for `https` (a CA to pin, a client certificate). Without it
+        /// an `https` base URL is refused at `check`: partner connections
+        /// have no implicit trust store.
+        #[serde(default)]
+        pub tls: Option<crate::tls::TlsClientConfig>,
+        /// Extra request headers.
+        #[serde(default)]
+        pub headers: std::collections::BTreeMap<String, String>,
+    }
+}
+
+/// `auth:` of an HTTP or FHIR destination (one of).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A static bearer token, read from this file (never inline).
+    #[serde(default)]
+    pub bearer_token_file: Option<std::path::PathBuf>,
+    /// OAuth2 client credentials.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
+}
+
+/// OAuth2 client credentials grant.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// The token endpoint.
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// File holding the client secret (never inline).
+    pub client_secret_file: std::path::PathBuf,
+    /// Scope to ask for.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Fetch a new token this long before the current one expires. Default 60s.
+    #[serde(default = "default_token_margin")]
+    pub refresh_before: HumanDuration,
+}

@@ -3,10 +3,12 @@
 //! - `config`: the `source: {type: fhir}` block.
 //! - `intake`: the decision on a body (parse, route checks, validation).
 //! - `source`: the `/fhir` routes (partners, negotiation, idempotency, answers).
+//! - `destination`: the FHIR client (interactions, auth, answers classified).
 //!
-//! The FHIR destination (client), OAuth2 and a channel's own TLS listener
-//! come next (issue 4); they are not here yet.
+//! A channel's own TLS listener with client-certificate partners, `mode:
+//! sync` and SMART Backend Services auth come next (issue 4).
 
 pub mod config;
+pub mod destination;
 pub mod intake;
 pub mod source;
