@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, router};
 use crate::config::{ConfigError, Loaded};
+use crate::connectors::fhir::listener as fhir_listener;
 use crate::connectors::fhir::source::{FhirChannel, FhirState, routes as fhir_routes};
 use crate::connectors::file::source::DirectoryPoller;
 use crate::connectors::mllp::source::MllpListener;
@@ -155,13 +156,21 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let http = bind("http", &http_addr).await?;
     bound.insert("http".to_string(), http.local_addr()?);
-    let mut mllp_listeners = BTreeMap::new();
+    // Channels' own listeners (MLLP, and FHIR channels with an address), by channel.
+    let mut own_listeners = BTreeMap::new();
     for plan in &plans {
-        if let SourcePlan::Mllp { listener, .. } = &plan.source {
+        let key = match &plan.source {
+            SourcePlan::Mllp { listener, .. } => Some(listener),
+            SourcePlan::Fhir {
+                listener: Some(l), ..
+            } => Some(l),
+            _ => None,
+        };
+        if let Some(listener) = key {
             let addr = loaded.listeners.get(listener).cloned().unwrap_or_default();
             let l = bind(listener, &addr).await?;
             bound.insert(listener.clone(), l.local_addr()?);
-            mllp_listeners.insert(plan.name.to_string(), l);
+            own_listeners.insert(plan.name.to_string(), l);
         }
     }
 
@@ -183,7 +192,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
             &mappings,
             &store,
             &limiters,
-            &mut mllp_listeners,
+            &mut own_listeners,
             &mut sources,
             &mut workers,
             &sources_stop,
@@ -254,7 +263,7 @@ fn start_channel(
     mappings: &Arc<LiveRegistry>,
     store: &Arc<dyn Store>,
     limiters: &RateLimiters,
-    mllp_listeners: &mut BTreeMap<String, TcpListener>,
+    own_listeners: &mut BTreeMap<String, TcpListener>,
     sources: &mut JoinSet<()>,
     workers: &mut JoinSet<()>,
     sources_stop: &CancellationToken,
@@ -321,15 +330,30 @@ fn start_channel(
             policy,
             config,
             partners,
-        } => fhir_channels.push(FhirChannel {
-            metrics: ChannelMetrics::new(&policy.channel),
-            policy,
-            config,
-            partners,
-            wakers,
-        }),
+            listener,
+            tls,
+        } => {
+            let channel = FhirChannel {
+                metrics: ChannelMetrics::new(&policy.channel),
+                policy,
+                config,
+                partners,
+                wakers,
+            };
+            match listener.and_then(|_| own_listeners.remove(plan.name.as_ref())) {
+                // Its own listener: only its routes.
+                Some(tcp) => {
+                    let routes = fhir_routes(FhirState {
+                        channels: Arc::new(vec![channel]),
+                        store: store.clone(),
+                    });
+                    sources.spawn(fhir_listener::serve(tcp, tls, routes, sources_stop.clone()));
+                }
+                None => fhir_channels.push(channel),
+            }
+        }
         SourcePlan::Mllp { config, tls, .. } => {
-            if let Some(listener) = mllp_listeners.remove(plan.name.as_ref()) {
+            if let Some(listener) = own_listeners.remove(plan.name.as_ref()) {
                 let l = MllpListener {
                     listener,
                     config,

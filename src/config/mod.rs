@@ -373,10 +373,23 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigErrors> 
         if let SourceConfig::Fhir(f) = &ch.config.source
             && f.listen != "http"
         {
-            errors.push(ConfigError::file(
-                &ch.file,
-                format!("source.listen: {:?}: a FHIR channel is served under /fhir on the `http` listener (a listener of its own comes later)", f.listen),
-            ));
+            if !valid_address(&f.listen) {
+                errors.push(ConfigError::file(
+                    &ch.file,
+                    format!(
+                        "source.listen: {:?} is neither `http` nor host:port",
+                        f.listen
+                    ),
+                ));
+            } else if listeners.contains_key(&name) {
+                errors.push(ConfigError::file(
+                    &ch.file,
+                    format!("channel {name:?} has its own address but a server listener has the same name"),
+                ));
+            } else {
+                listeners.insert(name.clone(), f.listen.clone());
+                ch.listener = Some(name.clone());
+            }
         }
         if let SourceConfig::Mllp(m) = &ch.config.source {
             let key = if valid_address(&m.listen) {

@@ -14,6 +14,7 @@ use crate::config::{ConfigError, Loaded, LoadedChannel};
 use crate::connectors::fhir::config::FhirSourceConfig;
 use crate::connectors::fhir::destination::FhirSender;
 use crate::connectors::fhir::intake::FhirPolicy;
+use crate::connectors::fhir::source::Partner;
 use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
 use crate::connectors::mllp::config::MllpSourceConfig;
@@ -43,8 +44,12 @@ pub enum SourcePlan {
         policy: Arc<FhirPolicy>,
         /// Settings.
         config: FhirSourceConfig,
-        /// (partner, SHA-256 of its token).
-        partners: Vec<(String, [u8; 32])>,
+        /// Who may call it.
+        partners: Vec<Partner>,
+        /// Its own listener (key in `Loaded::listeners`), else the `http` one.
+        listener: Option<String>,
+        /// HTTPS on its own listener.
+        tls: Option<Arc<rustls::ServerConfig>>,
     },
     /// A directory poller.
     Directory {
@@ -168,19 +173,68 @@ impl ChannelPlan {
                         "steps: a FHIR channel takes no steps yet (the map step reads HL7 v2)",
                     ));
                 }
+                let own = f.listen != "http";
                 let mut partners = Vec::new();
                 for p in &f.partners {
-                    match crate::connectors::fhir::source::parse_hash(&p.token_sha256) {
-                        Some(h) => partners.push((p.name.clone(), h)),
-                        None => errors.push(ConfigError::file(
+                    let token = match &p.token_sha256 {
+                        None => None,
+                        Some(t) => match crate::connectors::fhir::source::parse_hash(t) {
+                            Some(h) => Some(h),
+                            None => {
+                                errors.push(ConfigError::file(
+                                    file,
+                                    format!(
+                                        "source.partners: {:?}: token_sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                                        p.name
+                                    ),
+                                ));
+                                continue;
+                            }
+                        },
+                    };
+                    if token.is_none() && p.certificate.is_none() {
+                        errors.push(ConfigError::file(
                             file,
                             format!(
-                                "source.partners: {:?}: token_sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                                "source.partners: {:?}: give token_sha256 or certificate",
                                 p.name
                             ),
-                        )),
+                        ));
                     }
+                    if p.certificate.is_some()
+                        && !(own && f.tls.as_ref().is_some_and(|t| t.client_ca.is_some()))
+                    {
+                        errors.push(ConfigError::file(
+                            file,
+                            format!(
+                                "source.partners: {:?}: a certificate partner needs the channel's own listener with tls.client_ca",
+                                p.name
+                            ),
+                        ));
+                    }
+                    partners.push(Partner {
+                        name: p.name.clone(),
+                        token,
+                        certificate: p.certificate.clone(),
+                    });
                 }
+                let tls = match (&f.tls, own) {
+                    (Some(_), false) => {
+                        errors.push(ConfigError::file(
+                            file,
+                            "source.tls: TLS is for a channel's own listener (listen: an address); the `http` listener is plain",
+                        ));
+                        None
+                    }
+                    (Some(t), true) => match tls::server_config(t, &base) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            errors.push(ConfigError::file(file, format!("source.tls: {e}")));
+                            None
+                        }
+                    },
+                    (None, _) => None,
+                };
                 if f.partners.is_empty() && !f.allow_anonymous {
                     errors.push(ConfigError::file(
                         file,
@@ -208,6 +262,8 @@ impl ChannelPlan {
                     }),
                     config: f.clone(),
                     partners,
+                    listener: own.then(|| ch.listener.clone().unwrap_or_default()),
+                    tls,
                 }
             }
             SourceConfig::Directory(d) => {

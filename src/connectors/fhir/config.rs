@@ -15,12 +15,17 @@ fn default_listen() -> String {
     "http".into()
 }
 
-/// `source: {type: fhir}`: FHIR R4 REST intake on the HTTP listener.
+/// `source: {type: fhir}`: FHIR R4 REST intake.
 ///
 /// ```yaml
 /// source:
 ///   type: fhir
-///   listen: http                 # the server's HTTP listener (routes under /fhir)
+///   listen: http                 # the server's HTTP listener (routes under /fhir),
+///                                # or an address of the channel's own: 0.0.0.0:8443
+///   tls:                         # with an own address: HTTPS, mutual with client_ca
+///     cert: ../certs/dev/server.pem
+///     key: ../certs/dev/server.key
+///     client_ca: ../certs/dev/ca.pem
 ///   resources: [Patient, Encounter, Bundle]   # accepted types; default: every resource type
 ///   partners:                    # who may call this channel, by bearer token
 ///     - name: ehr-a
@@ -31,14 +36,21 @@ fn default_listen() -> String {
 /// ```
 ///
 /// Tokens are stored as their SHA-256 (hex): `printf %s "$TOKEN" | sha256sum`.
-/// A request with no token, or one no partner has, gets 401; a partner
-/// calling a channel that does not list it gets 403.
+/// On a channel's own TLS listener a partner may instead be known by its
+/// client certificate (`certificate:` matches the subject CN or a DNS SAN).
+/// A request with no credentials, or ones no partner has, gets 401; a
+/// partner calling a channel that does not list it gets 403.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FhirSourceConfig {
-    /// The listener: `http` (the only one for now).
+    /// `http` (the server's HTTP listener), or an address of the channel's
+    /// own (`0.0.0.0:8443`); `--listen CHANNEL=ADDR` overrides it.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// HTTPS on the channel's own listener; with `client_ca`, clients must
+    /// present a certificate from that CA.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsServerConfig>,
     /// Resource types this channel accepts (`Bundle` for `POST /fhir` and
     /// `$process-message`). Empty: every resource type.
     #[serde(default)]
@@ -65,7 +77,11 @@ pub struct PartnerConfig {
     /// Its name (recorded as the message's sender).
     pub name: String,
     /// SHA-256 of its bearer token, 64 hex digits.
-    pub token_sha256: String,
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// Its client certificate's subject CN or a DNS SAN (own TLS listener only).
+    #[serde(default)]
+    pub certificate: Option<String>,
 }
 
 fn default_token_margin() -> HumanDuration {

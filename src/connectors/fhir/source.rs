@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 
 use super::config::FhirSourceConfig;
 use super::intake::{FhirPolicy, Route, Syntax};
+use super::listener::PeerIdentity;
 use crate::pipeline::intake::Wakers;
 use crate::store::{Format, MessageState, NewMessage, Store};
 use crate::telemetry::{self, ChannelMetrics};
@@ -45,12 +46,23 @@ pub struct FhirChannel {
     pub policy: Arc<FhirPolicy>,
     /// Its source settings.
     pub config: FhirSourceConfig,
-    /// (partner name, SHA-256 of its token).
-    pub partners: Vec<(String, [u8; 32])>,
+    /// Who may call it.
+    pub partners: Vec<Partner>,
     /// Its destination workers.
     pub wakers: Wakers,
     /// Its metrics.
     pub metrics: ChannelMetrics,
+}
+
+/// A partner, compiled.
+#[derive(Clone, Debug)]
+pub struct Partner {
+    /// Its name.
+    pub name: String,
+    /// SHA-256 of its bearer token.
+    pub token: Option<[u8; 32]>,
+    /// Its certificate's CN or DNS SAN.
+    pub certificate: Option<String>,
 }
 
 /// The routes' state.
@@ -149,9 +161,12 @@ fn fail(
     outcome(status, syntax, vec![issue("error", code, diagnostics)])
 }
 
+type Peer = Option<Extension<PeerIdentity>>;
+
 async fn create(
     State(s): State<FhirState>,
     Path(rtype): Path<String>,
+    peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
@@ -161,35 +176,47 @@ async fn create(
     } else {
         Route::Create(rtype)
     };
-    receive(s, route, params, headers, body).await
+    receive(s, route, peer, params, headers, body).await
 }
 
 async fn update(
     State(s): State<FhirState>,
     Path((rtype, id)): Path<(String, String)>,
+    peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(s, Route::Update(rtype, id), params, headers, body).await
+    receive(s, Route::Update(rtype, id), peer, params, headers, body).await
 }
 
 async fn bundle(
     State(s): State<FhirState>,
+    peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(s, Route::Bundle, params, headers, body).await
+    receive(s, Route::Bundle, peer, params, headers, body).await
 }
 
-/// Who is calling: `Ok(None)` anonymous, `Ok(Some(name))` a partner, `Err` an unknown token.
-fn partner<'c>(channels: &'c [FhirChannel], headers: &HeaderMap) -> Result<Option<&'c str>, ()> {
+/// Who is calling: `Ok(None)` anonymous, `Ok(Some(name))` a partner, `Err`
+/// credentials no partner has. A bearer token wins over a certificate.
+fn partner<'c>(
+    channels: &'c [FhirChannel],
+    headers: &HeaderMap,
+    peer: Option<&PeerIdentity>,
+) -> Result<Option<&'c str>, ()> {
+    let all = || channels.iter().flat_map(|c| c.partners.iter());
     let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Ok(None);
+        let Some(id) = peer else { return Ok(None) };
+        return all()
+            .find(|p| p.certificate.as_deref().is_some_and(|n| id.is(n)))
+            .map(|p| Some(p.name.as_str()))
+            .ok_or(());
     };
     let token = auth
         .strip_prefix("Bearer ")
@@ -197,21 +224,21 @@ fn partner<'c>(channels: &'c [FhirChannel], headers: &HeaderMap) -> Result<Optio
         .ok_or(())?
         .trim();
     let h = token_hash(token);
-    channels
-        .iter()
-        .flat_map(|c| c.partners.iter())
-        .find(|(_, hash)| same(hash, &h))
-        .map(|(name, _)| Some(name.as_str()))
+    all()
+        .find(|p| p.token.as_ref().is_some_and(|t| same(t, &h)))
+        .map(|p| Some(p.name.as_str()))
         .ok_or(())
 }
 
 async fn receive(
     s: FhirState,
     route: Route,
+    peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let peer = peer.map(|Extension(p)| p);
     let answer = answer_syntax(&params, &headers);
     let rtype = route.resource_type().to_string();
     if !fhir::schema::Schema::r4().is_resource(&rtype) {
@@ -223,14 +250,14 @@ async fn receive(
         );
     }
     // Who, and which channel.
-    let who = match partner(&s.channels, &headers) {
+    let who = match partner(&s.channels, &headers, peer.as_ref()) {
         Ok(w) => w,
         Err(()) => {
             let mut r = fail(
                 StatusCode::UNAUTHORIZED,
                 answer,
                 "login",
-                "the bearer token is not known here",
+                "these credentials are not known here",
             );
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -251,7 +278,7 @@ async fn receive(
         );
     }
     let allowed = takers.iter().find(|c| match who {
-        Some(name) => c.partners.iter().any(|(n, _)| n == name),
+        Some(name) => c.partners.iter().any(|p| p.name == name),
         None => c.config.allow_anonymous,
     });
     let Some(ch) = allowed else {
@@ -340,7 +367,10 @@ async fn receive(
         message_type,
         control_id: key.clone(),
         sender: who.map(String::from),
-        peer: None,
+        peer: peer
+            .as_ref()
+            .and_then(|p| p.common_name.clone())
+            .map(|cn| format!("certificate CN={cn}")),
         raw: bytes,
         state,
         error,
