@@ -335,6 +335,11 @@ fn start_channel(
         } => {
             let channel = FhirChannel {
                 metrics: ChannelMetrics::new(&policy.channel),
+                limiter: config
+                    .rate_limit
+                    .as_ref()
+                    .and_then(|r| r.quota())
+                    .map(|q| Arc::new(governor::RateLimiter::direct(q))),
                 policy,
                 config,
                 partners,

@@ -362,3 +362,32 @@ fn check_names_bad_fhir_channel_settings() {
         "{text}"
     );
 }
+
+#[test]
+fn over_the_rate_limit_is_429_with_retry_after() {
+    let ch = "name: slow\nsource:\n  type: fhir\n  allow_anonymous: true\n  rate_limit: { per_minute: 2, burst: 2 }\n";
+    let setup = Setup::new(SERVER, &[("slow.yaml", ch)]);
+    let server = Server::start(&setup);
+    let statuses: Vec<(u16, Option<String>)> = (0..5)
+        .map(|_| {
+            let r = post(&server, "/fhir/Patient", None, JSON, PATIENT, &[]);
+            (r.status, r.header("retry-after").map(String::from))
+        })
+        .collect();
+    let accepted = statuses.iter().filter(|(s, _)| *s == 202).count();
+    assert!(accepted <= 2, "{statuses:?}");
+    let throttled: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(throttled.len() >= 3, "{statuses:?}");
+    assert!(
+        throttled.iter().all(|(_, ra)| ra
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| (1..=30).contains(&s))),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&server),
+        accepted,
+        "a throttled request stores nothing"
+    );
+}

@@ -33,6 +33,7 @@ fn default_listen() -> String {
 ///   max_body_size: 10MiB         # larger: 413, nothing stored
 ///   idempotency_window: 24h      # a repeated request (same Idempotency-Key, Bundle.id,
 ///                                # MessageHeader.id or If-None-Exist) gets the first answer
+///   rate_limit: { per_second: 50, burst: 20 }   # over it: 429 with Retry-After
 /// ```
 ///
 /// Tokens are stored as their SHA-256 (hex): `printf %s "$TOKEN" | sha256sum`.
@@ -68,6 +69,10 @@ pub struct FhirSourceConfig {
     /// Default 24h.
     #[serde(default = "default_idempotency")]
     pub idempotency_window: HumanDuration,
+    /// Requests over this rate get 429 with `Retry-After` (nothing stored).
+    /// Default: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<crate::pipeline::layers::rate_limit::RateLimitConfig>,
 }
 
 /// One partner of a FHIR channel.

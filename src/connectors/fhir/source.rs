@@ -14,6 +14,7 @@
 //! | no token / unknown token | 401 | nothing |
 //! | a partner on a channel that does not list it | 403 | nothing |
 //! | no channel takes the resource type | 404 | nothing |
+//! | over the channel's `rate_limit` | 429 + `Retry-After` | nothing |
 //! | body over the channel's `max_body_size` | 413 | nothing |
 //! | Content-Type not JSON/XML | 415 | nothing |
 //! | unparseable / not matching the route | 400 | `error` |
@@ -52,6 +53,8 @@ pub struct FhirChannel {
     pub wakers: Wakers,
     /// Its metrics.
     pub metrics: ChannelMetrics,
+    /// Its rate limit, when it has one.
+    pub limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
 /// A partner, compiled.
@@ -300,6 +303,24 @@ async fn receive(
             format!("this partner may not send {rtype} here"),
         );
     };
+    if let Some(l) = &ch.limiter
+        && let Err(not_until) = l.check()
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut r = fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            answer,
+            "throttled",
+            format!("over this channel's rate limit; send it again in {secs}s"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     // The body.
     let syntax = match headers
         .get(header::CONTENT_TYPE)
