@@ -287,3 +287,33 @@ async fn hl7_over_mllp_becomes_a_fhir_transaction_at_the_server() {
             .any(|e| e["resource"]["resourceType"] == "Patient")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_destination_posts_the_message_as_stored() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/inbound"))
+        .and(header("content-type", "x-application/hl7-v2+er7"))
+        .and(header("x-source", "caduceus"))
+        .and(header("authorization", "Bearer static-token"))
+        .and(header_exists("idempotency-key"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let ch = format!(
+        "name: hl7\nsource:\n  type: mllp\n  listen: mllp\ndestinations:\n  - name: billing\n    type: http\n    url: {}/inbound\n    headers: {{ X-Source: caduceus }}\n    auth: {{ bearer_token_file: token.txt }}\n",
+        mock.uri()
+    );
+    let setup = Setup::new(SERVER, &[("hl7.yaml", &ch)]);
+    std::fs::write(setup.path().join("connectors/token.txt"), "static-token\n").unwrap();
+    let server = Server::start(&setup);
+    let mut c = Mllp::connect(server.mllp());
+    let msg = adt("HTTP-1");
+    assert_eq!(ack_fields(&c.request(&msg)).0, "AA");
+    let id = server.messages()[0]["id"].as_str().unwrap().to_string();
+    let d = wait_state(&server, &id, "sent");
+    assert!(d["response"].as_str().unwrap().starts_with("204"), "{d}");
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(reqs[0].body, msg, "the body is the message, byte for byte");
+}

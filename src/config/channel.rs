@@ -38,6 +38,7 @@ use crate::config::tagged::{TaggedEnum, deserialize_tagged};
 use crate::config::units::HumanDuration;
 use crate::connectors::fhir::config::{FhirDestinationConfig, FhirSourceConfig};
 use crate::connectors::file::config::{DirectorySourceConfig, FileDestinationConfig};
+use crate::connectors::http::config::HttpDestinationConfig;
 use crate::connectors::mllp::config::{MllpDestinationConfig, MllpSourceConfig};
 use crate::pipeline::layers::StackSettings;
 
@@ -307,6 +308,8 @@ pub enum DestinationConfig {
     File(FileDestinationConfig),
     /// `type: fhir`
     Fhir(FhirDestinationConfig),
+    /// `type: http`
+    Http(HttpDestinationConfig),
 }
 
 impl DestinationConfig {
@@ -316,6 +319,7 @@ impl DestinationConfig {
             DestinationConfig::Mllp(c) => &c.name,
             DestinationConfig::File(c) => &c.name,
             DestinationConfig::Fhir(c) => &c.name,
+            DestinationConfig::Http(c) => &c.name,
         }
     }
 
@@ -325,12 +329,13 @@ impl DestinationConfig {
             DestinationConfig::Mllp(c) => c.stack_settings(),
             DestinationConfig::File(c) => c.stack_settings(),
             DestinationConfig::Fhir(c) => c.stack_settings(),
+            DestinationConfig::Http(c) => c.stack_settings(),
         }
     }
 }
 
 impl TaggedEnum for DestinationConfig {
-    const TAGS: &'static [&'static str] = &["mllp", "file", "fhir"];
+    const TAGS: &'static [&'static str] = &["mllp", "file", "fhir", "http"];
     const WHAT: &'static str = "destination";
     fn deserialize_variant<'de, D: Deserializer<'de>>(
         tag: &str,
@@ -340,6 +345,7 @@ impl TaggedEnum for DestinationConfig {
             "mllp" => MllpDestinationConfig::deserialize(rest).map(DestinationConfig::Mllp),
             "file" => FileDestinationConfig::deserialize(rest).map(DestinationConfig::File),
             "fhir" => FhirDestinationConfig::deserialize(rest).map(DestinationConfig::Fhir),
+            "http" => HttpDestinationConfig::deserialize(rest).map(DestinationConfig::Http),
             _ => Err(D::Error::unknown_variant(tag, Self::TAGS)),
         }
     }

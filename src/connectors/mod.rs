@@ -4,4 +4,5 @@
 
 pub mod fhir;
 pub mod file;
+pub mod http;
 pub mod mllp;

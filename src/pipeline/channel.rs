@@ -17,6 +17,7 @@ use crate::connectors::fhir::intake::FhirPolicy;
 use crate::connectors::fhir::source::Partner;
 use crate::connectors::file::config::DirectorySourceConfig;
 use crate::connectors::file::destination::FileWriter;
+use crate::connectors::http::destination::HttpSender;
 use crate::connectors::mllp::config::MllpSourceConfig;
 use crate::connectors::mllp::destination::MllpSender;
 use crate::mapping::Registry;
@@ -71,6 +72,8 @@ pub enum Connector {
     File(FileWriter),
     /// FHIR client.
     Fhir(FhirSender),
+    /// HTTP client.
+    Http(HttpSender),
 }
 
 /// A compiled destination.
@@ -88,7 +91,7 @@ impl DestinationPlan {
     pub fn barrier(&self) -> Option<Arc<dyn Barrier>> {
         match &self.connector {
             Connector::File(f) => Some(Arc::new(f.clone())),
-            Connector::Mllp(_) | Connector::Fhir(_) => None,
+            Connector::Mllp(_) | Connector::Fhir(_) | Connector::Http(_) => None,
         }
     }
 
@@ -98,6 +101,7 @@ impl DestinationPlan {
             Connector::Mllp(c) => build_stack(c.clone(), &self.settings, ctx),
             Connector::File(c) => build_stack(c.clone(), &self.settings, ctx),
             Connector::Fhir(c) => build_stack(c.clone(), &self.settings, ctx),
+            Connector::Http(c) => build_stack(c.clone(), &self.settings, ctx),
         }
     }
 }
@@ -309,18 +313,17 @@ impl ChannelPlan {
                     Connector::Mllp(MllpSender::new(m.clone(), tls))
                 }
                 DestinationConfig::Fhir(f) => {
-                    let tls = match &f.tls {
-                        Some(t) => match tls::client_config(t, &base) {
-                            Ok(c) => Some(c),
-                            Err(e) => {
-                                errors.push(at(format!("tls: {e}")));
-                                continue;
-                            }
-                        },
-                        None => None,
-                    };
-                    match FhirSender::new(f, tls, &base) {
+                    match client_tls(&f.tls, &base).and_then(|t| FhirSender::new(f, t, &base)) {
                         Ok(s) => Connector::Fhir(s),
+                        Err(e) => {
+                            errors.push(at(e));
+                            continue;
+                        }
+                    }
+                }
+                DestinationConfig::Http(h) => {
+                    match client_tls(&h.tls, &base).and_then(|t| HttpSender::new(h, t, &base)) {
+                        Ok(s) => Connector::Http(s),
                         Err(e) => {
                             errors.push(at(e));
                             continue;
@@ -371,6 +374,16 @@ impl ChannelPlan {
             timezone: ch.timezone.clone(),
         })
     }
+}
+
+/// An outbound TLS config, when one is configured.
+fn client_tls(
+    cfg: &Option<tls::TlsClientConfig>,
+    base: &std::path::Path,
+) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    cfg.as_ref()
+        .map(|t| tls::client_config(t, base).map_err(|e| format!("tls: {e}")))
+        .transpose()
 }
 
 /// Compiles every channel; all errors, in file order.

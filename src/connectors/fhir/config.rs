@@ -89,10 +89,6 @@ pub struct PartnerConfig {
     pub certificate: Option<String>,
 }
 
-fn default_token_margin() -> HumanDuration {
-    HumanDuration::secs(60)
-}
-
 crate::config::channel::destination_config! {
     /// `destinations: [{type: fhir}]`: deliver to a FHIR R4 server.
     ///
@@ -128,7 +124,7 @@ crate::config::channel::destination_config! {
         pub base_url: String,
         /// How to authenticate. Default: none.
         #[serde(default)]
-        pub auth: Option<AuthConfig>,
+        pub auth: Option<crate::connectors::http::config::AuthConfig>,
         /// TLS for `https` (a CA to pin, a client certificate). Without it
         /// an `https` base URL is refused at `check`: partner connections
         /// have no implicit trust store.
@@ -138,34 +134,4 @@ crate::config::channel::destination_config! {
         #[serde(default)]
         pub headers: std::collections::BTreeMap<String, String>,
     }
-}
-
-/// `auth:` of an HTTP or FHIR destination (one of).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// A static bearer token, read from this file (never inline).
-    #[serde(default)]
-    pub bearer_token_file: Option<std::path::PathBuf>,
-    /// OAuth2 client credentials.
-    #[serde(default)]
-    pub oauth2: Option<OAuth2Config>,
-}
-
-/// OAuth2 client credentials grant.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OAuth2Config {
-    /// The token endpoint.
-    pub token_url: String,
-    /// Client id.
-    pub client_id: String,
-    /// File holding the client secret (never inline).
-    pub client_secret_file: std::path::PathBuf,
-    /// Scope to ask for.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// Fetch a new token this long before the current one expires. Default 60s.
-    #[serde(default = "default_token_margin")]
-    pub refresh_before: HumanDuration,
 }

@@ -1,143 +1,23 @@
-//! The FHIR client destination: one request per delivery, its answer
-//! classified.
+//! The FHIR client destination: one interaction per delivery, chosen from
+//! the payload.
 //!
-//! Owns choosing the interaction from the payload (transaction/batch →
-//! `POST base`, message → `POST base/$process-message`, a resource with an
-//! id → `PUT base/Type/id`, without one → `POST base/Type`, conditional on
-//! its first identifier), authentication (static bearer token, OAuth2
-//! client credentials with the token cached until shortly before it
-//! expires and fetched again once on a 401), and [`FhirRetryLogic`], the
-//! meaning of HTTP answers. TLS comes from the connector's own
-//! `rustls::ClientConfig` (pinned CA, client certificate), never a system
-//! trust store.
+//! Owns choosing the interaction (transaction/batch → `POST base`, message
+//! → `POST base/$process-message`, a resource with an id → `PUT
+//! base/Type/id`, without one → `POST base/Type`, conditional on its first
+//! identifier so a redelivery does not duplicate it) and FHIR's content
+//! types. The exchange, authentication, TLS and what an answer means are the
+//! shared [`HttpClient`]'s.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::config::{FhirDestinationConfig, OAuth2Config};
+use super::config::FhirDestinationConfig;
 use super::intake::Syntax;
-use crate::pipeline::delivery::{
-    Delivery, DeliveryError, DeliveryFuture, Receipt, RetryLogic, Verdict,
-};
-
-/// An HTTP answer, as the retry logic reads it.
-#[derive(Clone, Debug)]
-pub struct HttpAnswer {
-    /// Status code.
-    pub status: u16,
-    /// `Retry-After`, when given.
-    pub retry_after: Option<Duration>,
-    /// `Location`, when given.
-    pub location: Option<String>,
-    /// A summary of the body's OperationOutcome (or transaction-response), no PHI.
-    pub summary: Option<String>,
-}
-
-/// How FHIR/HTTP answers map to delivery outcomes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FhirRetryLogic;
-
-impl RetryLogic for FhirRetryLogic {
-    type Answer = HttpAnswer;
-
-    fn classify(&self, a: &HttpAnswer) -> Verdict {
-        let said = a
-            .summary
-            .as_deref()
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        match a.status {
-            200..=299 => Verdict::Delivered(Receipt {
-                detail: Some(format!(
-                    "{}{}{said}",
-                    a.status,
-                    a.location
-                        .as_deref()
-                        .map(|l| format!(" {l}"))
-                        .unwrap_or_default()
-                )),
-                attempts: 0,
-            }),
-            429 | 503 => Verdict::Failed(DeliveryError {
-                retry_after: a.retry_after,
-                ..DeliveryError::retryable(format!("server answered {}{said}", a.status))
-            }),
-            500..=599 | 408 => Verdict::Failed(DeliveryError::retryable(format!(
-                "server answered {}{said}",
-                a.status
-            ))),
-            _ => Verdict::Failed(DeliveryError::permanent(format!(
-                "server refused it: {}{said}",
-                a.status
-            ))),
-        }
-    }
-}
-
-/// `Retry-After`: seconds, or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s));
-    }
-    let t = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let d = t.duration_since(jiff::Timestamp::now());
-    Some(Duration::from_secs(d.as_secs().max(0) as u64))
-}
-
-/// What an answer's body says, in one line: an OperationOutcome's issues,
-/// or a transaction-response's entry statuses. Diagnostics are the
-/// server's words; resource content is never copied.
-pub fn summarize(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok().or_else(|| {
-        std::str::from_utf8(body)
-            .ok()
-            .and_then(|t| fhir::xml::from_xml(t).ok())
-    })?;
-    match v.get("resourceType").and_then(Value::as_str)? {
-        "OperationOutcome" => {
-            let parts: Vec<String> = v
-                .get("issue")?
-                .as_array()?
-                .iter()
-                .take(5)
-                .map(|i| {
-                    let sev = i.get("severity").and_then(Value::as_str).unwrap_or("?");
-                    let text = i
-                        .get("diagnostics")
-                        .and_then(Value::as_str)
-                        .or_else(|| i.pointer("/details/text").and_then(Value::as_str))
-                        .or_else(|| i.get("code").and_then(Value::as_str))
-                        .unwrap_or("");
-                    let at = i
-                        .pointer("/expression/0")
-                        .and_then(Value::as_str)
-                        .map(|e| format!(" at {e}"))
-                        .unwrap_or_default();
-                    format!("{sev}: {text}{at}")
-                })
-                .collect();
-            Some(parts.join("; "))
-        }
-        "Bundle" => {
-            let statuses: Vec<&str> = v
-                .get("entry")?
-                .as_array()?
-                .iter()
-                .filter_map(|e| e.pointer("/response/status").and_then(Value::as_str))
-                .collect();
-            (!statuses.is_empty())
-                .then(|| format!("{} entries: {}", statuses.len(), statuses.join(", ")))
-        }
-        _ => None,
-    }
-}
+use crate::connectors::http::client::{HttpClient, Outgoing, encode};
+use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, Receipt};
 
 /// The request a payload becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,19 +30,6 @@ pub struct Plan {
     pub if_none_exist: Option<String>,
     /// The payload's syntax.
     pub syntax: Syntax,
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Chooses the interaction for a payload.
@@ -202,264 +69,58 @@ pub fn plan(payload: &[u8]) -> Result<Plan, DeliveryError> {
     })
 }
 
-struct Token {
-    value: String,
-    good_until: Instant,
-}
-
-enum Auth {
-    None,
-    Bearer(String),
-    OAuth2 {
-        cfg: OAuth2Config,
-        secret: String,
-        token: tokio::sync::Mutex<Option<Token>>,
-    },
-}
-
-struct Inner {
-    base: String,
-    client: reqwest::Client,
-    headers: HeaderMap,
-    auth: Auth,
-    timeout: Duration,
-}
-
 /// The FHIR destination connector (a tower service).
 #[derive(Clone)]
 pub struct FhirSender {
-    inner: Arc<Inner>,
+    client: HttpClient,
+    base: Arc<str>,
 }
 
 impl FhirSender {
-    /// Builds the client. Reads the secret files now, so `check` reports a
-    /// missing one; opens no connection.
+    /// Builds it (reads secret files now; opens nothing).
     pub fn new(
         cfg: &FhirDestinationConfig,
         tls: Option<Arc<rustls::ClientConfig>>,
         base_dir: &std::path::Path,
     ) -> Result<FhirSender, String> {
-        let url = reqwest::Url::parse(&cfg.base_url)
-            .map_err(|e| format!("base_url {:?}: {e}", cfg.base_url))?;
-        match (url.scheme(), &tls) {
-            ("http", _) | ("https", Some(_)) => {}
-            ("https", None) => {
-                return Err(format!(
-                    "base_url {:?} is https: give `tls: {{ca: ...}}` (partner connections have no implicit trust store)",
-                    cfg.base_url
-                ));
-            }
-            (s, _) => {
-                return Err(format!(
-                    "base_url {:?}: scheme {s:?} is not http or https",
-                    cfg.base_url
-                ));
-            }
-        }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("caduceus/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(t) = tls {
-            let mut c = (*t).clone();
-            c.alpn_protocols = vec![b"http/1.1".to_vec()];
-            builder = builder.tls_backend_preconfigured(c);
-        }
-        let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("headers: {k:?} is not a header name"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("headers: the value of {k:?} is not a header value"))?;
-            headers.insert(name, value);
-        }
-        let read = |p: &std::path::Path| {
-            let path = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base_dir.join(p)
-            };
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        };
-        let auth = match &cfg.auth {
-            None => Auth::None,
-            Some(a) => match (&a.bearer_token_file, &a.oauth2) {
-                (Some(f), None) => Auth::Bearer(read(f)?),
-                (None, Some(o)) => Auth::OAuth2 {
-                    secret: read(&o.client_secret_file)?,
-                    cfg: o.clone(),
-                    token: tokio::sync::Mutex::new(None),
-                },
-                (None, None) => Auth::None,
-                (Some(_), Some(_)) => {
-                    return Err("auth: bearer_token_file or oauth2, not both".into());
-                }
-            },
-        };
+        let client = HttpClient::new(
+            &cfg.base_url,
+            cfg.auth.as_ref(),
+            tls,
+            &cfg.headers,
+            cfg.timeout.get(),
+            base_dir,
+        )
+        .map_err(|e| format!("base_url {e}"))?;
         Ok(FhirSender {
-            inner: Arc::new(Inner {
-                base: cfg.base_url.trim_end_matches('/').to_string(),
-                client,
-                headers,
-                auth,
-                timeout: cfg.timeout.get(),
-            }),
-        })
-    }
-}
-
-impl Inner {
-    /// The Authorization value, fetching a token when needed (`fresh`: not the cached one).
-    async fn authorization(&self, fresh: bool) -> Result<Option<String>, DeliveryError> {
-        match &self.auth {
-            Auth::None => Ok(None),
-            Auth::Bearer(t) => Ok(Some(format!("Bearer {t}"))),
-            Auth::OAuth2 { cfg, secret, token } => {
-                let mut slot = token.lock().await;
-                if !fresh
-                    && let Some(t) = slot.as_ref()
-                    && Instant::now() < t.good_until
-                {
-                    return Ok(Some(format!("Bearer {}", t.value)));
-                }
-                let mut form = format!(
-                    "grant_type=client_credentials&client_id={}&client_secret={}",
-                    encode(&cfg.client_id),
-                    encode(secret)
-                );
-                if let Some(s) = &cfg.scope {
-                    form.push_str(&format!("&scope={}", encode(s)));
-                }
-                let r = self
-                    .client
-                    .post(&cfg.token_url)
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .header("Accept", "application/json")
-                    .body(form)
-                    .timeout(self.timeout)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        DeliveryError::retryable(format!("token endpoint: {}", without_url(&e)))
-                    })?;
-                let status = r.status();
-                let body = r.bytes().await.unwrap_or_default();
-                if !status.is_success() {
-                    let msg = format!("token endpoint answered {}", status.as_u16());
-                    return Err(
-                        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                            DeliveryError::retryable(msg)
-                        } else {
-                            DeliveryError::permanent(format!(
-                                "{msg}: check the client id and secret"
-                            ))
-                        },
-                    );
-                }
-                let v: Value = serde_json::from_slice(&body).map_err(|_| {
-                    DeliveryError::retryable("token endpoint: the answer is not JSON")
-                })?;
-                let Some(access) = v.get("access_token").and_then(Value::as_str) else {
-                    return Err(DeliveryError::retryable(
-                        "token endpoint: no access_token in the answer",
-                    ));
-                };
-                let lifetime = v.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
-                let good_for =
-                    Duration::from_secs(lifetime).saturating_sub(cfg.refresh_before.get());
-                *slot = Some(Token {
-                    value: access.to_string(),
-                    good_until: Instant::now() + good_for,
-                });
-                Ok(Some(format!("Bearer {access}")))
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
-        d: &Delivery,
-        plan: &Plan,
-        fresh_token: bool,
-    ) -> Result<HttpAnswer, DeliveryError> {
-        let url = if plan.path.is_empty() {
-            self.base.clone()
-        } else {
-            format!("{}/{}", self.base, plan.path)
-        };
-        let ct = plan.syntax.mime();
-        let mut req = match plan.method {
-            "PUT" => self.client.put(&url),
-            _ => self.client.post(&url),
-        }
-        .headers(self.headers.clone())
-        .header("Content-Type", ct)
-        .header("Accept", ct.split(';').next().unwrap_or(ct))
-        .header("Idempotency-Key", d.idempotency_key.as_ref())
-        .body(d.task.payload.clone());
-        if let Some(c) = &plan.if_none_exist {
-            req = req.header("If-None-Exist", c);
-        }
-        if let Some(a) = self.authorization(fresh_token).await? {
-            req = req.header("Authorization", a);
-        }
-        let r = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                DeliveryError {
-                    kind: crate::pipeline::delivery::ErrorKind::Timeout,
-                    ..DeliveryError::retryable(format!("{url}: no answer in time"))
-                }
-            } else {
-                DeliveryError::retryable(format!("{url}: {}", without_url(&e)))
-            }
-        })?;
-        let status = r.status().as_u16();
-        let header = |n: &str| {
-            r.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from)
-        };
-        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
-        let location = header("location").or_else(|| header("content-location"));
-        let body = r.bytes().await.unwrap_or_default();
-        Ok(HttpAnswer {
-            status,
-            retry_after,
-            location,
-            summary: summarize(&body),
+            client,
+            base: cfg.base_url.trim_end_matches('/').into(),
         })
     }
 
     async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
         let plan = plan(&d.task.payload)?;
-        let mut answer = self.attempt(&d, &plan, false).await?;
-        if answer.status == 401 && matches!(self.auth, Auth::OAuth2 { .. }) {
-            // The token may have been revoked or expired early: one fresh one.
-            answer = self.attempt(&d, &plan, true).await?;
+        let url = if plan.path.is_empty() {
+            self.base.to_string()
+        } else {
+            format!("{}/{}", self.base, plan.path)
+        };
+        let ct = plan.syntax.mime();
+        let mut headers = vec![("Idempotency-Key", d.idempotency_key.to_string())];
+        if let Some(c) = &plan.if_none_exist {
+            headers.push(("If-None-Exist", c.clone()));
         }
-        match FhirRetryLogic.classify(&answer) {
-            Verdict::Delivered(r) => Ok(r),
-            Verdict::Failed(e) => Err(e),
-        }
+        self.client
+            .deliver(&Outgoing {
+                put: plan.method == "PUT",
+                url: &url,
+                content_type: ct,
+                accept: Some(ct.split(';').next().unwrap_or(ct)),
+                headers,
+                body: d.task.payload.clone(),
+            })
+            .await
     }
-}
-
-/// A reqwest error without the URL's query (it may carry identifiers).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), u.path());
-    }
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(&format!(": {inner}"));
-        src = inner.source();
-    }
-    s
 }
 
 impl tower::Service<Delivery> for FhirSender {
@@ -472,8 +133,8 @@ impl tower::Service<Delivery> for FhirSender {
     }
 
     fn call(&mut self, d: Delivery) -> DeliveryFuture {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.deliver(d).await }) as Pin<Box<_>>
+        let me = self.clone();
+        Box::pin(async move { me.deliver(d).await }) as Pin<Box<_>>
     }
 }
 
@@ -501,38 +162,5 @@ mod tests {
         let p = plan(br#"<Patient xmlns="http://hl7.org/fhir"><id value="x"/></Patient>"#).unwrap();
         assert_eq!((p.path.as_str(), p.syntax), ("Patient/x", Syntax::Xml));
         assert!(!plan(b"MSH|^~\\&|").unwrap_err().is_retryable());
-    }
-
-    #[test]
-    fn classifies_answers() {
-        let a = |status, retry_after| HttpAnswer {
-            status,
-            retry_after,
-            location: None,
-            summary: None,
-        };
-        let l = FhirRetryLogic;
-        assert!(matches!(l.classify(&a(201, None)), Verdict::Delivered(_)));
-        match l.classify(&a(429, Some(Duration::from_secs(3)))) {
-            Verdict::Failed(e) => {
-                assert!(e.is_retryable() && e.retry_after == Some(Duration::from_secs(3)))
-            }
-            v => panic!("{v:?}"),
-        }
-        assert!(matches!(l.classify(&a(500, None)), Verdict::Failed(e) if e.is_retryable()));
-        assert!(matches!(l.classify(&a(400, None)), Verdict::Failed(e) if !e.is_retryable()));
-        assert!(matches!(l.classify(&a(404, None)), Verdict::Failed(e) if !e.is_retryable()));
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn summarizes_outcomes_and_transaction_responses() {
-        let oo = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"bad date","expression":["Patient.birthDate"]}]}"#;
-        assert_eq!(
-            summarize(oo).unwrap(),
-            "error: bad date at Patient.birthDate"
-        );
-        let tr = br#"{"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":"201 Created"}},{"response":{"status":"200 OK"}}]}"#;
-        assert_eq!(summarize(tr).unwrap(), "2 entries: 201 Created, 200 OK");
     }
 }

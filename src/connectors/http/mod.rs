@@ -1,0 +1,11 @@
+//! HTTP as a transport: the client every HTTP-speaking destination shares
+//! (TLS, authentication, what answers mean) and the generic HTTP
+//! destination.
+//!
+//! - `config`: `auth:` blocks and the `type: http` destination.
+//! - `client`: the shared client and [`client::HttpRetryLogic`].
+//! - `destination`: the generic HTTP destination.
+
+pub mod client;
+pub mod config;
+pub mod destination;
