@@ -317,3 +317,86 @@ async fn the_http_destination_posts_the_message_as_stored() {
     let reqs = mock.received_requests().await.unwrap();
     assert_eq!(reqs[0].body, msg, "the body is the message, byte for byte");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_backend_services_sign_the_token_request() {
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, UnparsedPublicKey};
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/token"))
+        .and(body_string_contains("client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"smart-1","expires_in":300,"token_type":"bearer"}"#))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("PUT"))
+        .and(header("authorization", "Bearer smart-1"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let token_url = format!("{}/auth/token", mock.uri());
+    let ch = format!(
+        "name: relay\nsource:\n  type: fhir\n  partners:\n    - name: a\n      token_sha256: {TOKEN_A_SHA}\ndestinations:\n  - name: ehr\n    type: fhir\n    base_url: {}/r4\n    auth:\n      smart:\n        token_url: {token_url}\n        client_id: caduceus\n        private_key: smart.pem\n        kid: k-2026\n        scope: system/Patient.write\n",
+        mock.uri()
+    );
+    let setup = Setup::new(SERVER, &[("relay.yaml", &ch)]);
+    std::fs::write(
+        setup.path().join("connectors/smart.pem"),
+        key.serialize_pem(),
+    )
+    .unwrap();
+    let server = Server::start(&setup);
+    let id = send(&server, PATIENT);
+    wait_state(&server, &id, "sent");
+
+    // The assertion: ES384 over header.claims, with the claims SMART requires.
+    let reqs = mock.received_requests().await.unwrap();
+    let form = String::from_utf8(reqs[0].body.clone()).unwrap();
+    let jwt = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("client_assertion="))
+        .unwrap()
+        .replace("%2E", ".")
+        .replace("%2D", "-")
+        .replace("%5F", "_");
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let decode = |s: &str| -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            _ => 63,
+        };
+        let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+        for c in s.bytes() {
+            acc = (acc << 6) | u32::from(val(c));
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    };
+    let header: serde_json::Value = serde_json::from_slice(&decode(parts[0])).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&decode(parts[1])).unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("ES384"), Some("k-2026"))
+    );
+    assert_eq!(claims["iss"], "caduceus");
+    assert_eq!(claims["sub"], "caduceus");
+    assert_eq!(claims["aud"], token_url.as_str());
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 300);
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, key.public_key_raw())
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &decode(parts[2]),
+        )
+        .expect("the signature verifies with our public key");
+    assert!(form.contains("scope=system%2FPatient.write"), "{form}");
+}

@@ -1,10 +1,12 @@
 //! The HTTP client every HTTP-speaking destination shares (FHIR, generic
 //! HTTP): one reqwest client per destination over the connector's own
 //! rustls config (pinned CA, client certificate; never a system trust
-//! store), its headers, its authentication (a static bearer token, or OAuth2
-//! client credentials cached until shortly before expiry and fetched again
-//! once on a 401), and [`HttpRetryLogic`], what an HTTP answer means for a
-//! delivery. It does not decide what to send (see each destination).
+//! store), its headers, its authentication (a static bearer token; OAuth2
+//! client credentials with a secret, or with a signed JWT assertion for
+//! SMART Backend Services; tokens cached until shortly before expiry and
+//! fetched again once on a 401), and [`HttpRetryLogic`], what an HTTP
+//! answer means for a delivery. It does not decide what to send (see each
+//! destination).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,8 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::config::{AuthConfig, OAuth2Config};
+use super::config::AuthConfig;
+use super::jwt::JwtSigner;
 use crate::pipeline::delivery::{DeliveryError, ErrorKind, Receipt, RetryLogic, Verdict};
 
 /// An HTTP answer, as the retry logic reads it.
@@ -149,12 +152,25 @@ struct Token {
     good_until: Instant,
 }
 
+/// How a token is asked for.
+enum Grant {
+    /// client_id + client_secret.
+    Secret { client_id: String, secret: String },
+    /// A signed JWT client assertion (SMART Backend Services).
+    Assertion {
+        client_id: String,
+        signer: JwtSigner,
+    },
+}
+
 enum Auth {
     None,
     Bearer(String),
-    OAuth2 {
-        cfg: OAuth2Config,
-        secret: String,
+    Token {
+        grant: Grant,
+        token_url: String,
+        scope: Option<String>,
+        refresh_before: Duration,
         token: tokio::sync::Mutex<Option<Token>>,
     },
 }
@@ -240,16 +256,39 @@ impl HttpClient {
         };
         let auth = match auth {
             None => Auth::None,
-            Some(a) => match (&a.bearer_token_file, &a.oauth2) {
-                (Some(f), None) => Auth::Bearer(read(f)?),
-                (None, Some(o)) => Auth::OAuth2 {
-                    secret: read(&o.client_secret_file)?,
-                    cfg: o.clone(),
+            Some(a) => match (&a.bearer_token_file, &a.oauth2, &a.smart) {
+                (Some(f), None, None) => Auth::Bearer(read(f)?),
+                (None, Some(o), None) => Auth::Token {
+                    grant: Grant::Secret {
+                        client_id: o.client_id.clone(),
+                        secret: read(&o.client_secret_file)?,
+                    },
+                    token_url: o.token_url.clone(),
+                    scope: o.scope.clone(),
+                    refresh_before: o.refresh_before.get(),
                     token: tokio::sync::Mutex::new(None),
                 },
-                (None, None) => Auth::None,
-                (Some(_), Some(_)) => {
-                    return Err("auth: bearer_token_file or oauth2, not both".into());
+                (None, None, Some(s)) => {
+                    let path = if s.private_key.is_absolute() {
+                        s.private_key.clone()
+                    } else {
+                        base_dir.join(&s.private_key)
+                    };
+                    Auth::Token {
+                        grant: Grant::Assertion {
+                            client_id: s.client_id.clone(),
+                            signer: JwtSigner::from_pem_file(&path, s.kid.clone())
+                                .map_err(|e| format!("auth.smart: {e}"))?,
+                        },
+                        token_url: s.token_url.clone(),
+                        scope: s.scope.clone(),
+                        refresh_before: s.refresh_before.get(),
+                        token: tokio::sync::Mutex::new(None),
+                    }
+                }
+                (None, None, None) => Auth::None,
+                _ => {
+                    return Err("auth: one of bearer_token_file, oauth2 or smart".into());
                 }
             },
         };
@@ -266,7 +305,7 @@ impl HttpClient {
     /// Sends a request; on a 401 with OAuth2, once more with a fresh token.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<HttpAnswer, DeliveryError> {
         let mut answer = self.inner.attempt(out, false).await?;
-        if answer.status == 401 && matches!(self.inner.auth, Auth::OAuth2 { .. }) {
+        if answer.status == 401 && matches!(self.inner.auth, Auth::Token { .. }) {
             // The token may have been revoked or expired early: one fresh one.
             answer = self.inner.attempt(out, true).await?;
         }
@@ -288,7 +327,13 @@ impl Inner {
         match &self.auth {
             Auth::None => Ok(None),
             Auth::Bearer(t) => Ok(Some(format!("Bearer {t}"))),
-            Auth::OAuth2 { cfg, secret, token } => {
+            Auth::Token {
+                grant,
+                token_url,
+                scope,
+                refresh_before,
+                token,
+            } => {
                 let mut slot = token.lock().await;
                 if !fresh
                     && let Some(t) = slot.as_ref()
@@ -296,17 +341,29 @@ impl Inner {
                 {
                     return Ok(Some(format!("Bearer {}", t.value)));
                 }
-                let mut form = format!(
-                    "grant_type=client_credentials&client_id={}&client_secret={}",
-                    encode(&cfg.client_id),
-                    encode(secret)
-                );
-                if let Some(s) = &cfg.scope {
+                let mut form = match grant {
+                    Grant::Secret { client_id, secret } => format!(
+                        "grant_type=client_credentials&client_id={}&client_secret={}",
+                        encode(client_id),
+                        encode(secret)
+                    ),
+                    Grant::Assertion { client_id, signer } => {
+                        let jwt = signer
+                            .assertion(client_id, token_url)
+                            .map_err(DeliveryError::retryable)?;
+                        format!(
+                            "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
+                            encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                            encode(&jwt)
+                        )
+                    }
+                };
+                if let Some(s) = scope {
                     form.push_str(&format!("&scope={}", encode(s)));
                 }
                 let r = self
                     .client
-                    .post(&cfg.token_url)
+                    .post(token_url)
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .header("Accept", "application/json")
                     .body(form)
@@ -325,7 +382,7 @@ impl Inner {
                             DeliveryError::retryable(msg)
                         } else {
                             DeliveryError::permanent(format!(
-                                "{msg}: check the client id and secret"
+                                "{msg}: check the client id and its secret or key"
                             ))
                         },
                     );
@@ -339,8 +396,7 @@ impl Inner {
                     ));
                 };
                 let lifetime = v.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
-                let good_for =
-                    Duration::from_secs(lifetime).saturating_sub(cfg.refresh_before.get());
+                let good_for = Duration::from_secs(lifetime).saturating_sub(*refresh_before);
                 *slot = Some(Token {
                     value: access.to_string(),
                     good_until: Instant::now() + good_for,

@@ -23,6 +23,41 @@ pub struct AuthConfig {
     /// OAuth2 client credentials.
     #[serde(default)]
     pub oauth2: Option<OAuth2Config>,
+    /// SMART Backend Services (a signed JWT instead of a secret).
+    #[serde(default)]
+    pub smart: Option<SmartConfig>,
+}
+
+/// SMART Backend Services: OAuth2 client credentials with a JWT client
+/// assertion signed by our key (ES384 for EC P-384, RS384 for RSA).
+///
+/// ```yaml
+/// auth:
+///   smart:
+///     token_url: https://ehr.example.org/auth/token
+///     client_id: caduceus
+///     private_key: ../secrets/smart-key.pem   # PKCS#8 PEM
+///     kid: caduceus-2026                      # the key id in our JWKS
+///     scope: system/*.write
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmartConfig {
+    /// The token endpoint.
+    pub token_url: String,
+    /// Client id (the JWT's iss and sub).
+    pub client_id: String,
+    /// PKCS#8 PEM private key file.
+    pub private_key: PathBuf,
+    /// Key id (JWT header `kid`).
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Scope to ask for.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Fetch a new token this long before the current one expires. Default 60s.
+    #[serde(default = "default_token_margin")]
+    pub refresh_before: HumanDuration,
 }
 
 /// OAuth2 client credentials grant.

@@ -5,7 +5,9 @@
 //! - `config`: `auth:` blocks and the `type: http` destination.
 //! - `client`: the shared client and [`client::HttpRetryLogic`].
 //! - `destination`: the generic HTTP destination.
+//! - `jwt`: signed client assertions for SMART Backend Services.
 
 pub mod client;
 pub mod config;
 pub mod destination;
+pub mod jwt;
