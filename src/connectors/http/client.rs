@@ -159,7 +159,7 @@ enum Grant {
     /// A signed JWT client assertion (SMART Backend Services).
     Assertion {
         client_id: String,
-        signer: JwtSigner,
+        signer: Box<JwtSigner>,
     },
 }
 
@@ -277,8 +277,10 @@ impl HttpClient {
                     Auth::Token {
                         grant: Grant::Assertion {
                             client_id: s.client_id.clone(),
-                            signer: JwtSigner::from_pem_file(&path, s.kid.clone())
-                                .map_err(|e| format!("auth.smart: {e}"))?,
+                            signer: Box::new(
+                                JwtSigner::from_pem_file(&path, s.kid.clone())
+                                    .map_err(|e| format!("auth.smart: {e}"))?,
+                            ),
                         },
                         token_url: s.token_url.clone(),
                         scope: s.scope.clone(),
