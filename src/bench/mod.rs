@@ -6,6 +6,7 @@
 //! MSA-2 the MSH-10 sent) and reporting rate and latency percentiles.
 
 pub mod baseline;
+pub mod fhir;
 pub mod map;
 
 use std::collections::VecDeque;

@@ -20,6 +20,131 @@ pub enum BenchCommand {
     Mllp(BenchMllpArgs),
     /// Map messages to FHIR Bundles on one core (and compile mappings/), with a baseline.
     Map(BenchMapArgs),
+    /// POST a FHIR Bundle over C keep-alive connections to a FHIR intake (and a 202-only baseline).
+    Fhir(BenchFhirArgs),
+}
+
+/// `bench fhir` options.
+#[derive(Args, Debug)]
+pub struct BenchFhirArgs {
+    /// HOST:PORT of the FHIR intake (the HTTP listener, or a channel's own).
+    #[arg(long)]
+    pub to: String,
+    /// Request path.
+    #[arg(long, default_value = "/fhir")]
+    pub path: String,
+    /// Bearer token.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Connections (one request in flight each).
+    #[arg(long, default_value_t = 32)]
+    pub conns: usize,
+    /// Requests in all.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: u64,
+    /// The body.
+    #[arg(long, default_value = "fixtures/bench/patient_encounter_bundle.json")]
+    pub file: PathBuf,
+    /// Also measure the bare 202 baseline, in this run.
+    #[arg(long)]
+    pub baseline: bool,
+    /// HTTPS: CA to trust.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// HTTPS: our client certificate.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: our client key.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Name to verify on the server certificate.
+    #[arg(long, default_value = "localhost")]
+    pub server_name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_fhir(a: &BenchFhirArgs) -> anyhow::Result<ExitCode> {
+    use crate::bench::fhir::{FhirLoad, FhirReport, baseline, run};
+    let body = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let tls = match &a.tls_ca {
+        None => None,
+        Some(ca) => {
+            let cfg = crate::tls::TlsClientConfig {
+                ca: ca.clone(),
+                cert: a.tls_cert.clone(),
+                key: a.tls_key.clone(),
+                server_name: Some(a.server_name.clone()),
+                min_version: Default::default(),
+            };
+            let mut c = (*crate::tls::client_config(&cfg, std::path::Path::new("."))?).clone();
+            c.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let name = crate::tls::server_name(&cfg, &a.to).map_err(anyhow::Error::msg)?;
+            Some((Arc::new(c), name))
+        }
+    };
+    let load = FhirLoad {
+        to: a.to.clone(),
+        path: a.path.clone(),
+        token: a.token.clone(),
+        conns: a.conns,
+        requests: a.requests,
+        body: Arc::new(body),
+        tls,
+    };
+    let line = |name: &str, r: &FhirReport| {
+        format!(
+            "{name:<9} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   {} accepted in {:.2} s   errors {}",
+            r.rate, r.p50_ms, r.p99_ms, r.ok, r.seconds, r.errors
+        )
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let base = if a.baseline {
+            let (addr, server) = baseline().await?;
+            let mut b = load.clone();
+            b.to = addr.to_string();
+            b.tls = None;
+            let r = run(b).await;
+            server.abort();
+            Some(r)
+        } else {
+            None
+        };
+        let target = run(load).await;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({"to": a.to, "conns": a.conns, "requests": a.requests,
+                    "caduceus": target, "baseline": base,
+                    "ratio": base.as_ref().map(|b| target.rate / b.rate)})
+            );
+        } else {
+            println!(
+                "bench fhir: {}{} conns={} requests={} ({} bytes each)",
+                a.to,
+                a.path,
+                a.conns,
+                a.requests,
+                load_len(&a.file)
+            );
+            println!("{}", line("caduceus", &target));
+            if let Some(b) = &base {
+                println!("{}", line("baseline", b));
+                println!("ratio     {:.2}", target.rate / b.rate);
+            }
+        }
+        Ok(if target.errors == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+fn load_len(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
 /// `bench map` options.
@@ -131,6 +256,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
     let a = match cmd {
         BenchCommand::Mllp(a) => a,
         BenchCommand::Map(a) => return run_map(a),
+        BenchCommand::Fhir(a) => return run_fhir(a),
     };
     let raw = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let template = Arc::new(
