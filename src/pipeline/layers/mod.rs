@@ -94,7 +94,7 @@ where
     {
         svc = BoxCloneSyncService::new(RateLimitLayer::new(limiter).layer(svc));
     }
-    if settings.circuit_breaker.failures > 0 {
+    if settings.circuit_breaker.enabled() {
         let breaker = Arc::new(Breaker::new(
             &settings.circuit_breaker,
             ctx.channel.clone(),

@@ -1,5 +1,6 @@
 //! Circuit breaker per destination: after `failures` consecutive failed
-//! attempts it opens and fails attempts at once (with the time left as
+//! attempts, or when the share of failed attempts over a sliding window
+//! reaches `error_rate.threshold`, it opens and fails attempts at once (with the time left as
 //! `retry_after`), half-opens after `cool_down` to let one probe through,
 //! and closes when a probe succeeds. Every transition is logged and set on
 //! the `caduceus_circuit_state` gauge (0 closed, 1 open, 2 half-open).
@@ -25,16 +26,52 @@ pub use service::CircuitBreaker;
 ///
 /// ```yaml
 /// circuit_breaker:
-///   failures: 5        # consecutive failed attempts that open it (0 turns it off)
+///   failures: 5        # consecutive failed attempts that open it (0: this rule off)
 ///   cool_down: 30s     # how long it stays open before one probe
+///   error_rate:        # optional: open when this share of attempts fails...
+///     threshold: 0.5
+///     window: 60s      # ...over this sliding window...
+///     min_attempts: 20 # ...once it holds at least this many attempts
 /// ```
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CircuitBreakerConfig {
-    /// Consecutive failed attempts that open the breaker; 0 disables it. Default 5.
+    /// Consecutive failed attempts that open the breaker; 0 turns this rule
+    /// off. Default 5.
     pub failures: u32,
     /// Time open before a probe is let through. Default 30s.
     pub cool_down: HumanDuration,
+    /// Open on an error rate over a window, too. Default: off.
+    pub error_rate: Option<ErrorRateConfig>,
+}
+
+/// `error_rate:` of a circuit breaker.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRateConfig {
+    /// Share of failed attempts (0 to 1) that opens the breaker.
+    pub threshold: f64,
+    /// The sliding window. Default 60s.
+    #[serde(default = "default_window")]
+    pub window: HumanDuration,
+    /// Attempts the window must hold before the rate counts. Default 20.
+    #[serde(default = "default_min_attempts")]
+    pub min_attempts: u32,
+}
+
+fn default_window() -> HumanDuration {
+    HumanDuration::secs(60)
+}
+
+fn default_min_attempts() -> u32 {
+    20
+}
+
+impl CircuitBreakerConfig {
+    /// True when any rule can open it.
+    pub fn enabled(&self) -> bool {
+        self.failures > 0 || self.error_rate.is_some()
+    }
 }
 
 impl Default for CircuitBreakerConfig {
@@ -42,6 +79,7 @@ impl Default for CircuitBreakerConfig {
         CircuitBreakerConfig {
             failures: 5,
             cool_down: HumanDuration::secs(30),
+            error_rate: None,
         }
     }
 }
@@ -87,6 +125,9 @@ impl Phase {
 /// Shared state of one destination's breaker.
 pub struct Breaker {
     phase: Mutex<Phase>,
+    /// Recent outcomes while closed (time, healthy), for the error rate.
+    recent: Mutex<std::collections::VecDeque<(Instant, bool)>>,
+    error_rate: Option<ErrorRateConfig>,
     threshold: u32,
     cool_down: Duration,
     channel: Arc<str>,
@@ -105,7 +146,13 @@ impl Breaker {
         gauge.set(0.0);
         Breaker {
             phase: Mutex::new(Phase::Closed { failures: 0 }),
-            threshold: cfg.failures.max(1),
+            recent: Mutex::new(std::collections::VecDeque::new()),
+            error_rate: cfg.error_rate.clone(),
+            threshold: if cfg.failures == 0 {
+                u32::MAX
+            } else {
+                cfg.failures
+            },
             cool_down: cfg.cool_down.get(),
             channel,
             destination,
@@ -160,17 +207,50 @@ impl Breaker {
         let Ok(mut phase) = self.phase.lock() else {
             return;
         };
+        let too_many = matches!(*phase, Phase::Closed { .. }) && self.rate_exceeded(healthy);
         let next = match (*phase, healthy) {
+            _ if too_many => Phase::Open {
+                until: Instant::now() + self.cool_down,
+            },
             (Phase::Closed { failures: 0 }, true) => return,
             (_, true) => Phase::Closed { failures: 0 },
-            (Phase::Closed { failures }, false) if failures + 1 < self.threshold => Phase::Closed {
-                failures: failures + 1,
-            },
+            (Phase::Closed { failures }, false) if failures.saturating_add(1) < self.threshold => {
+                Phase::Closed {
+                    failures: failures + 1,
+                }
+            }
             (_, false) => Phase::Open {
                 until: Instant::now() + self.cool_down,
             },
         };
+        if !matches!(next, Phase::Closed { .. })
+            && let Ok(mut r) = self.recent.lock()
+        {
+            r.clear();
+        }
         self.set(&mut phase, next);
+    }
+
+    /// Adds an outcome to the window; true when the error rate says open.
+    fn rate_exceeded(&self, healthy: bool) -> bool {
+        let Some(cfg) = &self.error_rate else {
+            return false;
+        };
+        let Ok(mut r) = self.recent.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        r.push_back((now, healthy));
+        let window = cfg.window.get();
+        while r
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > window)
+        {
+            r.pop_front();
+        }
+        let n = r.len();
+        let failed = r.iter().filter(|(_, ok)| !ok).count();
+        n >= cfg.min_attempts.max(1) as usize && failed as f64 >= cfg.threshold * n as f64
     }
 
     /// An admitted attempt was abandoned (shutdown): let the next one probe.

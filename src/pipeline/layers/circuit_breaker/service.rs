@@ -101,6 +101,7 @@ mod tests {
         let cfg = CircuitBreakerConfig {
             failures: 3,
             cool_down: HumanDuration::millis(100),
+            error_rate: None,
         };
         let breaker = Arc::new(Breaker::new(
             &cfg,
@@ -143,6 +144,7 @@ mod tests {
         let cfg = CircuitBreakerConfig {
             failures: 2,
             cool_down: HumanDuration::secs(30),
+            error_rate: None,
         };
         let breaker = Arc::new(Breaker::new(
             &cfg,
@@ -158,5 +160,55 @@ mod tests {
             );
         }
         assert_eq!(breaker.phase(), Phase::Closed { failures: 0 });
+    }
+
+    #[tokio::test]
+    async fn an_error_rate_opens_it_without_consecutive_failures() {
+        let n = Arc::new(AtomicU32::new(0));
+        let peer = {
+            let n = n.clone();
+            service_fn_delivery(move |_| {
+                let k = n.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if k % 2 == 0 {
+                        Ok(Receipt::default())
+                    } else {
+                        Err(DeliveryError::retryable("502 from the peer"))
+                    }
+                }
+            })
+        };
+        let cfg = CircuitBreakerConfig {
+            failures: 0,
+            cool_down: HumanDuration::secs(30),
+            error_rate: Some(super::super::ErrorRateConfig {
+                threshold: 0.5,
+                window: HumanDuration::secs(10),
+                min_attempts: 4,
+            }),
+        };
+        let breaker = Arc::new(Breaker::new(
+            &cfg,
+            "c".into(),
+            "d".into(),
+            metrics::Gauge::noop(),
+        ));
+        let svc = CircuitBreaker::new(peer, breaker.clone());
+        for _ in 0..3 {
+            let _ = svc.clone().oneshot(delivery()).await;
+        }
+        assert!(
+            matches!(breaker.phase(), Phase::Closed { .. }),
+            "3 attempts: below min_attempts"
+        );
+        let _ = svc.clone().oneshot(delivery()).await;
+        assert!(
+            matches!(breaker.phase(), Phase::Open { .. }),
+            "2 of 4 failed: 50%"
+        );
+        assert_eq!(
+            svc.clone().oneshot(delivery()).await.unwrap_err().kind,
+            ErrorKind::CircuitOpen
+        );
     }
 }
