@@ -170,7 +170,7 @@ mod tests {
             service_fn_delivery(move |_| {
                 let k = n.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if k % 2 == 0 {
+                    if k.is_multiple_of(2) {
                         Ok(Receipt::default())
                     } else {
                         Err(DeliveryError::retryable("502 from the peer"))
