@@ -67,6 +67,9 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// How often listeners' certificate files are checked for changes.
+const TLS_POLL: Duration = Duration::from_secs(1);
+
 /// The store file inside a data directory.
 pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join("caduceus.db")
@@ -348,6 +351,9 @@ fn start_channel(
             match listener.and_then(|_| own_listeners.remove(plan.name.as_ref())) {
                 // Its own listener: only its routes.
                 Some(tcp) => {
+                    if let Some(t) = &tls {
+                        workers.spawn(t.clone().watch(TLS_POLL, workers_stop.clone()));
+                    }
                     let routes = fhir_routes(FhirState {
                         channels: Arc::new(vec![channel]),
                         store: store.clone(),
@@ -358,11 +364,14 @@ fn start_channel(
             }
         }
         SourcePlan::Mllp { config, tls, .. } => {
+            if let Some(t) = &tls {
+                workers.spawn(t.clone().watch(TLS_POLL, workers_stop.clone()));
+            }
             if let Some(listener) = own_listeners.remove(plan.name.as_ref()) {
                 let l = MllpListener {
                     listener,
                     config,
-                    tls: tls.map(tokio_rustls::TlsAcceptor::from),
+                    tls,
                     intake,
                 };
                 sources.spawn(l.run(sources_stop.clone()));

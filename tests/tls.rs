@@ -148,3 +148,52 @@ fn missing_certificate_files_fail_check_with_the_file_named() {
         "{text}"
     );
 }
+
+/// A listener's certificate files replaced while it runs: new connections
+/// get the new certificate (no restart); a replacement that does not load
+/// is logged and the last good certificate keeps serving.
+#[test]
+fn listener_certificates_reload_without_a_restart() {
+    let setup = Setup::new(SERVER, &[]);
+    let certs = setup.path().join("connectors/certs");
+    let old_ca = DevCa::new("old CA").unwrap();
+    let new_ca = DevCa::new("new CA").unwrap();
+    write_pair(&certs, "ca", &old_ca.pem()).unwrap();
+    write_pair(
+        &certs,
+        "server",
+        &old_ca.server(&["localhost", "127.0.0.1"]).unwrap(),
+    )
+    .unwrap();
+    let secure = "name: secure\nsource:\n  type: mllp\n  listen: 127.0.0.1:0\n  tls:\n    cert: certs/server.pem\n    key: certs/server.key\n";
+    std::fs::write(setup.path().join("connectors/secure.yaml"), secure).unwrap();
+    let server = Server::start(&setup);
+    assert!(
+        send(&server, &certs, None, &["BEFORE"]).status.success(),
+        "the old CA's certificate serves"
+    );
+
+    // Replace the certificate and key with ones from another CA; clients now trust that one.
+    write_pair(
+        &certs,
+        "server",
+        &new_ca.server(&["localhost", "127.0.0.1"]).unwrap(),
+    )
+    .unwrap();
+    write_pair(&certs, "ca", &new_ca.pem()).unwrap();
+    server.wait_for(20, "the new certificate to serve", || {
+        server.log_text().contains("TLS certificate reloaded")
+            && send(&server, &certs, None, &["AFTER"]).status.success()
+    });
+
+    // A broken replacement (a key that is not the certificate's): logged, the good one stays.
+    let stray = new_ca.server(&["localhost"]).unwrap();
+    std::fs::write(certs.join("server.key"), stray.key).unwrap();
+    server.wait_for(20, "the broken change to be reported", || {
+        server.log_text().contains("do not load")
+    });
+    assert!(
+        send(&server, &certs, None, &["STILL"]).status.success(),
+        "the last good certificate keeps serving"
+    );
+}

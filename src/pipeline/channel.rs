@@ -27,6 +27,7 @@ use crate::pipeline::intake::Hl7Policy;
 use crate::pipeline::layers::{StackContext, StackSettings, build_stack};
 use crate::pipeline::steps::{self, MapStep};
 use crate::tls;
+use crate::tls::reload::ReloadingServerConfig;
 
 /// A compiled source.
 pub enum SourcePlan {
@@ -37,7 +38,7 @@ pub enum SourcePlan {
         /// Settings.
         config: MllpSourceConfig,
         /// TLS, when configured.
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<Arc<ReloadingServerConfig>>,
     },
     /// FHIR REST intake under `/fhir` on the HTTP listener.
     Fhir {
@@ -50,7 +51,7 @@ pub enum SourcePlan {
         /// Its own listener (key in `Loaded::listeners`), else the `http` one.
         listener: Option<String>,
         /// HTTPS on its own listener.
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<Arc<ReloadingServerConfig>>,
     },
     /// A directory poller.
     Directory {
@@ -155,7 +156,7 @@ impl ChannelPlan {
         let source = match &cfg.source {
             SourceConfig::Mllp(m) => {
                 let tls = match &m.tls {
-                    Some(t) => match tls::server_config(t, &base) {
+                    Some(t) => match ReloadingServerConfig::load(t, &base, Vec::new(), &cfg.name) {
                         Ok(c) => Some(c),
                         Err(e) => {
                             errors.push(ConfigError::file(file, format!("source.tls: {e}")));
@@ -230,7 +231,12 @@ impl ChannelPlan {
                         ));
                         None
                     }
-                    (Some(t), true) => match tls::server_config(t, &base) {
+                    (Some(t), true) => match ReloadingServerConfig::load(
+                        t,
+                        &base,
+                        vec![b"http/1.1".to_vec()],
+                        &cfg.name,
+                    ) {
                         Ok(c) => Some(c),
                         Err(e) => {
                             errors.push(ConfigError::file(file, format!("source.tls: {e}")));

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod dev;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

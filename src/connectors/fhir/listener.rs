@@ -20,6 +20,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::tls::reload::ReloadingServerConfig;
+
 /// Who the client certificate says the caller is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerIdentity {
@@ -70,15 +72,10 @@ fn common_name(subject: &[u8]) -> Option<String> {
 /// Serves `router` on `listener` until `stop`.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<ReloadingServerConfig>>,
     router: Router,
     stop: CancellationToken,
 ) {
-    let acceptor = tls.map(|c| {
-        let mut c = (*c).clone();
-        c.alpn_protocols = vec![b"http/1.1".to_vec()];
-        TlsAcceptor::from(Arc::new(c))
-    });
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -91,7 +88,8 @@ pub async fn serve(
             },
             _ = stop.cancelled() => return,
         };
-        let acceptor = acceptor.clone();
+        // The certificate as of now (it reloads when its files change).
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.current()));
         let router = router.clone();
         let stop = stop.clone();
         tokio::spawn(async move {

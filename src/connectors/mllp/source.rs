@@ -33,7 +33,7 @@ pub struct MllpListener {
     /// Its config.
     pub config: MllpSourceConfig,
     /// TLS, when configured.
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Arc<crate::tls::reload::ReloadingServerConfig>>,
     /// Where messages go.
     pub intake: Arc<Hl7Intake>,
 }
@@ -72,7 +72,8 @@ impl MllpListener {
                 let _permit = permit;
                 match tls {
                     None => connection(tcp, peer, &settings, &intake, &stop).await,
-                    Some(acceptor) => {
+                    Some(reloading) => {
+                        let acceptor = TlsAcceptor::from(reloading.current());
                         match tokio::time::timeout(settings.read_timeout.get(), acceptor.accept(tcp)).await {
                             Ok(Ok(stream)) => connection(stream, peer, &settings, &intake, &stop).await,
                             Ok(Err(e)) => {
