@@ -26,6 +26,7 @@ use crate::config::{ConfigError, Loaded};
 use crate::connectors::fhir::listener as fhir_listener;
 use crate::connectors::fhir::source::{FhirChannel, FhirState, routes as fhir_routes};
 use crate::connectors::file::source::DirectoryPoller;
+use crate::connectors::http::relay::RelayHub;
 use crate::connectors::mllp::source::MllpListener;
 use crate::mapping::Registry;
 use crate::mapping::live::LiveRegistry;
@@ -184,6 +185,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let limiters = RateLimiters::default();
     let mut known_queues = Vec::new();
     let mut fhir_channels = Vec::new();
+    let relay_hub = Arc::new(RelayHub::default());
     workers.spawn(
         mappings
             .clone()
@@ -202,6 +204,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
             &workers_stop,
             &mut known_queues,
             &mut fhir_channels,
+            &relay_hub,
         );
     }
     workers.spawn(queue_depths(
@@ -218,6 +221,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     .merge(fhir_routes(FhirState {
         channels: Arc::new(fhir_channels),
         store: store.clone(),
+        relay: relay_hub.clone(),
     }));
     let http_stop = CancellationToken::new();
     let hs = http_stop.clone();
@@ -273,7 +277,20 @@ fn start_channel(
     workers_stop: &CancellationToken,
     known_queues: &mut Vec<(String, String, DestinationMetrics)>,
     fhir_channels: &mut Vec<FhirChannel>,
+    relay_hub: &Arc<RelayHub>,
 ) {
+    let mut plan = plan;
+    if let SourcePlan::Fhir {
+        relay: Some(dest), ..
+    } = &plan.source
+    {
+        relay_hub.declare(&plan.name, dest);
+        for d in plan.destinations.iter_mut() {
+            if d.name.as_ref() == dest.as_str() {
+                d.relay_to(relay_hub.clone());
+            }
+        }
+    }
     let observer = Arc::new(StoreObserver {
         store: store.clone(),
     });
@@ -335,8 +352,10 @@ fn start_channel(
             partners,
             listener,
             tls,
+            relay,
         } => {
             let channel = FhirChannel {
+                sync: relay.map(|d| (d, config.sync_timeout.get())),
                 metrics: ChannelMetrics::new(&policy.channel),
                 limiter: config
                     .rate_limit
@@ -357,6 +376,7 @@ fn start_channel(
                     let routes = fhir_routes(FhirState {
                         channels: Arc::new(vec![channel]),
                         store: store.clone(),
+                        relay: relay_hub.clone(),
                     });
                     sources.spawn(fhir_listener::serve(tcp, tls, routes, sources_stop.clone()));
                 }

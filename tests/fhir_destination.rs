@@ -400,3 +400,73 @@ async fn smart_backend_services_sign_the_token_request() {
         .expect("the signature verifies with our public key");
     assert!(form.contains("scope=system%2FPatient.write"), "{form}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_returns_the_servers_answer_or_504() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/r4/Patient/p1"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("Location", "https://payer.example/r4/Patient/p1/_history/7")
+                .insert_header("Content-Type", "application/fhir+json")
+                .set_body_string(
+                    r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"7"}}"#,
+                ),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/r4/Patient/p2"))
+        .respond_with(ResponseTemplate::new(422).set_body_string(
+            r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"no such member"}]}"#,
+        ))
+        .mount(&mock)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/r4/Patient/p3"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&mock)
+        .await;
+    let ch = format!(
+        "name: payer\nsource:\n  type: fhir\n  mode: sync\n  sync_timeout: 500ms\n  partners:\n    - name: a\n      token_sha256: {TOKEN_A_SHA}\ndestinations:\n  - name: payer\n    type: fhir\n    base_url: {}/r4\n    timeout: 5s\n",
+        mock.uri()
+    );
+    let setup = Setup::new(SERVER, &[("payer.yaml", &ch)]);
+    let server = Server::start(&setup);
+    let auth = format!("Bearer {TOKEN_A}");
+    let put = |body: &str| {
+        http_request(
+            server.http(),
+            "POST",
+            "/fhir/Patient",
+            &[
+                ("Content-Type", "application/fhir+json"),
+                ("Authorization", &auth),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // The server's own answer: status, Location, body.
+    let r = put(PATIENT);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("https://payer.example/r4/Patient/p1/_history/7")
+    );
+    assert!(r.body.contains("\"versionId\":\"7\""), "{}", r.body);
+    // A refusal is relayed too (and the delivery is dead).
+    let r = put(&PATIENT.replace("p1", "p2"));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("no such member"));
+    // Too slow: 504 naming the stored message; the delivery still completes.
+    let r = put(&PATIENT.replace("p1", "p3"));
+    assert_eq!(r.status, 504, "{}", r.body);
+    let id = r
+        .header("content-location")
+        .unwrap()
+        .trim_start_matches("/api/messages/")
+        .to_string();
+    assert!(r.body.contains(&format!("message {id}")), "{}", r.body);
+    wait_state(&server, &id, "sent");
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::channel::{DestinationConfig, SourceConfig};
 use crate::config::{ConfigError, Loaded, LoadedChannel};
-use crate::connectors::fhir::config::FhirSourceConfig;
+use crate::connectors::fhir::config::{FhirSourceConfig, IntakeMode};
 use crate::connectors::fhir::destination::FhirSender;
 use crate::connectors::fhir::intake::FhirPolicy;
 use crate::connectors::fhir::source::Partner;
@@ -52,6 +52,8 @@ pub enum SourcePlan {
         listener: Option<String>,
         /// HTTPS on its own listener.
         tls: Option<Arc<ReloadingServerConfig>>,
+        /// `mode: sync`: the destination whose answer is returned.
+        relay: Option<String>,
     },
     /// A directory poller.
     Directory {
@@ -88,6 +90,15 @@ pub struct DestinationPlan {
 }
 
 impl DestinationPlan {
+    /// Hands this destination's final answers to `hub` (`mode: sync`).
+    pub fn relay_to(&mut self, hub: Arc<crate::connectors::http::relay::RelayHub>) {
+        self.connector = match self.connector.clone() {
+            Connector::Fhir(s) => Connector::Fhir(s.with_relay(hub)),
+            Connector::Http(s) => Connector::Http(s.with_relay(hub)),
+            other => other,
+        };
+    }
+
     /// The connector's durability barrier, when it writes in groups.
     pub fn barrier(&self) -> Option<Arc<dyn Barrier>> {
         match &self.connector {
@@ -260,6 +271,35 @@ impl ChannelPlan {
                         ));
                     }
                 }
+                let sync_relay = match f.mode {
+                    IntakeMode::Async => None,
+                    IntakeMode::Sync => {
+                        let answering = |d: &DestinationConfig| {
+                            matches!(d, DestinationConfig::Fhir(_) | DestinationConfig::Http(_))
+                        };
+                        let found = match &f.relay {
+                            Some(name) => cfg.destinations.iter().find(|d| d.name() == name),
+                            None => cfg.destinations.iter().find(|d| answering(d)),
+                        };
+                        match found {
+                            Some(d) if answering(d) => Some(d.name().to_string()),
+                            Some(d) => {
+                                errors.push(ConfigError::file(
+                                    file,
+                                    format!("source.relay: {:?} is not a fhir or http destination: it has no answer to relay", d.name()),
+                                ));
+                                None
+                            }
+                            None => {
+                                errors.push(ConfigError::file(
+                                    file,
+                                    "source.mode: sync needs a fhir or http destination whose answer it returns (source.relay)",
+                                ));
+                                None
+                            }
+                        }
+                    }
+                };
                 SourcePlan::Fhir {
                     policy: Arc::new(FhirPolicy {
                         channel: cfg.name.as_str().into(),
@@ -274,6 +314,7 @@ impl ChannelPlan {
                     partners,
                     listener: own.then(|| ch.listener.clone().unwrap_or_default()),
                     tls,
+                    relay: sync_relay,
                 }
             }
             SourceConfig::Directory(d) => {

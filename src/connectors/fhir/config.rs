@@ -34,6 +34,9 @@ fn default_listen() -> String {
 ///   idempotency_window: 24h      # a repeated request (same Idempotency-Key, Bundle.id,
 ///                                # MessageHeader.id or If-None-Exist) gets the first answer
 ///   rate_limit: { per_second: 50, burst: 20 }   # over it: 429 with Retry-After
+///   mode: async                  # or sync: return the `relay` destination's answer
+///   relay: payer                 # sync: which destination (default: the first fhir/http one)
+///   sync_timeout: 30s            # sync: then 504, the delivery goes on
 /// ```
 ///
 /// Tokens are stored as their SHA-256 (hex): `printf %s "$TOKEN" | sha256sum`.
@@ -73,6 +76,34 @@ pub struct FhirSourceConfig {
     /// Default: no limit.
     #[serde(default)]
     pub rate_limit: Option<crate::pipeline::layers::rate_limit::RateLimitConfig>,
+    /// `async` (default): answer 202 once stored. `sync`: wait for the
+    /// `relay` destination's answer and return it (status, body,
+    /// Location); after `sync_timeout`, 504 with an OperationOutcome naming
+    /// the stored message, whose delivery goes on.
+    #[serde(default)]
+    pub mode: IntakeMode,
+    /// The destination whose answer `mode: sync` returns. Default: the
+    /// channel's first `fhir` or `http` destination.
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// How long `mode: sync` waits. Default 30s.
+    #[serde(default = "default_sync_timeout")]
+    pub sync_timeout: HumanDuration,
+}
+
+fn default_sync_timeout() -> HumanDuration {
+    HumanDuration::secs(30)
+}
+
+/// How a FHIR intake answers.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IntakeMode {
+    /// 202 Accepted once stored.
+    #[default]
+    Async,
+    /// The destination's own answer.
+    Sync,
 }
 
 /// One partner of a FHIR channel.

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::config::FhirDestinationConfig;
 use super::intake::Syntax;
 use crate::connectors::http::client::{HttpClient, Outgoing, encode};
+use crate::connectors::http::relay::RelayHub;
 use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, Receipt};
 
 /// The request a payload becomes.
@@ -74,6 +75,7 @@ pub fn plan(payload: &[u8]) -> Result<Plan, DeliveryError> {
 pub struct FhirSender {
     client: HttpClient,
     base: Arc<str>,
+    relay: Option<Arc<RelayHub>>,
 }
 
 impl FhirSender {
@@ -95,7 +97,14 @@ impl FhirSender {
         Ok(FhirSender {
             client,
             base: cfg.base_url.trim_end_matches('/').into(),
+            relay: None,
         })
+    }
+
+    /// Hands final answers to `hub` (for `mode: sync` channels).
+    pub fn with_relay(mut self, hub: Arc<RelayHub>) -> FhirSender {
+        self.relay = Some(hub);
+        self
     }
 
     async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
@@ -111,14 +120,17 @@ impl FhirSender {
             headers.push(("If-None-Exist", c.clone()));
         }
         self.client
-            .deliver(&Outgoing {
-                put: plan.method == "PUT",
-                url: &url,
-                content_type: ct,
-                accept: Some(ct.split(';').next().unwrap_or(ct)),
-                headers,
-                body: d.task.payload.clone(),
-            })
+            .deliver(
+                &Outgoing {
+                    put: plan.method == "PUT",
+                    url: &url,
+                    content_type: ct,
+                    accept: Some(ct.split(';').next().unwrap_or(ct)),
+                    headers,
+                    body: d.task.payload.clone(),
+                },
+                self.relay.as_deref().map(|h| (h, &d)),
+            )
             .await
     }
 }

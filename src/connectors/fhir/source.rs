@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 use super::config::FhirSourceConfig;
 use super::intake::{FhirPolicy, Route, Syntax};
 use super::listener::PeerIdentity;
+use crate::connectors::http::relay::RelayHub;
 use crate::pipeline::intake::Wakers;
 use crate::store::{Format, MessageState, NewMessage, Store};
 use crate::telemetry::{self, ChannelMetrics};
@@ -55,6 +56,8 @@ pub struct FhirChannel {
     pub metrics: ChannelMetrics,
     /// Its rate limit, when it has one.
     pub limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    /// `mode: sync`: the destination whose answer is returned, and how long to wait.
+    pub sync: Option<(String, std::time::Duration)>,
 }
 
 /// A partner, compiled.
@@ -75,6 +78,8 @@ pub struct FhirState {
     pub channels: Arc<Vec<FhirChannel>>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Where `mode: sync` channels wait for their destination's answer.
+    pub relay: Arc<RelayHub>,
 }
 
 /// The `/fhir` routes.
@@ -418,6 +423,31 @@ async fn receive(
             if routed && stored.duplicate_of().is_none() {
                 ch.wakers.wake();
             }
+            if let Some((dest, timeout)) = &ch.sync
+                && stored.duplicate_of().is_none()
+            {
+                return match s.relay.wait(dest, id.0, *timeout).await {
+                    Some(a) => relayed(a),
+                    None => {
+                        let mut r = outcome(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            answer,
+                            vec![issue(
+                                "error",
+                                "timeout",
+                                format!(
+                                    "no answer from {dest} within {}; the request is stored as message {id} and its delivery goes on",
+                                    humantime::format_duration(*timeout)
+                                ),
+                            )],
+                        );
+                        if let Ok(v) = HeaderValue::from_str(&format!("/api/messages/{id}")) {
+                            r.headers_mut().insert(header::CONTENT_LOCATION, v);
+                        }
+                        r
+                    }
+                };
+            }
             let location = format!("/api/messages/{id}");
             let minimal = headers
                 .get("prefer")
@@ -466,6 +496,19 @@ async fn receive(
             outcome(status, answer, issues)
         }
     }
+}
+
+/// The destination's answer, as the client's.
+fn relayed(a: crate::connectors::http::relay::Relayed) -> Response {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut r = (status, a.body).into_response();
+    if let Some(ct) = a.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    if let Some(l) = a.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
 }
 
 async fn metadata(State(s): State<FhirState>, params: Params, headers: HeaderMap) -> Response {

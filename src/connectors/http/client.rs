@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::config::AuthConfig;
 use super::jwt::JwtSigner;
+use super::relay::{RelayHub, Relayed};
 use crate::pipeline::delivery::{DeliveryError, ErrorKind, Receipt, RetryLogic, Verdict};
 
 /// An HTTP answer, as the retry logic reads it.
@@ -31,6 +32,10 @@ pub struct HttpAnswer {
     pub location: Option<String>,
     /// A summary of the body's OperationOutcome (or transaction-response), no PHI.
     pub summary: Option<String>,
+    /// Content-Type, when given.
+    pub content_type: Option<String>,
+    /// The body (kept only for relaying; never logged).
+    pub body: Bytes,
 }
 
 /// How HTTP answers map to delivery outcomes.
@@ -314,9 +319,35 @@ impl HttpClient {
         Ok(answer)
     }
 
-    /// Sends and classifies.
-    pub async fn deliver(&self, out: &Outgoing<'_>) -> Result<Receipt, DeliveryError> {
-        match HttpRetryLogic.classify(&self.send(out).await?) {
+    /// Sends and classifies; a final answer (delivered, or refused for
+    /// good) is handed to `relay` when the delivery's client is waiting.
+    pub async fn deliver(
+        &self,
+        out: &Outgoing<'_>,
+        relay: Option<(&RelayHub, &crate::pipeline::delivery::Delivery)>,
+    ) -> Result<Receipt, DeliveryError> {
+        let answer = self.send(out).await?;
+        let verdict = HttpRetryLogic.classify(&answer);
+        if let Some((hub, d)) = relay {
+            let last = match &verdict {
+                Verdict::Delivered(_) => true,
+                Verdict::Failed(e) => !e.is_retryable(),
+            };
+            if last {
+                hub.publish(
+                    &d.channel,
+                    &d.destination,
+                    d.task.message_id.0,
+                    Relayed {
+                        status: answer.status,
+                        content_type: answer.content_type.clone(),
+                        location: answer.location.clone(),
+                        body: answer.body.clone(),
+                    },
+                );
+            }
+        }
+        match verdict {
             Verdict::Delivered(r) => Ok(r),
             Verdict::Failed(e) => Err(e),
         }
@@ -451,12 +482,15 @@ impl Inner {
         };
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
         let location = header("location").or_else(|| header("content-location"));
+        let content_type = header("content-type");
         let body = r.bytes().await.unwrap_or_default();
         Ok(HttpAnswer {
             status,
             retry_after,
             location,
             summary: summarize(&body),
+            content_type,
+            body,
         })
     }
 }
@@ -491,6 +525,8 @@ mod tests {
             retry_after,
             location: None,
             summary: None,
+            content_type: None,
+            body: Bytes::new(),
         };
         let l = HttpRetryLogic;
         assert!(matches!(l.classify(&a(201, None)), Verdict::Delivered(_)));

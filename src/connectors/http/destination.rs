@@ -29,6 +29,7 @@ pub fn guess_content_type(payload: &[u8]) -> &'static str {
 /// The HTTP destination connector (a tower service).
 #[derive(Clone)]
 pub struct HttpSender {
+    relay: Option<std::sync::Arc<super::relay::RelayHub>>,
     client: HttpClient,
     url: String,
     put: bool,
@@ -52,11 +53,18 @@ impl HttpSender {
         )
         .map_err(|e| format!("url {e}"))?;
         Ok(HttpSender {
+            relay: None,
             client,
             url: cfg.url.clone(),
             put: cfg.method == HttpMethod::Put,
             content_type: cfg.content_type.clone(),
         })
+    }
+
+    /// Hands final answers to `hub` (for `mode: sync` channels).
+    pub fn with_relay(mut self, hub: std::sync::Arc<super::relay::RelayHub>) -> HttpSender {
+        self.relay = Some(hub);
+        self
     }
 
     async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
@@ -65,14 +73,17 @@ impl HttpSender {
             .as_deref()
             .unwrap_or_else(|| guess_content_type(&d.task.payload));
         self.client
-            .deliver(&Outgoing {
-                put: self.put,
-                url: &self.url,
-                content_type: ct,
-                accept: None,
-                headers: vec![("Idempotency-Key", d.idempotency_key.to_string())],
-                body: d.task.payload.clone(),
-            })
+            .deliver(
+                &Outgoing {
+                    put: self.put,
+                    url: &self.url,
+                    content_type: ct,
+                    accept: None,
+                    headers: vec![("Idempotency-Key", d.idempotency_key.to_string())],
+                    body: d.task.payload.clone(),
+                },
+                self.relay.as_deref().map(|h| (h, &d)),
+            )
             .await
     }
 }

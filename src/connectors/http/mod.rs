@@ -6,8 +6,10 @@
 //! - `client`: the shared client and [`client::HttpRetryLogic`].
 //! - `destination`: the generic HTTP destination.
 //! - `jwt`: signed client assertions for SMART Backend Services.
+//! - `relay`: a destination's answer handed back to a waiting client (`mode: sync`).
 
 pub mod client;
 pub mod config;
 pub mod destination;
 pub mod jwt;
+pub mod relay;
