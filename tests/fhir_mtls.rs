@@ -10,7 +10,6 @@ mod common;
 
 use std::path::Path;
 
-use caduceus::tls::dev::{DevCa, write_pair};
 use caduceus::tls::{TlsClientConfig, client_config};
 use common::*;
 
@@ -48,19 +47,7 @@ async fn post(c: &reqwest::Client, url: &str) -> Result<(u16, String), String> {
 async fn client_certificates_decide_who_may_send() {
     let setup = Setup::new(SERVER, &[]);
     let certs = setup.path().join("connectors/certs");
-    let ca = DevCa::new("test CA").unwrap();
-    write_pair(&certs, "ca", &ca.pem()).unwrap();
-    write_pair(
-        &certs,
-        "server",
-        &ca.server(&["localhost", "127.0.0.1"]).unwrap(),
-    )
-    .unwrap();
-    write_pair(&certs, "partner-a", &ca.client("partner-a").unwrap()).unwrap();
-    write_pair(&certs, "partner-b", &ca.client("partner-b").unwrap()).unwrap();
-    write_pair(&certs, "expired", &ca.expired_client("partner-a").unwrap()).unwrap();
-    let other = DevCa::new("someone else's CA").unwrap();
-    write_pair(&certs, "stranger", &other.client("partner-a").unwrap()).unwrap();
+    dev_certs(&certs);
     let ch = "name: secure\nsource:\n  type: fhir\n  listen: 127.0.0.1:0\n  tls:\n    cert: certs/server.pem\n    key: certs/server.key\n    client_ca: certs/ca.pem\n  partners:\n    - name: acme\n      certificate: partner-a\n";
     std::fs::write(setup.path().join("connectors/secure.yaml"), ch).unwrap();
     let server = Server::start(&setup);
@@ -107,21 +94,7 @@ fn hl7_to_fhir_over_mutual_tls_and_a_pinned_ca() {
     // The receiving side: a FHIR intake on its own mTLS listener, archiving to files.
     let recv = Setup::new(SERVER, &[]);
     let certs = recv.path().join("connectors/certs");
-    let ca = DevCa::new("test CA").unwrap();
-    write_pair(&certs, "ca", &ca.pem()).unwrap();
-    write_pair(
-        &certs,
-        "server",
-        &ca.server(&["localhost", "127.0.0.1"]).unwrap(),
-    )
-    .unwrap();
-    write_pair(&certs, "partner-a", &ca.client("partner-a").unwrap()).unwrap();
-    write_pair(
-        &certs,
-        "other-ca",
-        &DevCa::new("someone else's CA").unwrap().pem(),
-    )
-    .unwrap();
+    dev_certs(&certs);
     let ch = "name: ehr\nsource:\n  type: fhir\n  listen: 127.0.0.1:0\n  resources: [Bundle]\n  tls:\n    cert: certs/server.pem\n    key: certs/server.key\n    client_ca: certs/ca.pem\n  partners:\n    - name: hl7-gateway\n      certificate: partner-a\ndestinations:\n  - name: store\n    type: file\n    directory: received\n";
     std::fs::write(recv.path().join("connectors/ehr.yaml"), ch).unwrap();
     let receiver = Server::start(&recv);

@@ -46,25 +46,7 @@ fn send(
 fn mutual_tls_listener_and_sender() {
     let setup = Setup::new(SERVER, &[]);
     let certs = setup.path().join("connectors/certs");
-    let ca = DevCa::new("test CA").unwrap();
-    write_pair(&certs, "ca", &ca.pem()).unwrap();
-    write_pair(
-        &certs,
-        "server",
-        &ca.server(&["localhost", "127.0.0.1"]).unwrap(),
-    )
-    .unwrap();
-    write_pair(&certs, "partner-a", &ca.client("partner-a").unwrap()).unwrap();
-    write_pair(&certs, "expired", &ca.expired_client("partner-a").unwrap()).unwrap();
-    let other = DevCa::new("someone else's CA").unwrap();
-    write_pair(&certs, "other-ca", &other.pem()).unwrap();
-    write_pair(&certs, "stranger", &other.client("partner-a").unwrap()).unwrap();
-    write_pair(
-        &certs,
-        "other-server",
-        &other.server(&["localhost", "127.0.0.1"]).unwrap(),
-    )
-    .unwrap();
+    dev_certs(&certs);
 
     // `secure`: an mTLS listener. `relay`: plain in, out over mTLS to
     // `secure`. `pinned`: out to `secure` but pinning the wrong CA.

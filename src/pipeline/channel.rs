@@ -21,7 +21,7 @@ use crate::connectors::http::destination::HttpSender;
 use crate::connectors::mllp::config::MllpSourceConfig;
 use crate::connectors::mllp::destination::MllpSender;
 use crate::mapping::Registry;
-use crate::pipeline::delivery::{Barrier, DeliveryService};
+use crate::pipeline::delivery::{Barrier, DeliveryService, Sender};
 use crate::pipeline::filter::Rule;
 use crate::pipeline::intake::Hl7Policy;
 use crate::pipeline::layers::{StackContext, StackSettings, build_stack};
@@ -110,10 +110,10 @@ impl DestinationPlan {
     /// Builds the destination's tower stack around its connector.
     pub fn stack(&self, ctx: StackContext<'_>) -> DeliveryService {
         match &self.connector {
-            Connector::Mllp(c) => build_stack(c.clone(), &self.settings, ctx),
+            Connector::Mllp(c) => build_stack(Sender(c.clone()), &self.settings, ctx),
             Connector::File(c) => build_stack(c.clone(), &self.settings, ctx),
-            Connector::Fhir(c) => build_stack(c.clone(), &self.settings, ctx),
-            Connector::Http(c) => build_stack(c.clone(), &self.settings, ctx),
+            Connector::Fhir(c) => build_stack(Sender(c.clone()), &self.settings, ctx),
+            Connector::Http(c) => build_stack(Sender(c.clone()), &self.settings, ctx),
         }
     }
 }

@@ -143,6 +143,36 @@ pub trait Barrier: Send + Sync {
     async fn sync(&self) -> Result<(), DeliveryError>;
 }
 
+/// A connector that delivers with one async call per delivery (MLLP, FHIR,
+/// HTTP); [`Sender`] makes it the tower service a stack wraps.
+pub trait Deliver: Clone + Send + Sync + 'static {
+    /// Delivers once.
+    fn deliver(&self, d: Delivery) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+}
+
+/// A [`Deliver`] connector as a tower service (always ready: the worker
+/// sends one delivery at a time).
+#[derive(Clone)]
+pub struct Sender<C>(pub C);
+
+impl<C: Deliver> tower::Service<Delivery> for Sender<C> {
+    type Response = Receipt;
+    type Error = DeliveryError;
+    type Future = DeliveryFuture;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), DeliveryError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, d: Delivery) -> DeliveryFuture {
+        let c = self.0.clone();
+        Box::pin(async move { c.deliver(d).await })
+    }
+}
+
 /// The future every stack service returns.
 pub type DeliveryFuture = Pin<Box<dyn Future<Output = Result<Receipt, DeliveryError>> + Send>>;
 

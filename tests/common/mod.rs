@@ -623,3 +623,27 @@ pub fn http_request(
         body: body.to_string(),
     }
 }
+
+/// A development certificate set under `dir`: `ca`, `server` (localhost,
+/// 127.0.0.1), `partner-a`, `partner-b`, `expired` (partner-a, expired),
+/// `stranger` (partner-a from another CA) and `other-ca`. Each as NAME.pem and
+/// NAME.key.
+#[allow(dead_code)]
+pub fn dev_certs(dir: &Path) -> caduceus::tls::dev::DevCa {
+    use caduceus::tls::dev::{DevCa, write_pair};
+    let ca = DevCa::new("test CA").unwrap();
+    write_pair(dir, "ca", &ca.pem()).unwrap();
+    write_pair(
+        dir,
+        "server",
+        &ca.server(&["localhost", "127.0.0.1"]).unwrap(),
+    )
+    .unwrap();
+    write_pair(dir, "partner-a", &ca.client("partner-a").unwrap()).unwrap();
+    write_pair(dir, "partner-b", &ca.client("partner-b").unwrap()).unwrap();
+    write_pair(dir, "expired", &ca.expired_client("partner-a").unwrap()).unwrap();
+    let other = DevCa::new("someone else's CA").unwrap();
+    write_pair(dir, "other-ca", &other.pem()).unwrap();
+    write_pair(dir, "stranger", &other.client("partner-a").unwrap()).unwrap();
+    ca
+}

@@ -8,9 +8,7 @@
 //! types. The exchange, authentication, TLS and what an answer means are the
 //! shared [`HttpClient`]'s.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use serde_json::Value;
 
@@ -18,7 +16,7 @@ use super::config::FhirDestinationConfig;
 use super::intake::Syntax;
 use crate::connectors::http::client::{HttpClient, Outgoing, encode};
 use crate::connectors::http::relay::RelayHub;
-use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, Receipt};
+use crate::pipeline::delivery::{Deliver, Delivery, DeliveryError, Receipt};
 
 /// The request a payload becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,7 +104,9 @@ impl FhirSender {
         self.relay = Some(hub);
         self
     }
+}
 
+impl Deliver for FhirSender {
     async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
         let plan = plan(&d.task.payload)?;
         let url = if plan.path.is_empty() {
@@ -132,21 +132,6 @@ impl FhirSender {
                 self.relay.as_deref().map(|h| (h, &d)),
             )
             .await
-    }
-}
-
-impl tower::Service<Delivery> for FhirSender {
-    type Response = Receipt;
-    type Error = DeliveryError;
-    type Future = DeliveryFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), DeliveryError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, d: Delivery) -> DeliveryFuture {
-        let me = self.clone();
-        Box::pin(async move { me.deliver(d).await }) as Pin<Box<_>>
     }
 }
 

@@ -4,12 +4,9 @@
 //! payload: JSON, XML, HL7 v2 ER7, text) and the request's headers; the
 //! exchange and what the answer means are the shared [`HttpClient`]'s.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use super::client::{HttpClient, Outgoing};
 use super::config::{HttpDestinationConfig, HttpMethod};
-use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryFuture, Receipt};
+use crate::pipeline::delivery::{Deliver, Delivery, DeliveryError, Receipt};
 
 /// The Content-Type a payload most likely is.
 pub fn guess_content_type(payload: &[u8]) -> &'static str {
@@ -66,7 +63,9 @@ impl HttpSender {
         self.relay = Some(hub);
         self
     }
+}
 
+impl Deliver for HttpSender {
     async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
         let ct = self
             .content_type
@@ -85,21 +84,6 @@ impl HttpSender {
                 self.relay.as_deref().map(|h| (h, &d)),
             )
             .await
-    }
-}
-
-impl tower::Service<Delivery> for HttpSender {
-    type Response = Receipt;
-    type Error = DeliveryError;
-    type Future = DeliveryFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), DeliveryError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, d: Delivery) -> DeliveryFuture {
-        let me = self.clone();
-        Box::pin(async move { me.deliver(d).await }) as Pin<Box<_>>
     }
 }
 

@@ -12,18 +12,14 @@
 //! MSH-10 is unchanged, so a receiver can de-duplicate a redelivery.
 
 use std::borrow::Cow;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use hl7v2::{AckCode, ReceivedAck};
 use rustls::pki_types::ServerName;
 
 use super::client::{Client, ClientError};
 use super::config::{MllpDestinationConfig, NackPolicy};
-use crate::pipeline::delivery::{
-    Delivery, DeliveryError, DeliveryFuture, Receipt, RetryLogic, Verdict,
-};
+use crate::pipeline::delivery::{Deliver, Delivery, DeliveryError, Receipt, RetryLogic, Verdict};
 
 /// How HL7 acknowledgments map to delivery outcomes.
 #[derive(Clone, Copy, Debug)]
@@ -198,18 +194,9 @@ impl Inner {
     }
 }
 
-impl tower::Service<Delivery> for MllpSender {
-    type Response = Receipt;
-    type Error = DeliveryError;
-    type Future = DeliveryFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), DeliveryError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, d: Delivery) -> DeliveryFuture {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.deliver(d).await }) as Pin<Box<_>>
+impl Deliver for MllpSender {
+    async fn deliver(&self, d: Delivery) -> Result<Receipt, DeliveryError> {
+        self.inner.deliver(d).await
     }
 }
 
