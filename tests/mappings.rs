@@ -668,7 +668,7 @@ fn map_run_and_map_test_through_the_binary() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("15 case(s), 0 failed"), "{text}");
+    assert!(text.contains("16 case(s), 0 failed"), "{text}");
 }
 
 /// Real feeds drop optional segments, leave fields empty, send only first
@@ -755,4 +755,24 @@ fn variants_of_every_fixture_map_or_fail_clearly() {
     }
     assert!(ran > 500, "{ran} variants");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// ADT_A17 (IG sheet): each PID/PV1 pair is its own Patient and Encounter.
+#[test]
+fn ig_rows_hold_for_a17() {
+    let b = map("ADT-A17-01.hl7");
+    let patients = resources(&b, "Patient");
+    let encounters = resources(&b, "Encounter");
+    assert_eq!((patients.len(), encounters.len()), (2, 2));
+    assert_eq!(patients[0]["name"][0]["family"], "Smith");
+    assert_eq!(patients[1]["name"][0]["family"], "Jones");
+    assert_eq!(encounters[0]["subject"]["reference"], full_url(patients[0]));
+    assert_eq!(encounters[1]["subject"]["reference"], full_url(patients[1]));
+    assert!(
+        encounters[1]["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "V200")
+    );
 }
