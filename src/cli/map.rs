@@ -66,6 +66,12 @@ fn registry(cli: &Cli) -> anyhow::Result<(Registry, jiff::tz::TimeZone)> {
         Ok(l) => (l.mappings_dir, l.timezone),
         Err(_) => (PathBuf::from("mappings"), jiff::tz::TimeZone::UTC),
     };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "no mappings folder at {} (run from the folder that holds config/ and mappings/, or pass --config)",
+            config::display_path(&dir)
+        );
+    }
     match Registry::load(&dir) {
         Ok(r) => Ok((r, tz)),
         Err(errors) => {

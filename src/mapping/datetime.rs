@@ -33,6 +33,41 @@ fn two(s: &str, what: &str) -> Result<i8, String> {
 /// Parses `YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]`.
 pub fn parse(text: &str) -> Result<Hl7Time, String> {
     let t = text.split('^').next().unwrap_or("").trim();
+    // Real feeds sometimes send ISO 8601 (`1962-03-20`, `2024-03-05T09:30:00-05:00`)
+    // or a space before the time (`20240305 0930`): read those as the DTM they mean.
+    if let Some(dtm) = lenient(t) {
+        return parse_strict(&dtm).map_err(|e| format!("{e} (read as {dtm:?})"));
+    }
+    parse_strict(t)
+}
+
+/// The HL7 DTM an ISO 8601 date/time or a DTM with a space before its time
+/// stands for; `None` when the text is neither.
+fn lenient(t: &str) -> Option<String> {
+    let b = t.as_bytes();
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
+        let (date, rest) = t.split_at(10);
+        let mut out: String = date.chars().filter(|c| *c != '-').collect();
+        let rest = rest.strip_prefix(['T', ' ']).unwrap_or(rest);
+        let (time, zone) = match rest.find(['Z', '+', '-']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        out.extend(time.chars().filter(|c| *c != ':'));
+        match zone {
+            "" => {}
+            "Z" => out.push_str("+0000"),
+            z => out.extend(z.chars().filter(|c| *c != ':')),
+        }
+        return Some(out);
+    }
+    if b.len() == 13 && b[8] == b' ' || b.len() == 15 && b[8] == b' ' {
+        return Some(t.replacen(' ', "", 1));
+    }
+    None
+}
+
+fn parse_strict(t: &str) -> Result<Hl7Time, String> {
     let bad = || format!("{t:?} is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])");
     let (main, offset) = match t.find(['+', '-']) {
         Some(i) if i >= 4 => (&t[..i], Some(&t[i..])),
@@ -188,6 +223,27 @@ pub fn time(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_and_spaced_values_from_real_feeds() {
+        let utc = TimeZone::UTC;
+        assert_eq!(parse("1962-03-20").unwrap().date(), "1962-03-20");
+        assert_eq!(
+            parse("2024-03-05T09:30:00-05:00").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00-05:00"
+        );
+        assert_eq!(
+            parse("2024-03-05T09:30:00Z").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00+00:00"
+        );
+        assert_eq!(
+            parse("20240305 0930").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00+00:00"
+        );
+        let e = parse("1962-02-30").unwrap_err();
+        assert!(e.contains("read as \"19620230\""), "{e}");
+        assert!(parse("0").is_err());
+    }
 
     #[test]
     fn precisions_and_zones() {
