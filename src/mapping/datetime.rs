@@ -61,7 +61,7 @@ fn lenient(t: &str) -> Option<String> {
         }
         return Some(out);
     }
-    if b.len() == 13 && b[8] == b' ' || b.len() == 15 && b[8] == b' ' {
+    if matches!(b.len(), 13 | 15) && b[8] == b' ' {
         return Some(t.replacen(' ', "", 1));
     }
     None
