@@ -776,3 +776,47 @@ fn ig_rows_hold_for_a17() {
             .any(|i| i["value"] == "V200")
     );
 }
+
+/// Numbers as real labs send them: NM with a comparator or no number at
+/// all, SN as quantity, range and ratio (IG SN[Quantity], SN[Range],
+/// SN[Ratio]); nothing refused, nothing lost.
+#[test]
+fn numeric_results_as_labs_send_them() {
+    let reg = registry();
+    let value = |vt: &str, v: &str| -> Value {
+        let msg = format!(
+            "MSH|^~\\&|LAB|H|EHR|H|20240101120000||ORU^R01|1|P|2.5.1\rPID|1||123^^^H^MR||Doe^Jane||19700101|F\rOBR|1|A1|B1|2345-7^Glucose^LN|||20240101110000\rOBX|1|{vt}|2345-7^Glucose^LN||{v}|mg/dL^^UCUM|70-99|H|||F\r"
+        );
+        let out = reg
+            .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+            .unwrap();
+        one(&out.value, "Observation").clone()
+    };
+    let o = value("NM", "<5");
+    assert_eq!(
+        (
+            o["valueQuantity"]["value"].to_string(),
+            o["valueQuantity"]["comparator"].as_str()
+        ),
+        ("5".to_string(), Some("<"))
+    );
+    assert_eq!(value("NM", ">=10")["valueQuantity"]["comparator"], ">=");
+    assert_eq!(value("NM", "neg")["valueString"], "neg");
+    assert_eq!(
+        value("NM", "5.50")["valueQuantity"]["value"].to_string(),
+        "5.50",
+        "precision kept"
+    );
+    assert_eq!(value("SN", "<^5")["valueQuantity"]["comparator"], "<");
+    let r = value("SN", "^2^-^5");
+    assert_eq!(
+        (
+            r["valueRange"]["low"]["value"].to_string(),
+            r["valueRange"]["high"]["value"].to_string()
+        ),
+        ("2".into(), "5".into())
+    );
+    let q = value("SN", "^1^:^128");
+    assert_eq!(q["valueRatio"]["denominator"]["value"].to_string(), "128");
+    assert_eq!(value("SN", "^1^+")["valueString"], "1+");
+}

@@ -69,6 +69,8 @@ pub enum Func {
     Id,
     /// `matches(x, pattern)`: `*`/`?` wildcards.
     Matches,
+    /// `isdecimal(x)`: true when every value is a decimal number (`decimal(x)` would take it).
+    IsDecimal,
     /// `system(x)`: an HL7 coding-system name (table 0396, `HL7nnnn`, an OID) as a FHIR system URI.
     System,
     /// `base64(x)`: the texts (joined by newlines) as base64, for attachments.
@@ -385,6 +387,15 @@ pub const FUNCTIONS: &[Sig] = &[
         name: "matches",
         min: 2,
         max: 2,
+        args: V,
+        ret: Ty::Bool,
+        single: true,
+    },
+    Sig {
+        func: Func::IsDecimal,
+        name: "isdecimal",
+        min: 1,
+        max: 1,
         args: V,
         ret: Ty::Bool,
         single: true,

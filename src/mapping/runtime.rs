@@ -637,15 +637,21 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             Func::Decimal => map_text(&|t| {
                 let n = t.trim_start_matches('+');
-                if n.parse::<f64>().is_ok()
-                    && !n.contains(['e', 'E'])
-                    && serde_json::from_str::<serde_json::Number>(n).is_ok()
-                {
+                if is_decimal(n) {
                     Ok(Val::Num(n.to_string()))
                 } else {
                     Err(format!("{t:?} is not a decimal number"))
                 }
             })?,
+            Func::IsDecimal => {
+                let texts = self.texts(&arg(0)?);
+                smallvec![Val::Bool(
+                    !texts.is_empty()
+                        && texts
+                            .iter()
+                            .all(|(t, _)| is_decimal(t.trim_start_matches('+')))
+                )]
+            }
             Func::Integer => map_text(&|t| {
                 t.trim_start_matches('+')
                     .parse::<i64>()
@@ -894,6 +900,13 @@ impl<'r, 'm> Env<'r, 'm> {
         }
         Ok(())
     }
+}
+
+/// A FHIR decimal as written (no exponent).
+fn is_decimal(n: &str) -> bool {
+    n.parse::<f64>().is_ok()
+        && !n.contains(['e', 'E'])
+        && serde_json::from_str::<serde_json::Number>(n).is_ok()
 }
 
 /// An HL7 coding-system name as a FHIR system URI: the common table 0396
