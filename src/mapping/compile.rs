@@ -626,20 +626,7 @@ impl Compiler<'_> {
             ],
         };
         if let YValue::Map(entries) = &root.value {
-            for (k, _) in entries {
-                let key = k.as_str().unwrap_or("");
-                if !allowed.contains(&key) {
-                    let hint = suggest(key, allowed.iter().copied());
-                    self.err(
-                        k.pos,
-                        format!(
-                            "unknown key {key:?} in a {} mapping (expected {}){hint}",
-                            h.kind,
-                            allowed.join(", ")
-                        ),
-                    );
-                }
-            }
+            self.known_keys(entries, allowed, &format!("a {} mapping", h.kind));
         }
         let ignore = self.ignore(root.get("ignore"));
         let kind = match h.kind.as_str() {
@@ -896,6 +883,23 @@ impl Compiler<'_> {
         }
     }
 
+    /// Reports keys of a YAML mapping that are not in `allowed`, with a suggestion.
+    fn known_keys(&mut self, entries: &[(YNode, YNode)], allowed: &[&str], what: &str) {
+        for (k, _) in entries {
+            let key = k.as_str().unwrap_or("");
+            if !allowed.contains(&key) {
+                let hint = suggest(key, allowed.iter().copied());
+                self.err(
+                    k.pos,
+                    format!(
+                        "unknown key {key:?} in {what} (expected {}){hint}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
     fn blocks(&mut self, n: &YNode, here: &Ty) -> Vec<Block> {
         let YValue::Seq(items) = &n.value else {
             self.err(n.pos, "resources: expected a list of resource blocks");
@@ -915,19 +919,7 @@ impl Compiler<'_> {
                 "note",
             ];
             if let YValue::Map(entries) = &it.value {
-                for (k, _) in entries {
-                    let key = k.as_str().unwrap_or("");
-                    if !allowed.contains(&key) {
-                        let hint = suggest(key, allowed.iter().copied());
-                        self.err(
-                            k.pos,
-                            format!(
-                                "unknown key {key:?} in a resource block (expected {}){hint}",
-                                allowed.join(", ")
-                            ),
-                        );
-                    }
-                }
+                self.known_keys(entries, &allowed, "a resource block");
             } else {
                 self.err(
                     it.pos,
