@@ -391,3 +391,62 @@ fn over_the_rate_limit_is_429_with_retry_after() {
         "a throttled request stores nothing"
     );
 }
+
+#[test]
+fn hostile_bodies_get_400_and_the_server_stays_up() {
+    let (_s, server) = setup();
+    let n = 50_000;
+    let xml = format!(
+        "<Patient xmlns=\"http://hl7.org/fhir\">{}{}</Patient>",
+        "<extension url=\"x\">".repeat(n),
+        "</extension>".repeat(n)
+    );
+    let json = format!(
+        "{{\"resourceType\":\"Patient\",\"extension\":{}[]{}}}",
+        "[{\"url\":\"x\",\"extension\":".repeat(n),
+        "}]".repeat(n)
+    );
+    // Over 4 KiB: this channel's limit answers first.
+    assert_eq!(
+        post(
+            &server,
+            "/fhir/Patient",
+            Some(TOKEN_A),
+            "application/fhir+xml",
+            &xml,
+            &[]
+        )
+        .status,
+        413
+    );
+    let ch = "name: big\nsource:\n  type: fhir\n  allow_anonymous: true\n  resources: [Patient]\n";
+    let setup2 = Setup::new(SERVER, &[("big.yaml", ch)]);
+    let big = Server::start(&setup2);
+    let r = post(
+        &big,
+        "/fhir/Patient",
+        None,
+        "application/fhir+xml",
+        &xml,
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("nest more than"), "{}", r.body);
+    let r = post(&big, "/fhir/Patient", None, JSON, &json, &[]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Just under serde_json's own limit: validated (and refused: an
+    // extension needs a value or extensions), not a crash.
+    let deep = format!(
+        "{{\"resourceType\":\"Patient\",\"extension\":{}[]{}}}",
+        "[{\"url\":\"x\",\"extension\":".repeat(60),
+        "}]".repeat(60)
+    );
+    let r = post(&big, "/fhir/Patient", None, JSON, &deep, &[]);
+    assert!(
+        r.status == 422 || r.status == 202,
+        "{} {}",
+        r.status,
+        r.body
+    );
+    assert_eq!(big.http_get("/healthz").0, 200, "still serving");
+}

@@ -51,6 +51,11 @@ fn syntax(reader: &quick_xml::Reader<&[u8]>, e: impl std::fmt::Display) -> XmlEr
     }
 }
 
+/// Deepest nesting accepted (serde_json refuses JSON deeper than 128): the
+/// tree is walked recursively afterwards, so a hostile document must not
+/// get that far.
+const MAX_DEPTH: usize = 100;
+
 fn parse_tree(text: &str) -> Result<Elem, XmlError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(text.as_bytes());
@@ -107,6 +112,11 @@ fn parse_tree(text: &str) -> Result<Elem, XmlError> {
                         None => return Ok(el),
                     }
                 } else {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(XmlError::Shape(format!(
+                            "elements nest more than {MAX_DEPTH} deep; no FHIR resource does"
+                        )));
+                    }
                     stack.push(el);
                 }
             }
@@ -561,5 +571,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unknown["birthdate"], "1970");
+    }
+
+    #[test]
+    fn hostile_nesting_is_an_error_not_a_stack_overflow() {
+        let n = 50_000;
+        let doc = format!(
+            "<Patient xmlns=\"http://hl7.org/fhir\">{}{}</Patient>",
+            "<extension url=\"x\">".repeat(n),
+            "</extension>".repeat(n)
+        );
+        match from_xml(&doc) {
+            Err(XmlError::Shape(m)) => assert!(m.contains("nest more than"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
