@@ -820,3 +820,29 @@ fn numeric_results_as_labs_send_them() {
     assert_eq!(q["valueRatio"]["denominator"]["value"].to_string(), "128");
     assert_eq!(value("SN", "^1^+")["valueString"], "1+");
 }
+
+/// A large result (2,000 OBX) maps whole: every observation is in the
+/// Bundle and referenced by the report.
+#[test]
+fn a_large_result_maps_whole() {
+    let mut msg = String::from(
+        "MSH|^~\\&|LAB|H|EHR|H|20240101120000||ORU^R01|1|P|2.5.1\rPID|1||123^^^H^MR||Doe^Jane||19700101|F\rOBR|1|A1|B1|2345-7^Glucose^LN|||20240101110000\r",
+    );
+    for i in 0..2000 {
+        msg.push_str(&format!(
+            "OBX|{}|NM|2345-7^Glucose^LN||{i}|mg/dL^^UCUM|70-99|N|||F\r",
+            i + 1
+        ));
+    }
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(resources(&out.value, "Observation").len(), 2000);
+    assert_eq!(
+        one(&out.value, "DiagnosticReport")["result"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2000
+    );
+}

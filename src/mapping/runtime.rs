@@ -1239,6 +1239,8 @@ impl Registry {
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
         // Phase 2: build.
         let mut resources: Vec<(String, String, Map<String, Value>, Origin)> = Vec::new();
+        // Index by id: a large message (thousands of OBX) must not be quadratic.
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(instances.len());
         for inst in &instances {
             let mut obj = Map::new();
             obj.insert(
@@ -1258,14 +1260,17 @@ impl Registry {
             obj.insert("id".into(), Value::String(inst.id.clone()));
             // The same resource made twice (a practitioner who is both
             // attending and admitting) is one entry.
-            match resources.iter_mut().find(|(_, id, _, _)| *id == inst.id) {
+            match by_id.get(&inst.id).and_then(|i| resources.get_mut(*i)) {
                 Some((_, _, existing, _)) => merge_distinct(existing, obj),
-                None => resources.push((
-                    inst.block.alias.clone(),
-                    inst.id.clone(),
-                    obj,
-                    inst.origin.clone(),
-                )),
+                None => {
+                    by_id.insert(inst.id.clone(), resources.len());
+                    resources.push((
+                        inst.block.alias.clone(),
+                        inst.id.clone(),
+                        obj,
+                        inst.origin.clone(),
+                    ))
+                }
             }
         }
         // Z-segments no rule read.
