@@ -92,11 +92,11 @@ pub struct DestinationPlan {
 impl DestinationPlan {
     /// Hands this destination's final answers to `hub` (`mode: sync`).
     pub fn relay_to(&mut self, hub: Arc<crate::connectors::http::relay::RelayHub>) {
-        self.connector = match self.connector.clone() {
-            Connector::Fhir(s) => Connector::Fhir(s.with_relay(hub)),
-            Connector::Http(s) => Connector::Http(s.with_relay(hub)),
-            other => other,
-        };
+        match &mut self.connector {
+            Connector::Fhir(s) => s.client.relay_to(hub),
+            Connector::Http(s) => s.client.relay_to(hub),
+            Connector::Mllp(_) | Connector::File(_) => {}
+        }
     }
 
     /// The connector's durability barrier, when it writes in groups.

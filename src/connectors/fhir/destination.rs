@@ -15,7 +15,6 @@ use serde_json::Value;
 use super::config::FhirDestinationConfig;
 use super::intake::Syntax;
 use crate::connectors::http::client::{HttpClient, Outgoing, encode};
-use crate::connectors::http::relay::RelayHub;
 use crate::pipeline::delivery::{Deliver, Delivery, DeliveryError, Receipt};
 
 /// The request a payload becomes.
@@ -71,9 +70,9 @@ pub fn plan(payload: &[u8]) -> Result<Plan, DeliveryError> {
 /// The FHIR destination connector (a tower service).
 #[derive(Clone)]
 pub struct FhirSender {
-    client: HttpClient,
+    /// The HTTP client (public to the crate so a channel can attach a relay).
+    pub(crate) client: HttpClient,
     base: Arc<str>,
-    relay: Option<Arc<RelayHub>>,
 }
 
 impl FhirSender {
@@ -95,14 +94,7 @@ impl FhirSender {
         Ok(FhirSender {
             client,
             base: cfg.base_url.trim_end_matches('/').into(),
-            relay: None,
         })
-    }
-
-    /// Hands final answers to `hub` (for `mode: sync` channels).
-    pub fn with_relay(mut self, hub: Arc<RelayHub>) -> FhirSender {
-        self.relay = Some(hub);
-        self
     }
 }
 
@@ -129,7 +121,7 @@ impl Deliver for FhirSender {
                     headers,
                     body: d.task.payload.clone(),
                 },
-                self.relay.as_deref().map(|h| (h, &d)),
+                &d,
             )
             .await
     }

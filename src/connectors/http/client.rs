@@ -176,6 +176,8 @@ enum Auth {
         token_url: String,
         scope: Option<String>,
         refresh_before: Duration,
+        /// Held across the token request on purpose: concurrent deliveries
+        /// wait for one fetch instead of each asking for a token.
         token: tokio::sync::Mutex<Option<Token>>,
     },
 }
@@ -201,6 +203,9 @@ pub struct Outgoing<'a> {
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Inner>,
+    /// Where final answers go when the channel answers its callers
+    /// synchronously (`mode: sync`).
+    relay: Option<Arc<RelayHub>>,
 }
 
 struct Inner {
@@ -300,6 +305,7 @@ impl HttpClient {
             },
         };
         Ok(HttpClient {
+            relay: None,
             inner: Arc::new(Inner {
                 client,
                 headers,
@@ -319,16 +325,21 @@ impl HttpClient {
         Ok(answer)
     }
 
+    /// Hands final answers to `hub` from now on (`mode: sync` channels).
+    pub fn relay_to(&mut self, hub: Arc<RelayHub>) {
+        self.relay = Some(hub);
+    }
+
     /// Sends and classifies; a final answer (delivered, or refused for
-    /// good) is handed to `relay` when the delivery's client is waiting.
+    /// good) is handed to the relay, when there is one, for `d`'s caller.
     pub async fn deliver(
         &self,
         out: &Outgoing<'_>,
-        relay: Option<(&RelayHub, &crate::pipeline::delivery::Delivery)>,
+        d: &crate::pipeline::delivery::Delivery,
     ) -> Result<Receipt, DeliveryError> {
         let answer = self.send(out).await?;
         let verdict = HttpRetryLogic.classify(&answer);
-        if let Some((hub, d)) = relay {
+        if let Some(hub) = &self.relay {
             let last = match &verdict {
                 Verdict::Delivered(_) => true,
                 Verdict::Failed(e) => !e.is_retryable(),

@@ -26,8 +26,8 @@ pub fn guess_content_type(payload: &[u8]) -> &'static str {
 /// The HTTP destination connector (a tower service).
 #[derive(Clone)]
 pub struct HttpSender {
-    relay: Option<std::sync::Arc<super::relay::RelayHub>>,
-    client: HttpClient,
+    /// The HTTP client (public to the crate so a channel can attach a relay).
+    pub(crate) client: HttpClient,
     url: String,
     put: bool,
     content_type: Option<String>,
@@ -50,18 +50,11 @@ impl HttpSender {
         )
         .map_err(|e| format!("url {e}"))?;
         Ok(HttpSender {
-            relay: None,
             client,
             url: cfg.url.clone(),
             put: cfg.method == HttpMethod::Put,
             content_type: cfg.content_type.clone(),
         })
-    }
-
-    /// Hands final answers to `hub` (for `mode: sync` channels).
-    pub fn with_relay(mut self, hub: std::sync::Arc<super::relay::RelayHub>) -> HttpSender {
-        self.relay = Some(hub);
-        self
     }
 }
 
@@ -81,7 +74,7 @@ impl Deliver for HttpSender {
                     headers: vec![("Idempotency-Key", d.idempotency_key.to_string())],
                     body: d.task.payload.clone(),
                 },
-                self.relay.as_deref().map(|h| (h, &d)),
+                &d,
             )
             .await
     }
