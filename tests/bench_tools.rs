@@ -4,17 +4,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
 fn bench_map_reports_mapping_and_compile_figures() {
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args(["bench", "map", "--seconds", "0.05", "--json"])
-        .output()
-        .unwrap();
+    let out = caduceus(&["bench", "map", "--seconds", "0.05", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -34,24 +28,20 @@ fn bench_mllp_and_bench_fhir_load_a_server_and_a_baseline() {
     let setup = Setup::new(SERVER, &[("fhir.yaml", fhir), ("intake.yaml", mllp)]);
     let server = Server::start(&setup);
 
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args([
-            "bench",
-            "fhir",
-            "--to",
-            &server.http().to_string(),
-            "--token",
-            "bench",
-            "--conns",
-            "2",
-            "--requests",
-            "40",
-            "--baseline",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = caduceus(&[
+        "bench",
+        "fhir",
+        "--to",
+        &server.http().to_string(),
+        "--token",
+        "bench",
+        "--conns",
+        "2",
+        "--requests",
+        "40",
+        "--baseline",
+        "--json",
+    ]);
     assert!(
         out.status.success(),
         "{}{}",
@@ -69,24 +59,20 @@ fn bench_mllp_and_bench_fhir_load_a_server_and_a_baseline() {
         "every request stored"
     );
 
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args([
-            "bench",
-            "mllp",
-            "--to",
-            &server.mllp().to_string(),
-            "--conns",
-            "2",
-            "--window",
-            "2",
-            "--messages",
-            "40",
-            "--baseline",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = caduceus(&[
+        "bench",
+        "mllp",
+        "--to",
+        &server.mllp().to_string(),
+        "--conns",
+        "2",
+        "--window",
+        "2",
+        "--messages",
+        "40",
+        "--baseline",
+        "--json",
+    ]);
     assert!(
         out.status.success(),
         "{}{}",

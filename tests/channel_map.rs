@@ -43,17 +43,13 @@ fn bundled_channel_turns_adt_into_a_transaction_bundle_file() {
         .expect("a Patient");
     assert_eq!(patient["name"][0]["family"], "EVERYMAN");
     // The same output `caduceus map run` gives for the same file.
-    let run = std::process::Command::new(BIN)
-        .current_dir(repo())
-        .args([
-            "map",
-            "run",
-            "hl7v2-fhir-r4",
-            "--input",
-            "fixtures/hl7/ADT-A01-01.hl7",
-        ])
-        .output()
-        .unwrap();
+    let run = caduceus(&[
+        "map",
+        "run",
+        "hl7v2-fhir-r4",
+        "--input",
+        "fixtures/hl7/ADT-A01-01.hl7",
+    ]);
     assert!(
         run.status.success(),
         "{}",

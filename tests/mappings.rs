@@ -624,19 +624,15 @@ fn unmapped_values_are_errors_with_their_path() {
 
 #[test]
 fn map_run_and_map_test_through_the_binary() {
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args([
-            "map",
-            "run",
-            "hl7v2-fhir-r4",
-            "--input",
-            "fixtures/hl7/ADT-A04-v23.hl7",
-            "--bundle-type",
-            "message",
-        ])
-        .output()
-        .unwrap();
+    let out = caduceus(&[
+        "map",
+        "run",
+        "hl7v2-fhir-r4",
+        "--input",
+        "fixtures/hl7/ADT-A04-v23.hl7",
+        "--bundle-type",
+        "message",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -645,27 +641,19 @@ fn map_run_and_map_test_through_the_binary() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["type"], "message");
     assert_eq!(v["entry"][0]["resource"]["resourceType"], "MessageHeader");
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args([
-            "map",
-            "run",
-            "mappings/segments/PID_Patient.yaml",
-            "--input",
-            "fixtures/hl7/ADT-A04-v23.hl7",
-        ])
-        .output()
-        .unwrap();
+    let out = caduceus(&[
+        "map",
+        "run",
+        "mappings/segments/PID_Patient.yaml",
+        "--input",
+        "fixtures/hl7/ADT-A04-v23.hl7",
+    ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args(["map", "test"])
-        .output()
-        .unwrap();
+    let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("16 case(s), 0 failed"), "{text}");

@@ -647,3 +647,13 @@ pub fn dev_certs(dir: &Path) -> caduceus::tls::dev::DevCa {
     write_pair(dir, "stranger", &other.client("partner-a").unwrap()).unwrap();
     ca
 }
+
+/// Runs the binary in the repository root with `args`.
+#[allow(dead_code)]
+pub fn caduceus(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("run caduceus")
+}
