@@ -1,5 +1,8 @@
 //! Where a FHIR intake request's CPU goes, part by part:
 //! `cargo run --release --example intake_costs -- fixtures/bench/patient_encounter_bundle.json`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let body = std::fs::read(std::env::args().nth(1).unwrap()).unwrap();
     let time = |name: &str, f: &mut dyn FnMut()| {

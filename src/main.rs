@@ -2,6 +2,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: mapping and FHIR intake build
+/// many small JSON trees, and glibc's malloc/free was a fifth of their time
+/// (`caduceus bench map`, `caduceus bench fhir`; figures in the README).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match caduceus::cli::run() {
         Ok(code) => code,
