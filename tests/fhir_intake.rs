@@ -450,3 +450,94 @@ fn hostile_bodies_get_400_and_the_server_stays_up() {
     );
     assert_eq!(big.http_get("/healthz").0, 200, "still serving");
 }
+
+#[test]
+fn prefer_chooses_the_answer_and_the_status_route_follows_the_message() {
+    let (setup, server) = setup();
+    // return=minimal: an empty 202 that still says where the message is.
+    let pref = |p: &'static str| [("Prefer", p)];
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        JSON,
+        PATIENT,
+        &pref("return=minimal"),
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(r.body, "");
+    assert!(r.header("content-location").is_some());
+    // return=representation: the resource as accepted, in the answer's syntax.
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        JSON,
+        PATIENT,
+        &pref("respond-async, return=representation"),
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(r.body, PATIENT);
+    let r = post(
+        &server,
+        "/fhir/Patient?_format=xml",
+        Some(TOKEN_A),
+        JSON,
+        PATIENT,
+        &pref("return=representation"),
+    );
+    assert_eq!(r.status, 202);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/fhir+xml")
+    );
+    assert!(
+        r.body.contains("<Patient xmlns=\"http://hl7.org/fhir\">")
+            && r.body.contains("<family value=\"Everywoman\"/>"),
+        "{}",
+        r.body
+    );
+    // return=OperationOutcome (the default, also when asked for).
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        JSON,
+        PATIENT,
+        &pref("return=OperationOutcome"),
+    );
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    let loc = r.header("content-location").unwrap().to_string();
+
+    // The Content-Location answers the partner that sent it ...
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        http_request(server.http(), "GET", path, &headers, b"")
+    };
+    let out = setup.data().join("fhir-in");
+    server.wait_for(20, "four deliveries", || delivered(&out).len() == 4);
+    let r = get(&loc, Some(TOKEN_A));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = r.json();
+    assert_eq!(m["state"], "processed");
+    assert_eq!(m["channel"], "ehr");
+    assert_eq!(m["sender"], "ehr-a");
+    assert!(m["deliveries"][0]["destination"] == "out", "{m}");
+    assert!(
+        m.get("raw").is_none() && !r.body.contains("Everywoman"),
+        "no content: {}",
+        r.body
+    );
+    // ... and nobody else: another partner and an unknown id are both 404,
+    // no credentials 401.
+    assert_eq!(get(&loc, Some(TOKEN_B)).status, 404);
+    assert_eq!(get("/api/messages/999999", Some(TOKEN_A)).status, 404);
+    assert_eq!(get("/api/messages/x", Some(TOKEN_A)).status, 404);
+    let r = get(&loc, None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    assert_eq!(get(&loc, Some("wrong")).status, 401);
+}

@@ -175,7 +175,7 @@ pub fn run(cli: &Cli, cmd: &MessagesCommand) -> anyhow::Result<ExitCode> {
                 if a.raw {
                     out.write_all(&d.raw)?;
                 } else if a.json {
-                    serde_json::to_writer_pretty(&mut out, &detail_json(&d))?;
+                    serde_json::to_writer_pretty(&mut out, &d.to_json())?;
                     writeln!(out)?;
                 } else {
                     print_detail(&mut out, &d)?;
@@ -271,25 +271,6 @@ fn print_table(out: &mut impl Write, rows: &[MessageSummary]) -> std::io::Result
         line(out, row.iter().map(String::as_str).collect())?;
     }
     Ok(())
-}
-
-fn detail_json(d: &MessageDetail) -> serde_json::Value {
-    let mut v = serde_json::to_value(&d.summary).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("sender".into(), d.sender.clone().into());
-        o.insert("peer".into(), d.peer.clone().into());
-        o.insert("mapping_version".into(), d.mapping_version.clone().into());
-        o.insert("size".into(), d.raw.len().into());
-        o.insert(
-            "deliveries".into(),
-            serde_json::to_value(&d.deliveries).unwrap_or_default(),
-        );
-        o.insert(
-            "history".into(),
-            serde_json::to_value(&d.events).unwrap_or_default(),
-        );
-    }
-    v
 }
 
 fn print_detail(out: &mut impl Write, d: &MessageDetail) -> std::io::Result<()> {

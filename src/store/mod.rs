@@ -415,6 +415,33 @@ pub struct MessageDetail {
     pub events: Vec<EventView>,
 }
 
+impl MessageDetail {
+    /// One JSON object: the summary, sender, peer, mapping version, size,
+    /// deliveries and history; the content itself is left out (PHI stays
+    /// behind `messages show --raw`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.summary).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("sender".into(), self.sender.clone().into());
+            o.insert("peer".into(), self.peer.clone().into());
+            o.insert(
+                "mapping_version".into(),
+                self.mapping_version.clone().into(),
+            );
+            o.insert("size".into(), self.raw.len().into());
+            o.insert(
+                "deliveries".into(),
+                serde_json::to_value(&self.deliveries).unwrap_or_default(),
+            );
+            o.insert(
+                "history".into(),
+                serde_json::to_value(&self.events).unwrap_or_default(),
+            );
+        }
+        v
+    }
+}
+
 /// Filters for listing and counting.
 #[derive(Clone, Debug, Default)]
 pub struct MessageQuery {

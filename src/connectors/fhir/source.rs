@@ -6,7 +6,8 @@
 //! partner, the body limit, idempotency keys, the commit, and the answer:
 //! 202 Accepted with an `OperationOutcome` naming the stored message (the
 //! gateway does not pretend to be the FHIR server behind it), or the error
-//! status with an `OperationOutcome` saying where and why. The decision on
+//! status with an `OperationOutcome` saying where and why; `Prefer: return=`
+//! picks the body of a 202. The decision on
 //! the body itself is [`FhirPolicy`](super::intake::FhirPolicy)'s.
 //!
 //! | case | status | stored |
@@ -21,6 +22,7 @@
 //! | not valid R4 | 422 | `error` |
 //! | accepted | 202 (+ `Content-Location: /api/messages/{id}`) | `processed` |
 //! | repeated (same idempotency key in the window) | the first answer | nothing new |
+//! | `GET /api/messages/{id}` by the partner that sent it | 200, its state and deliveries | - |
 //! | the store cannot commit | 503 | nothing |
 
 use std::sync::Arc;
@@ -39,7 +41,7 @@ use super::intake::{FhirPolicy, Route, Syntax};
 use super::listener::PeerIdentity;
 use crate::connectors::http::relay::RelayHub;
 use crate::pipeline::intake::Wakers;
-use crate::store::{Format, MessageState, NewMessage, Store};
+use crate::store::{Format, MessageId, MessageState, NewMessage, Store};
 use crate::telemetry::{self, ChannelMetrics};
 
 /// One FHIR channel, as the routes see it.
@@ -89,6 +91,7 @@ pub fn routes(state: FhirState) -> Router {
         .route("/fhir", post(bundle))
         .route("/fhir/{rtype}", post(create))
         .route("/fhir/{rtype}/{id}", put(update))
+        .route("/api/messages/{id}", get(message_status))
         // Each channel applies its own limit while reading (413 with an OperationOutcome).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -386,6 +389,7 @@ async fn receive(
         ),
     };
     let routed = !deliveries.is_empty();
+    let received = bytes.clone();
     let msg = NewMessage {
         channel: ch.policy.channel.to_string(),
         received_at: Timestamp::now(),
@@ -449,25 +453,23 @@ async fn receive(
                 };
             }
             let location = format!("/api/messages/{id}");
-            let minimal = headers
-                .get("prefer")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|p| p.contains("return=minimal"));
-            let mut r = if minimal {
-                StatusCode::ACCEPTED.into_response()
-            } else {
-                let what = if stored.duplicate_of().is_some() {
-                    format!(
-                        "already accepted as message {id} (same idempotency key); not stored again"
+            let mut r = match prefer_return(&headers) {
+                Some("minimal") => StatusCode::ACCEPTED.into_response(),
+                Some("representation") => representation(&received, syntax, answer),
+                _ => {
+                    let what = if stored.duplicate_of().is_some() {
+                        format!(
+                            "already accepted as message {id} (same idempotency key); not stored again"
+                        )
+                    } else {
+                        format!("accepted and stored as message {id}; it is delivered from here")
+                    };
+                    outcome(
+                        StatusCode::ACCEPTED,
+                        answer,
+                        vec![issue("information", "informational", what)],
                     )
-                } else {
-                    format!("accepted and stored as message {id}; it is delivered from here")
-                };
-                outcome(
-                    StatusCode::ACCEPTED,
-                    answer,
-                    vec![issue("information", "informational", what)],
-                )
+                }
             };
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(header::CONTENT_LOCATION, v);
@@ -495,6 +497,98 @@ async fn receive(
             ));
             outcome(status, answer, issues)
         }
+    }
+}
+
+/// The `return=` preference of a `Prefer` header (`minimal`,
+/// `representation`, `OperationOutcome`), when there is one.
+fn prefer_return(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|p| p.trim().strip_prefix("return="))
+        .map(|v| v.trim().trim_matches('"'))
+}
+
+/// `Prefer: return=representation` on an accepted request: the resource or
+/// Bundle as accepted (what is delivered from here), in the answer's syntax.
+/// The server behind has not seen it yet, so this is the gateway's copy, not
+/// that server's; `mode: sync` relays that server's own answer instead.
+fn representation(body: &Bytes, syntax: Syntax, answer: Syntax) -> Response {
+    let converted = (syntax != answer)
+        .then(|| super::intake::parse(body, syntax).ok())
+        .flatten();
+    let (content, mime) = match converted {
+        Some(v) => (Bytes::from(render(&v, answer)), answer.mime()),
+        None => (body.clone(), syntax.mime()),
+    };
+    (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, mime)],
+        content,
+    )
+        .into_response()
+}
+
+/// `GET /api/messages/{id}`: where a partner's request stands (the 202's
+/// `Content-Location`): state, deliveries with their attempts and the
+/// destination's answer, history; never the content. A partner sees only
+/// the messages it sent on its own channels; any other id is 404, so the
+/// answer does not tell whether another partner's message exists. The admin
+/// API's role-based keys (DESIGN.md §3) are a later issue.
+async fn message_status(
+    State(s): State<FhirState>,
+    Path(id): Path<String>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    let peer = peer.map(|Extension(p)| p);
+    let Ok(Some(who)) = partner(&s.channels, &headers, peer.as_ref()) else {
+        let mut r = fail(
+            StatusCode::UNAUTHORIZED,
+            Syntax::Json,
+            "login",
+            "a partner's bearer token or client certificate is needed to read a message's status",
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    let not_found = || {
+        fail(
+            StatusCode::NOT_FOUND,
+            Syntax::Json,
+            "not-found",
+            format!("no message {id} from this partner"),
+        )
+    };
+    let Ok(n) = id.parse::<i64>() else {
+        return not_found();
+    };
+    match s.store.get(MessageId(n)).await {
+        Ok(Some(d))
+            if d.sender.as_deref() == Some(who)
+                && s.channels.iter().any(|c| {
+                    *c.policy.channel == *d.summary.channel
+                        && c.partners.iter().any(|p| p.name == who)
+                }) =>
+        {
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::to_string_pretty(&d.to_json()).unwrap_or_default(),
+            )
+                .into_response()
+        }
+        Ok(_) => not_found(),
+        Err(_) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Syntax::Json,
+            "transient",
+            "the store cannot be read; try again",
+        ),
     }
 }
 
