@@ -32,8 +32,8 @@ use crate::mapping::Registry;
 use crate::mapping::live::LiveRegistry;
 use crate::pipeline::channel::{ChannelPlan, SourcePlan, compile_all};
 use crate::pipeline::intake::{Hl7Intake, Wakers};
+use crate::pipeline::layers::SharedLimits;
 use crate::pipeline::layers::StackContext;
-use crate::pipeline::layers::rate_limit::RateLimiters;
 use crate::pipeline::processor;
 use crate::pipeline::steps::Steps;
 use crate::pipeline::worker::{StoreObserver, Worker};
@@ -182,7 +182,7 @@ pub async fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let workers_stop = CancellationToken::new();
     let mut sources = JoinSet::new();
     let mut workers = JoinSet::new();
-    let limiters = RateLimiters::default();
+    let limiters = SharedLimits::default();
     let mut known_queues = Vec::new();
     let mut fhir_channels = Vec::new();
     let relay_hub = Arc::new(RelayHub::default());
@@ -269,7 +269,7 @@ fn start_channel(
     plan: ChannelPlan,
     mappings: &Arc<LiveRegistry>,
     store: &Arc<dyn Store>,
-    limiters: &RateLimiters,
+    limiters: &SharedLimits,
     own_listeners: &mut BTreeMap<String, TcpListener>,
     sources: &mut JoinSet<()>,
     workers: &mut JoinSet<()>,
@@ -303,7 +303,7 @@ fn start_channel(
         let stack = d.stack(StackContext {
             channel: plan.name.clone(),
             destination: d.name.clone(),
-            rate_limiters: limiters,
+            shared: limiters,
             observer: observer.clone(),
             metrics: metrics.clone(),
         });

@@ -175,3 +175,106 @@ fn nacks_are_classified_at_the_sender() {
     assert!(shown.contains("gave up after 3 attempt(s)"), "{shown}");
     assert!(shown.contains("attempts 3"), "{shown}");
 }
+
+/// A slow HTTP server that records the most requests it ever had open at
+/// once (each answer takes 150 ms).
+struct SlowHttp {
+    addr: String,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowHttp {
+    fn start() -> SlowHttp {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let most = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicUsize::new(0));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let (m, s) = (most.clone(), served.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(64).flatten() {
+                let (m, s, inside) = (m.clone(), s.clone(), inside.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut r = BufReader::new(stream);
+                    loop {
+                        let mut len = 0usize;
+                        let mut line = String::new();
+                        let mut first = true;
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if first {
+                                first = false;
+                                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                                m.fetch_max(now, Ordering::SeqCst);
+                            }
+                            let l = line.to_ascii_lowercase();
+                            if let Some(v) = l.strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(150));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        s.fetch_add(1, Ordering::SeqCst);
+                        let _ = r
+                            .get_mut()
+                            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        SlowHttp { addr, most, served }
+    }
+}
+
+#[test]
+fn a_shared_concurrency_limit_caps_requests_in_flight_at_the_partner() {
+    use std::sync::atomic::Ordering;
+    // Three destinations calling one partner: with a shared limit of 1 the
+    // partner never has two requests open; without it, it does.
+    for limit in [true, false] {
+        let rx = SlowHttp::start();
+        let mut dests = String::new();
+        for i in 0..3 {
+            dests.push_str(&format!(
+                "  - name: billing-{i}\n    type: http\n    url: http://{}/in\n",
+                rx.addr
+            ));
+            if limit {
+                dests.push_str("    concurrency_limit: { max: 1, shared: billing }\n");
+            }
+        }
+        let setup = Setup::new(SERVER, &[("out.yaml", &channel(&dests))]);
+        let server = Server::start(&setup);
+        let mut c = Mllp::connect(server.mllp());
+        for i in 0..2 {
+            assert_eq!(ack_fields(&c.request(&adt(&format!("CONC-{i}")))).0, "AA");
+        }
+        server.wait_for(20, "six requests at the partner", || {
+            rx.served.load(Ordering::SeqCst) >= 6
+        });
+        let most = rx.most.load(Ordering::SeqCst);
+        if limit {
+            assert_eq!(
+                most, 1,
+                "a shared limit of 1 let {most} requests in at once"
+            );
+        } else {
+            assert!(most > 1, "without a limit the three destinations overlap");
+        }
+    }
+}

@@ -43,7 +43,8 @@ use crate::connectors::mllp::config::{MllpDestinationConfig, MllpSourceConfig};
 use crate::pipeline::layers::StackSettings;
 
 /// Declares a destination's config struct with the keys every destination
-/// accepts (`name`, `retry`, `rate_limit`, `timeout`, `circuit_breaker`).
+/// accepts (`name`, `retry`, `rate_limit`, `concurrency_limit`, `timeout`,
+/// `circuit_breaker`).
 macro_rules! destination_config {
     (
         $(#[$meta:meta])*
@@ -67,6 +68,10 @@ macro_rules! destination_config {
             /// Rate limit; none by default.
             #[serde(default)]
             pub rate_limit: Option<$crate::pipeline::layers::rate_limit::RateLimitConfig>,
+            /// Attempts in flight at once (shared by name); none by default.
+            #[serde(default)]
+            pub concurrency_limit:
+                Option<$crate::pipeline::layers::concurrency_limit::ConcurrencyLimitConfig>,
             /// Per-attempt timeout. Default 30s.
             #[serde(default = "crate::config::channel::default_attempt_timeout")]
             pub timeout: $crate::config::units::HumanDuration,
@@ -81,6 +86,7 @@ macro_rules! destination_config {
                 $crate::pipeline::layers::StackSettings {
                     retry: self.retry.clone(),
                     rate_limit: self.rate_limit.clone(),
+                    concurrency_limit: self.concurrency_limit.clone(),
                     timeout: self.timeout,
                     circuit_breaker: self.circuit_breaker.clone(),
                 }

@@ -6,6 +6,7 @@
 //! connector classifies its own answers (see `pipeline::delivery::RetryLogic`).
 
 pub mod circuit_breaker;
+pub mod concurrency_limit;
 pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
@@ -21,6 +22,7 @@ use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryService, Receip
 use crate::telemetry::DestinationMetrics;
 
 use circuit_breaker::{Breaker, CircuitBreakerConfig, CircuitBreakerLayer};
+use concurrency_limit::{ConcurrencyLimitConfig, ConcurrencyLimitLayer, ConcurrencyLimits};
 use rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiters};
 use retry::{RetryLayer, RetryObserver, RetryPolicy};
 use timeout::TimeoutLayer;
@@ -34,10 +36,22 @@ pub struct StackSettings {
     pub retry: RetryPolicy,
     /// `rate_limit:`
     pub rate_limit: Option<RateLimitConfig>,
+    /// `concurrency_limit:`
+    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
     /// `timeout:` per attempt.
     pub timeout: HumanDuration,
     /// `circuit_breaker:`
     pub circuit_breaker: CircuitBreakerConfig,
+}
+
+/// The limits destinations share by name (`shared:` in `rate_limit` and
+/// `concurrency_limit`), one registry per server.
+#[derive(Default)]
+pub struct SharedLimits {
+    /// Rate limiters.
+    pub rate: RateLimiters,
+    /// Concurrency semaphores.
+    pub concurrency: ConcurrencyLimits,
 }
 
 /// What the stack needs from the engine besides its settings.
@@ -46,8 +60,8 @@ pub struct StackContext<'a> {
     pub channel: Arc<str>,
     /// Destination name.
     pub destination: Arc<str>,
-    /// Limiters shared by name.
-    pub rate_limiters: &'a RateLimiters,
+    /// Limits shared by name.
+    pub shared: &'a SharedLimits,
     /// Records failed attempts before each retry.
     pub observer: Arc<dyn RetryObserver>,
     /// The destination's metric handles.
@@ -61,8 +75,9 @@ pub struct StackContext<'a> {
 /// │┌ retry ─────────── backoff + full jitter, each failure recorded in the store
 /// ││┌ circuit breaker  fails fast while the peer is known to be down
 /// │││┌ rate limit ──── governor; every attempt, retries included, waits for a permit
-/// ││││┌ timeout ────── per attempt
-/// │││││  connector ─── mllp / file / http …: sends, classifies the answer
+/// ││││┌ concurrency ── a permit per attempt (shared by name: N in flight to a partner)
+/// │││││┌ timeout ───── per attempt
+/// ││││││  connector ── mllp / file / http …: sends, classifies the answer
 /// ```
 ///
 /// The order differs from the first design note (trace → timeout → breaker
@@ -87,10 +102,14 @@ where
 {
     let mut svc: DeliveryService =
         BoxCloneSyncService::new(TimeoutLayer::new(settings.timeout.get()).layer(connector));
+    if let Some(c) = &settings.concurrency_limit {
+        let semaphore = ctx.shared.concurrency.semaphore(c);
+        svc = BoxCloneSyncService::new(ConcurrencyLimitLayer::new(semaphore).layer(svc));
+    }
     if let Some(limiter) = settings
         .rate_limit
         .as_ref()
-        .and_then(|r| ctx.rate_limiters.limiter(r))
+        .and_then(|r| ctx.shared.rate.limiter(r))
     {
         svc = BoxCloneSyncService::new(RateLimitLayer::new(limiter).layer(svc));
     }
