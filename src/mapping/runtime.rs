@@ -8,6 +8,7 @@
 //! were read (for `map test`'s report of values no rule reads). Resource
 //! ids are UUIDv5 of stable inputs; timestamps come from the message.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -108,6 +109,9 @@ enum Val<'m> {
     Json(Value),
 }
 
+/// Segment indexes a path picks: most pick one, kept inline.
+type SegIdx = SmallVec<[usize; 4]>;
+
 /// Values of an expression: most are one, kept inline.
 type Vals<'m> = SmallVec<[Val<'m>; 1]>;
 
@@ -150,6 +154,9 @@ struct Env<'r, 'm> {
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
+    /// Each segment's fields, split once on first use (rules read the same
+    /// segment's fields many times; splitting anew each time was a scan).
+    fields: RefCell<Vec<Option<Vec<hl7v2::Value<'m>>>>>,
 }
 
 /// A set of (segment, field) places: a bitmap per segment for the first
@@ -209,13 +216,22 @@ fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
 }
 
 impl<'r, 'm> Env<'r, 'm> {
-    fn text(&self, v: &Val<'m>) -> Option<String> {
+    /// A value's text, trimmed; `None` when empty or not text. Borrows
+    /// from the message or the value whenever it can (most do).
+    fn text<'a>(&self, v: &'a Val<'m>) -> Option<Cow<'a, str>> {
+        fn trimmed(c: Cow<'_, str>) -> Cow<'_, str> {
+            match c {
+                Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+                Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+                Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
+            }
+        }
         let s = match v {
-            Val::Hl7 { v, .. } => v.text().trim().to_string(),
-            Val::Text(s) | Val::Num(s) => s.trim().to_string(),
-            Val::Bool(b) => b.to_string(),
-            Val::Json(Value::String(s)) => s.clone(),
-            Val::Json(Value::Number(n)) => n.to_string(),
+            Val::Hl7 { v, .. } => trimmed(v.text()),
+            Val::Text(s) | Val::Num(s) => Cow::Borrowed(s.trim()),
+            Val::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Val::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Val::Json(Value::Number(n)) => Cow::Owned(n.to_string()),
             Val::Seg(_) | Val::Group(_) | Val::Json(_) => return None,
         };
         if s.is_empty() { None } else { Some(s) }
@@ -233,6 +249,23 @@ impl<'r, 'm> Env<'r, 'm> {
         place.map(|(s, f)| loc(self.msg, s, f))
     }
 
+    /// Field `n` of segment `si` (which is `seg`), from the per-segment cache.
+    fn field(&self, si: usize, seg: &hl7v2::Segment<'m>, n: u16) -> Option<hl7v2::Value<'m>> {
+        // MSH-1 and MSH-2 are read literally; `fields()` starts after them.
+        if n <= 2 {
+            return seg.field(n);
+        }
+        let mut cache = self.fields.borrow_mut();
+        let slot = cache.get_mut(si)?;
+        let fields = slot.get_or_insert_with(|| seg.fields().map(|(_, v)| v).collect());
+        let first = if matches!(seg.id_bytes(), b"MSH" | b"FHS" | b"BHS") {
+            3
+        } else {
+            1
+        };
+        fields.get(usize::from(n).checked_sub(first)?).copied()
+    }
+
     fn mark(&self, seg: usize, field: u16) {
         self.read.borrow_mut().insert(seg, field);
     }
@@ -240,42 +273,42 @@ impl<'r, 'm> Env<'r, 'm> {
     /// Segments with `id` visible from `group`: those in the group; when the
     /// group's structure does not allow that segment at all (PID seen from
     /// an OBSERVATION group), those of the enclosing groups.
-    fn segments(&self, group: usize, id: &[u8; 3]) -> Vec<usize> {
+    fn segments(&self, group: usize, id: &[u8; 3]) -> SegIdx {
         let id_str = std::str::from_utf8(id).unwrap_or("");
         let mut g = Some(group);
         while let Some(gi) = g {
             let inst = &self.grouping.insts[gi];
-            let found: Vec<usize> = (inst.start..inst.end)
+            let found: SegIdx = (inst.start..inst.end)
                 .filter(|i| self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == id))
                 .collect();
             if !found.is_empty() {
                 return found;
             }
             if inst.allows.as_ref().is_some_and(|a| a.contains(id_str)) {
-                return Vec::new();
+                return SegIdx::new();
             }
             g = inst.parent;
         }
-        Vec::new()
+        SegIdx::new()
     }
 
     fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vals<'m> {
-        let segs: Vec<usize> = match &sc.current {
+        let segs: SegIdx = match &sc.current {
             Some(Val::Seg(i))
                 if self
                     .msg
                     .segment_at(*i)
                     .is_some_and(|s| s.id_bytes() == p.segment) =>
             {
-                vec![*i]
+                smallvec![*i]
             }
             _ => {
                 let all = self.segments(sc.group, &p.segment);
                 match p.segment_index {
                     Index::All => all,
                     Index::Nth(n) => all
-                        .get(n as usize - 1)
-                        .map(|i| vec![*i])
+                        .get((n as usize).saturating_sub(1))
+                        .map(|i| smallvec![*i])
                         .unwrap_or_default(),
                 }
             }
@@ -290,10 +323,10 @@ impl<'r, 'm> Env<'r, 'm> {
                 continue;
             };
             self.mark(si, field_no);
-            let Some(field) = seg.field(field_no) else {
+            let Some(field) = self.field(si, &seg, field_no) else {
                 continue;
             };
-            let reps: Vec<hl7v2::Value<'m>> = match p.repetition {
+            let reps: SmallVec<[hl7v2::Value<'m>; 2]> = match p.repetition {
                 Some(Index::All) => field.repetitions().collect(),
                 Some(Index::Nth(n)) => field.repetition(n).into_iter().collect(),
                 None => field.repetition(1).into_iter().collect(),
@@ -336,7 +369,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     return Ok(Vals::new());
                 };
                 self.mark(*i, comps[0]);
-                let Some(f) = seg.field(comps[0]).and_then(|f| f.repetition(1)) else {
+                let Some(f) = self.field(*i, &seg, comps[0]).and_then(|f| f.repetition(1)) else {
                     return Ok(Vals::new());
                 };
                 let v = match (comps.get(1), comps.get(2)) {
@@ -408,30 +441,44 @@ impl<'r, 'm> Env<'r, 'm> {
                 Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?),
             )],
             CNode::Eq(a, b, neg) => {
-                let ta: Vec<String> = self
-                    .eval(a, sc)?
-                    .iter()
-                    .filter_map(|v| self.text(v))
-                    .collect();
-                let tb: Vec<String> = self
-                    .eval(b, sc)?
-                    .iter()
-                    .filter_map(|v| self.text(v))
-                    .collect();
-                let eq = ta.iter().any(|x| tb.contains(x));
+                let va = self.eval(a, sc)?;
+                // A literal on the right (`OBX-2 = "NM"`, the common case) is
+                // compared as it stands, without evaluating it into a value.
+                let eq = match &b.node {
+                    CNode::Lit(Value::String(lit)) => {
+                        let lit = lit.trim();
+                        !lit.is_empty() && va.iter().filter_map(|v| self.text(v)).any(|x| x == lit)
+                    }
+                    _ => {
+                        let vb = self.eval(b, sc)?;
+                        let tb: Vec<Cow<'_, str>> =
+                            vb.iter().filter_map(|v| self.text(v)).collect();
+                        va.iter()
+                            .filter_map(|v| self.text(v))
+                            .any(|x| tb.contains(&x))
+                    }
+                };
                 smallvec![Val::Bool(eq != *neg)]
             }
             CNode::In(a, list) => {
-                let ta: Vec<String> = self
-                    .eval(a, sc)?
+                let va = self.eval(a, sc)?;
+                let mut lits: SmallVec<[&str; 8]> = SmallVec::new();
+                let mut others: Vec<Vals<'m>> = Vec::new();
+                for l in list {
+                    match &l.node {
+                        CNode::Lit(Value::String(lit)) => lits.push(lit.trim()),
+                        _ => others.push(self.eval(l, sc)?),
+                    }
+                }
+                let set: Vec<Cow<'_, str>> = others
+                    .iter()
+                    .flat_map(|vals| vals.iter().filter_map(|v| self.text(v)))
+                    .collect();
+                let found = va
                     .iter()
                     .filter_map(|v| self.text(v))
-                    .collect();
-                let mut set = Vec::new();
-                for l in list {
-                    set.extend(self.eval(l, sc)?.iter().filter_map(|v| self.text(v)));
-                }
-                smallvec![Val::Bool(ta.iter().any(|x| set.contains(x)))]
+                    .any(|x| lits.iter().any(|l| !l.is_empty() && *l == x) || set.contains(&x));
+                smallvec![Val::Bool(found)]
             }
             CNode::List(items) => {
                 let mut out = Vals::new();
@@ -504,7 +551,7 @@ impl<'r, 'm> Env<'r, 'm> {
         Ok(if obj.is_empty() { None } else { Some(obj) })
     }
 
-    fn texts(&self, vals: &[Val<'m>]) -> Vec<(String, Place)> {
+    fn texts<'a>(&self, vals: &'a [Val<'m>]) -> Vec<(Cow<'a, str>, Place)> {
         vals.iter()
             .filter_map(|v| self.text(v).map(|t| (t, Self::place(v))))
             .collect()
@@ -535,7 +582,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 .texts(&arg(i)?)
                 .into_iter()
                 .next()
-                .map(|(t, _)| t)
+                .map(|(t, _)| t.into_owned())
                 .unwrap_or_default())
         };
         Ok(match f {
@@ -560,7 +607,7 @@ impl<'r, 'm> Env<'r, 'm> {
                                 .into_owned(),
                         )
                     }),
-                    other => self.text(other).map(Val::Text),
+                    other => self.text(other).map(|t| Val::Text(t.into_owned())),
                 })
                 .collect(),
             Func::Trim => map_text(&|t| Ok(Val::Text(t.trim().to_string())))?,
@@ -581,7 +628,11 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             Func::Join => {
                 let sep = one_text(1)?;
-                let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
+                let parts: Vec<String> = self
+                    .texts(&arg(0)?)
+                    .into_iter()
+                    .map(|(t, _)| t.into_owned())
+                    .collect();
                 if parts.is_empty() {
                     Vals::new()
                 } else {
@@ -593,7 +644,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 let mut out = Vals::new();
                 for (t, _) in self.texts(&arg(0)?) {
                     if sep.is_empty() {
-                        out.push(Val::Text(t));
+                        out.push(Val::Text(t.into_owned()));
                     } else {
                         out.extend(
                             t.split(sep.as_str())
@@ -644,7 +695,8 @@ impl<'r, 'm> Env<'r, 'm> {
                 }
             })?,
             Func::IsDecimal => {
-                let texts = self.texts(&arg(0)?);
+                let vals = arg(0)?;
+                let texts = self.texts(&vals);
                 smallvec![Val::Bool(
                     !texts.is_empty()
                         && texts
@@ -750,7 +802,11 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Uuid => {
                 let mut parts = Vec::new();
                 for i in 0..args.len() {
-                    parts.extend(self.texts(&arg(i)?).into_iter().map(|(t, _)| t));
+                    parts.extend(
+                        self.texts(&arg(i)?)
+                            .into_iter()
+                            .map(|(t, _)| t.into_owned()),
+                    );
                 }
                 if parts.is_empty() {
                     Vals::new()
@@ -779,7 +835,11 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             Func::System => map_text(&|t| Ok(Val::Text(coding_system(t))))?,
             Func::Base64 => {
-                let parts: Vec<String> = self.texts(&arg(0)?).into_iter().map(|(t, _)| t).collect();
+                let parts: Vec<String> = self
+                    .texts(&arg(0)?)
+                    .into_iter()
+                    .map(|(t, _)| t.into_owned())
+                    .collect();
                 if parts.is_empty() {
                     Vals::new()
                 } else {
@@ -841,7 +901,17 @@ impl<'r, 'm> Env<'r, 'm> {
                     "a segment or group cannot be written into FHIR; pick a field",
                 ));
             }
-            other => self.text(&other).map(Value::String),
+            Val::Text(s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    None
+                } else if t.len() == s.len() {
+                    Some(Value::String(s))
+                } else {
+                    Some(Value::String(t.to_string()))
+                }
+            }
+            other => self.text(&other).map(|t| Value::String(t.into_owned())),
         })
     }
 
@@ -852,50 +922,59 @@ impl<'r, 'm> Env<'r, 'm> {
         obj: &mut Map<String, Value>,
     ) -> Result<(), MapError> {
         for r in rules {
-            let iterations: Vec<Scope<'m>> = match &r.each {
-                None => vec![sc.clone()],
-                Some(e) => self
-                    .eval(e, sc)?
-                    .into_iter()
-                    .map(|v| Scope {
-                        group: if let Val::Group(g) = v { g } else { sc.group },
-                        current: Some(v),
-                        frame: sc.frame,
-                    })
-                    .collect(),
-            };
-            for it in iterations {
-                if let Some(w) = &r.when
-                    && !Self::truthy(&self.eval(w, &it)?)
-                {
-                    continue;
-                }
-                match &r.body {
-                    Body::Many(inner) => self.apply_rules(inner, &it, obj)?,
-                    Body::Assign(path, value) => {
-                        let vals: Vec<Value> = match value {
-                            RValue::Expr(e) => {
-                                let mut out = Vec::new();
-                                for v in self.eval(e, &it)? {
-                                    if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
-                                        out.push(j);
-                                    }
-                                }
-                                out
-                            }
-                            RValue::Object(rules) => {
-                                let mut o = Map::new();
-                                self.apply_rules(rules, &it, &mut o)?;
-                                if o.is_empty() {
-                                    Vec::new()
-                                } else {
-                                    vec![Value::Object(o)]
-                                }
-                            }
+            match &r.each {
+                None => self.apply_rule(r, sc, obj)?,
+                Some(e) => {
+                    for v in self.eval(e, sc)? {
+                        let it = Scope {
+                            group: if let Val::Group(g) = v { g } else { sc.group },
+                            current: Some(v),
+                            frame: sc.frame,
                         };
-                        set(obj, path, vals);
+                        self.apply_rule(r, &it, obj)?;
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// One rule in one scope (one iteration of its `for:`).
+    fn apply_rule(
+        &self,
+        r: &Rule,
+        it: &Scope<'m>,
+        obj: &mut Map<String, Value>,
+    ) -> Result<(), MapError> {
+        if let Some(w) = &r.when
+            && !Self::truthy(&self.eval(w, it)?)
+        {
+            return Ok(());
+        }
+        match &r.body {
+            Body::Many(inner) => self.apply_rules(inner, it, obj)?,
+            Body::Assign(path, value) => {
+                let vals: Vec<Value> = match value {
+                    RValue::Expr(e) => {
+                        let mut out = Vec::new();
+                        for v in self.eval(e, it)? {
+                            if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
+                                out.push(j);
+                            }
+                        }
+                        out
+                    }
+                    RValue::Object(rules) => {
+                        let mut o = Map::new();
+                        self.apply_rules(rules, it, &mut o)?;
+                        if o.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![Value::Object(o)]
+                        }
+                    }
+                };
+                set(obj, path, vals);
             }
         }
         Ok(())
@@ -1215,6 +1294,7 @@ impl Registry {
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
+            fields: RefCell::new(vec![None; msg.segment_count()]),
         };
         // Whole segments and fields the message mapping ignores.
         for (sid, field) in &self
@@ -1458,6 +1538,7 @@ impl Registry {
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),
+            fields: RefCell::new(vec![None; msg.segment_count()]),
         };
         let sc = Scope {
             group: 0,
@@ -1552,7 +1633,7 @@ impl<'r, 'm> Env<'r, 'm> {
                                 let parts: Vec<String> = self
                                     .texts(&self.eval(e, &scope)?)
                                     .into_iter()
-                                    .map(|(t, _)| t)
+                                    .map(|(t, _)| t.into_owned())
                                     .collect();
                                 match parts.as_slice() {
                                     [] => uuid5(&[mapping, rb.resource, &self.key, &here]),

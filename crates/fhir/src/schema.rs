@@ -8,7 +8,7 @@
 //! required bindings. Validation, JSON ordering, XML and the mapping
 //! compiler all navigate with it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 static TABLE: &str = include_str!("r4/schema.txt");
@@ -90,7 +90,34 @@ pub struct Def {
     pub elements: Vec<Element>,
     /// Children of each path (the definition itself and its backbone
     /// elements), as indexes into `elements`, in order.
-    children: HashMap<&'static str, Vec<usize>>,
+    children: FxHashMap<&'static str, Vec<usize>>,
+    /// (node path, JSON property name) → (place in definition order,
+    /// element index, type index): one hash instead of a scan per lookup.
+    names: FxHashMap<(&'static str, &'static str), (usize, usize, Option<usize>)>,
+}
+
+impl Def {
+    /// Builds the JSON-name index from `children`.
+    fn indexed(mut self) -> Def {
+        let mut names = FxHashMap::default();
+        for (path, ix) in &self.children {
+            for (i, &e) in ix.iter().enumerate() {
+                let el = &self.elements[e];
+                if el.choice {
+                    for (t, n) in el.json_names.iter().enumerate() {
+                        names
+                            .entry((*path, *n))
+                            .or_insert((i * 64 + t.min(63), e, Some(t)));
+                    }
+                } else {
+                    let t = (el.types.len() == 1).then_some(0);
+                    names.entry((*path, el.name)).or_insert((i * 64, e, t));
+                }
+            }
+        }
+        self.names = names;
+        self
+    }
 }
 
 /// A place in the schema: a definition and a path within it (the
@@ -106,7 +133,7 @@ pub struct Node<'s> {
 /// The schema.
 #[derive(Debug)]
 pub struct Schema {
-    defs: HashMap<&'static str, Def>,
+    defs: FxHashMap<&'static str, Def>,
 }
 
 /// Upper-cases the first character (`quantity` → `Quantity`).
@@ -179,7 +206,7 @@ impl Schema {
     }
 
     fn parse(table: &'static str) -> Schema {
-        let mut defs: HashMap<&'static str, Def> = HashMap::new();
+        let mut defs: FxHashMap<&'static str, Def> = FxHashMap::default();
         let mut current: Option<Def> = None;
         for line in table.lines() {
             if line.starts_with('#') || line.is_empty() {
@@ -189,7 +216,7 @@ impl Schema {
             let first = f.next().unwrap_or_default();
             if let Some(name) = first.strip_prefix('@') {
                 if let Some(d) = current.take() {
-                    defs.insert(d.name, d);
+                    defs.insert(d.name, d.indexed());
                 }
                 let kind = match f.next() {
                     Some("resource") => Kind::Resource,
@@ -203,7 +230,8 @@ impl Schema {
                     kind,
                     base,
                     elements: Vec::new(),
-                    children: HashMap::new(),
+                    children: FxHashMap::default(),
+                    names: FxHashMap::default(),
                 });
                 continue;
             }
@@ -248,7 +276,7 @@ impl Schema {
             def.children.entry(parent).or_default().push(idx);
         }
         if let Some(d) = current.take() {
-            defs.insert(d.name, d);
+            defs.insert(d.name, d.indexed());
         }
         Schema { defs }
     }
@@ -307,23 +335,11 @@ impl Schema {
         node: Node<'s>,
         json_name: &str,
     ) -> Option<(usize, &'s Element, Option<&'s TypeRef>)> {
-        for (i, el) in self.children(node).enumerate() {
-            if !el.choice {
-                if el.name == json_name {
-                    let ty = if el.types.len() == 1 {
-                        el.types.first()
-                    } else {
-                        None
-                    };
-                    return Some((i * 64, el, ty));
-                }
-            } else if json_name.starts_with(el.name)
-                && let Some(t) = el.json_names.iter().position(|n| *n == json_name)
-            {
-                return Some((i * 64 + t.min(63), el, el.types.get(t)));
-            }
-        }
-        None
+        // `HashMap` is covariant in its key: look up with a shorter-lived name.
+        let names: &FxHashMap<(&str, &str), (usize, usize, Option<usize>)> = &node.def.names;
+        let (place, e, t) = *names.get(&(node.path, json_name))?;
+        let el = node.def.elements.get(e)?;
+        Some((place, el, t.and_then(|t| el.types.get(t))))
     }
 
     /// The node to descend into for an element of a given type: backbone
