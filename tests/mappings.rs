@@ -659,11 +659,38 @@ fn map_run_and_map_test_through_the_binary() {
     assert!(text.contains("16 case(s), 0 failed"), "{text}");
 }
 
+/// Objects made of a mapping's constants with nothing from the message: a
+/// Coding with a system and no code or display, an Identifier or a
+/// ContactPoint with no value (only its system, type or use).
+fn leftovers(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            let only = |allowed: &[&str]| o.keys().all(|k| allowed.contains(&k.as_str()));
+            let last = path.rsplit('.').next().unwrap_or("");
+            let bad = match last {
+                "coding" | "security" | "tag" => only(&["system", "version", "userSelected"]),
+                "identifier" => only(&["system", "type", "use", "period"]),
+                "telecom" => only(&["system", "use", "rank", "period"]),
+                _ => false,
+            };
+            if bad {
+                out.push(format!("{path}: {v}"));
+            }
+            for (k, x) in o {
+                leftovers(x, &format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| leftovers(x, path, out)),
+        _ => {}
+    }
+}
+
 /// Real feeds drop optional segments, leave fields empty, send only first
 /// components and label versions oddly. Every such variant of every fixture
 /// either maps to a Bundle the validator accepts, or fails naming what is
 /// missing (the segment, or the mapping block whose resource cannot be
-/// valid without it); none panics and none yields invalid FHIR.
+/// valid without it); none panics, none yields invalid FHIR, and none leaves
+/// constants behind where the message had nothing (see [`leftovers`]).
 #[test]
 fn variants_of_every_fixture_map_or_fail_clearly() {
     let reg = registry();
@@ -724,11 +751,22 @@ fn variants_of_every_fixture_map_or_fail_clearly() {
         for (what, input) in variants {
             ran += 1;
             match reg.run("hl7v2-fhir-r4", &input, &opts) {
-                Ok(out) => assert!(
-                    out.value["entry"].is_array(),
-                    "{}: {what}: no entries",
-                    path.display()
-                ),
+                Ok(out) => {
+                    assert!(
+                        out.value["entry"].is_array(),
+                        "{}: {what}: no entries",
+                        path.display()
+                    );
+                    let mut left = Vec::new();
+                    leftovers(&out.value, "Bundle", &mut left);
+                    if !left.is_empty() {
+                        failures.push(format!(
+                            "{} ({what}): constants with no data: {}",
+                            path.display(),
+                            left.join("; ")
+                        ));
+                    }
+                }
                 Err(e) => {
                     let m = e.to_string();
                     let clear = m.contains("which this mapping requires")

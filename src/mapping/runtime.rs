@@ -545,10 +545,16 @@ impl<'r, 'm> Env<'r, 'm> {
             frame: sc.frame,
         };
         let mut obj = Map::new();
-        let r = self.apply_rules(&rm.rules, &inner, &mut obj);
+        let r = self.apply_rules(&rm.rules, &inner, &mut obj, Level::TOP);
         *self.depth.borrow_mut() -= 1;
-        r?;
-        Ok(if obj.is_empty() { None } else { Some(obj) })
+        // Constants left over when every value the mapping reads is empty
+        // (a `system` with no code) are not a result.
+        let wrote = r?;
+        Ok(if obj.is_empty() || wrote.only_leftovers() {
+            None
+        } else {
+            Some(obj)
+        })
     }
 
     fn texts<'a>(&self, vals: &'a [Val<'m>]) -> Vec<(Cow<'a, str>, Place)> {
@@ -915,28 +921,33 @@ impl<'r, 'm> Env<'r, 'm> {
         })
     }
 
+    /// Applies rules to `obj`; says whether they read the message and
+    /// whether what they read wrote anything (see [`Wrote`]).
     fn apply_rules(
         &self,
         rules: &[Rule],
         sc: &Scope<'m>,
         obj: &mut Map<String, Value>,
-    ) -> Result<(), MapError> {
+        level: Level,
+    ) -> Result<Wrote, MapError> {
+        let mut wrote = Wrote::default();
         for r in rules {
             match &r.each {
-                None => self.apply_rule(r, sc, obj)?,
+                None => wrote |= self.apply_rule(r, sc, obj, level)?,
                 Some(e) => {
+                    wrote.tried = true;
                     for v in self.eval(e, sc)? {
                         let it = Scope {
                             group: if let Val::Group(g) = v { g } else { sc.group },
                             current: Some(v),
                             frame: sc.frame,
                         };
-                        self.apply_rule(r, &it, obj)?;
+                        wrote |= self.apply_rule(r, &it, obj, level)?;
                     }
                 }
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// One rule in one scope (one iteration of its `for:`).
@@ -945,16 +956,23 @@ impl<'r, 'm> Env<'r, 'm> {
         r: &Rule,
         it: &Scope<'m>,
         obj: &mut Map<String, Value>,
-    ) -> Result<(), MapError> {
+        level: Level,
+    ) -> Result<Wrote, MapError> {
         if let Some(w) = &r.when
             && !Self::truthy(&self.eval(w, it)?)
         {
-            return Ok(());
+            return Ok(Wrote {
+                data: false,
+                tried: true,
+            });
         }
+        let level = Level {
+            asked: level.asked || r.when.is_some(),
+        };
         match &r.body {
-            Body::Many(inner) => self.apply_rules(inner, it, obj)?,
+            Body::Many(inner) => self.apply_rules(inner, it, obj, level),
             Body::Assign(path, value) => {
-                let vals: Vec<Value> = match value {
+                let (vals, wrote): (Vec<Value>, Wrote) = match value {
                     RValue::Expr(e) => {
                         let mut out = Vec::new();
                         for v in self.eval(e, it)? {
@@ -962,22 +980,70 @@ impl<'r, 'm> Env<'r, 'm> {
                                 out.push(j);
                             }
                         }
-                        out
+                        let literal = matches!(e.node, CNode::Lit(_));
+                        let data = !out.is_empty() && (level.asked || !literal);
+                        (
+                            out,
+                            Wrote {
+                                data,
+                                tried: !literal,
+                            },
+                        )
                     }
                     RValue::Object(rules) => {
                         let mut o = Map::new();
-                        self.apply_rules(rules, it, &mut o)?;
-                        if o.is_empty() {
-                            Vec::new()
+                        let wrote = self.apply_rules(rules, it, &mut o, level)?;
+                        // Constants left over when every value an object reads
+                        // is empty (`identifier: {system: us-ssn}` when PID-19
+                        // is empty) are dropped; a block of constants only
+                        // (`category: encounter-diagnosis`, an identifier's
+                        // `type` beside its value) is meant as written.
+                        if o.is_empty() || wrote.only_leftovers() {
+                            (Vec::new(), wrote)
                         } else {
-                            vec![Value::Object(o)]
+                            (vec![Value::Object(o)], wrote)
                         }
                     }
                 };
                 set(obj, path, vals);
+                Ok(wrote)
             }
         }
-        Ok(())
+    }
+}
+
+/// Where a rule applies: `asked` under a `when:` that held (a constant the
+/// author asked for on a condition, like `code.text: "unknown"`, counts as
+/// data).
+#[derive(Clone, Copy)]
+struct Level {
+    asked: bool,
+}
+
+impl Level {
+    const TOP: Level = Level { asked: false };
+}
+
+/// What rules did: `tried` when they read the message (an expression other
+/// than a literal, a `for:` or a `when:`); `data` when something they read
+/// (or a constant under a `when:`) was written.
+#[derive(Clone, Copy, Default)]
+struct Wrote {
+    data: bool,
+    tried: bool,
+}
+
+impl Wrote {
+    /// The rules read the message, found nothing, and wrote constants only.
+    fn only_leftovers(self) -> bool {
+        self.tried && !self.data
+    }
+}
+
+impl std::ops::BitOrAssign for Wrote {
+    fn bitor_assign(&mut self, o: Wrote) {
+        self.data |= o.data;
+        self.tried |= o.tried;
     }
 }
 
@@ -1335,7 +1401,7 @@ impl Registry {
                     }
                 }
             }
-            env.apply_rules(&inst.block.set, &inst.scope, &mut obj)?;
+            env.apply_rules(&inst.block.set, &inst.scope, &mut obj, Level::TOP)?;
             let _ = inst.origin;
             obj.insert("id".into(), Value::String(inst.id.clone()));
             // The same resource made twice (a practitioner who is both
