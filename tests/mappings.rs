@@ -318,6 +318,12 @@ fn ig_rows_hold_for_other_messages() {
             .iter()
             .any(|x| x["actor"]["reference"] == full_url(one(&b, "Patient")))
     );
+    // The NTEs become one comment, one line each (`join(NTE[*]-3, "\n")`).
+    let comment = ap["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("Appointment booked for emergency procedure\nNursing staff"),
+        "{comment}"
+    );
     // MDM: TXA-2 → DocumentReference.type; OBX-5 → content.attachment.data (base64).
     let b = map("MDM-T02-01.hl7");
     let doc = one(&b, "DocumentReference");

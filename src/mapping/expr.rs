@@ -153,7 +153,13 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                             });
                         }
                         Some('\\') if c.get(i + 1).is_some() => {
-                            s.push(c[i + 1]);
+                            // `\n`, `\t`, `\r`; any other character stands for itself (`\"`, `\\`).
+                            s.push(match c[i + 1] {
+                                'n' => '\n',
+                                't' => '\t',
+                                'r' => '\r',
+                                other => other,
+                            });
                             i += 2;
                         }
                         Some(x) if *x == q => {
@@ -522,6 +528,10 @@ mod tests {
         );
         assert!(matches!(parse("MSH").unwrap().node, Expr::Path(_, _)));
         assert!(matches!(parse("1.50").unwrap().node, Expr::Lit(Lit::Num(n)) if n == "1.50"));
+        // Escapes in strings: a real newline for `join(OBX-5[*], "\n")`.
+        assert!(
+            matches!(parse(r#""a\nb\t\"c\\""#).unwrap().node, Expr::Lit(Lit::Str(s)) if s == "a\nb\t\"c\\")
+        );
     }
 
     #[test]

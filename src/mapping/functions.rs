@@ -73,6 +73,8 @@ pub enum Func {
     IsDecimal,
     /// `system(x)`: an HL7 coding-system name (table 0396, `HL7nnnn`, an OID) as a FHIR system URI.
     System,
+    /// `codesystem(x)`: like `system(x)`, always an absolute URI (`L` → `urn:hl7v2:0396:L`), for `Coding.system`.
+    CodeSystem,
     /// `base64(x)`: the texts (joined by newlines) as base64, for attachments.
     Base64,
 }
@@ -403,6 +405,15 @@ pub const FUNCTIONS: &[Sig] = &[
     Sig {
         func: Func::System,
         name: "system",
+        min: 1,
+        max: 1,
+        args: V,
+        ret: Ty::Text,
+        single: false,
+    },
+    Sig {
+        func: Func::CodeSystem,
+        name: "codesystem",
         min: 1,
         max: 1,
         args: V,

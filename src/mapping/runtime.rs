@@ -583,13 +583,19 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             Ok(out)
         };
+        // A setting of a function (a separator, a pattern, a default): a
+        // string is taken as written, spaces and `"\n"` included.
         let one_text = |i: usize| -> Result<String, MapError> {
-            Ok(self
-                .texts(&arg(i)?)
-                .into_iter()
-                .next()
-                .map(|(t, _)| t.into_owned())
-                .unwrap_or_default())
+            let vals = arg(i)?;
+            Ok(match vals.first() {
+                Some(Val::Text(s)) => s.clone(),
+                _ => self
+                    .texts(&vals)
+                    .into_iter()
+                    .next()
+                    .map(|(t, _)| t.into_owned())
+                    .unwrap_or_default(),
+            })
         };
         Ok(match f {
             Func::Date => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date())))?,
@@ -840,6 +846,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     .collect()
             }
             Func::System => map_text(&|t| Ok(Val::Text(coding_system(t))))?,
+            Func::CodeSystem => map_text(&|t| Ok(Val::Text(code_system_uri(t))))?,
             Func::Base64 => {
                 let parts: Vec<String> = self
                     .texts(&arg(0)?)
@@ -1054,9 +1061,32 @@ fn is_decimal(n: &str) -> bool {
         && serde_json::from_str::<serde_json::Number>(n).is_ok()
 }
 
-/// An HL7 coding-system name as a FHIR system URI: the common table 0396
-/// names, `HL7nnnn` tables, OIDs and UUIDs; anything else as written.
+/// An HL7 coding-system or namespace name as a FHIR system URI when it is
+/// one we know or already a URI: the common table 0396 names, `HL7nnnn`
+/// tables, URIs, OIDs and UUIDs; anything else as written (`system()`).
 pub fn coding_system(name: &str) -> String {
+    known_system(name).unwrap_or_else(|| name.trim().to_string())
+}
+
+/// Like [`coding_system`], but always an absolute URI, as `Coding.system`
+/// must be (`codesystem()`): a name we do not know (`L`, `99LOC`, a
+/// sender's own) becomes `urn:hl7v2:0396:NAME`, percent-encoded, so it stays
+/// readable and reversible.
+pub fn code_system_uri(name: &str) -> String {
+    known_system(name).unwrap_or_else(|| {
+        let mut out = String::from("urn:hl7v2:0396:");
+        for b in name.trim().bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~+".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    })
+}
+
+fn known_system(name: &str) -> Option<String> {
     let n = name.trim();
     let upper = n.to_ascii_uppercase();
     let known = match upper.as_str() {
@@ -1076,30 +1106,33 @@ pub fn coding_system(name: &str) -> String {
         "HCPCS" | "HCPT" => "urn:oid:2.16.840.1.113883.6.285",
         "CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
         "NUCC" => "http://nucc.org/provider-taxonomy",
+        "DCM" => "http://dicom.nema.org/resources/ontology/DCM",
+        "ISO3166_1" | "ISO3166-1" | "ISO3166" => "urn:iso:std:iso:3166",
+        "ISO639" | "ISO639-1" => "urn:ietf:bcp:47",
         _ => "",
     };
     if !known.is_empty() {
-        return known.to_string();
+        return Some(known.to_string());
     }
     if let Some(num) = upper
         .strip_prefix("HL7")
         .filter(|r| r.len() == 4 && r.bytes().all(|b| b.is_ascii_digit()))
     {
-        return format!("http://terminology.hl7.org/CodeSystem/v2-{num}");
+        return Some(format!("http://terminology.hl7.org/CodeSystem/v2-{num}"));
     }
     if n.contains(':') {
-        return n.to_string();
+        return Some(n.to_string());
     }
     if n.split('.').count() > 1
         && n.split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return format!("urn:oid:{n}");
+        return Some(format!("urn:oid:{n}"));
     }
     if crate::mapping::runtime::is_uuid_like(n) {
-        return format!("urn:uuid:{}", n.to_ascii_lowercase());
+        return Some(format!("urn:uuid:{}", n.to_ascii_lowercase()));
     }
-    n.to_string()
+    None
 }
 
 /// Standard base64 with padding.
@@ -1768,5 +1801,35 @@ impl<'r, 'm> Env<'r, 'm> {
             }
         }
         out.into_iter().map(|(i, n)| loc(self.msg, i, n)).collect()
+    }
+}
+
+#[cfg(test)]
+mod coding_system_tests {
+    use super::{code_system_uri, coding_system};
+
+    #[test]
+    fn names_become_absolute_uris() {
+        assert_eq!(coding_system("LN"), "http://loinc.org");
+        assert_eq!(coding_system(" sct "), "http://snomed.info/sct");
+        assert_eq!(
+            coding_system("HL70203"),
+            "http://terminology.hl7.org/CodeSystem/v2-0203"
+        );
+        assert_eq!(
+            coding_system("2.16.840.1.113883.6.1"),
+            "urn:oid:2.16.840.1.113883.6.1"
+        );
+        assert_eq!(
+            coding_system("http://example.org/cs"),
+            "http://example.org/cs"
+        );
+        assert_eq!(coding_system("HOSP"), "HOSP");
+        assert_eq!(code_system_uri("LN"), "http://loinc.org");
+        assert_eq!(code_system_uri("L"), "urn:hl7v2:0396:L");
+        assert_eq!(
+            code_system_uri("99 Local/x"),
+            "urn:hl7v2:0396:99%20Local%2Fx"
+        );
     }
 }
