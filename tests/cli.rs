@@ -226,3 +226,48 @@ fn serve_lifecycle() {
     assert!(status.success(), "{status}");
     assert!(server.log_text().contains("stopped"));
 }
+
+#[test]
+fn fhir_validate_says_what_the_intake_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","gender":"female"},"request":{"method":"POST","url":"Patient"}}]}"#,
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        r#"<Patient xmlns="http://hl7.org/fhir"><gender value="f"/><birthDate value="1980-13-01"/></Patient>"#,
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"resourceType\": ").unwrap();
+
+    // Valid (the missing fullUrl is only a warning): exit 0.
+    let out = caduceus(&["fhir", "validate", good.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("no fullUrl") && text.contains("(warning)"),
+        "{text}"
+    );
+    // Invalid XML and unparseable JSON: every problem with its place, exit 1.
+    let out = caduceus(&[
+        "fhir",
+        "validate",
+        bad.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("bad.xml: Patient.gender:"), "{text}");
+    assert!(text.contains("bad.xml: Patient.birthDate:"), "{text}");
+    assert!(text.contains("broken.json: line 1"), "{text}");
+    // --json: an OperationOutcome per file.
+    let out = caduceus(&["fhir", "validate", "--json", bad.to_str().unwrap()]);
+    let oo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    assert_eq!(oo["issue"][0]["severity"], "error");
+}

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod certs;
+pub mod fhir;
 pub mod map;
 pub mod messages;
 pub mod send;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Certificates.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// Validate FHIR R4 files as the FHIR intake would.
+    #[command(subcommand)]
+    Fhir(fhir::FhirCommand),
 }
 
 /// `serve` options.
@@ -130,6 +134,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Messages(c) => messages::run(&cli, c),
         Command::Map(c) => map::run(&cli, c),
         Command::Certs(c) => certs::run(c),
+        Command::Fhir(c) => fhir::run(c),
     }
 }
 

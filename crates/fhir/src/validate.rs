@@ -437,14 +437,21 @@ impl<'s> Validator<'s> {
             .get("entry")
             .and_then(Value::as_array)
             .unwrap_or(&no_entries);
-        let mut full_urls = HashSet::new();
+        // bdl-7: a fullUrl appears once, unless the copies are different
+        // versions (`meta.versionId`) or the Bundle is a history.
+        let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
+        let mut full_urls: HashSet<&str> = HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             let loc = format!("Bundle.entry[{i}]");
             let full_url = Loc::Key(&Loc::Root(&loc), "fullUrl");
             let request = Loc::Key(&Loc::Root(&loc), "request");
             match e.get("fullUrl").and_then(Value::as_str) {
                 Some(u) => {
-                    if !full_urls.insert(u) {
+                    let version = e
+                        .pointer("/resource/meta/versionId")
+                        .and_then(Value::as_str);
+                    full_urls.insert(u);
+                    if btype != "history" && !seen.insert((u, version)) {
                         self.push(
                             Severity::Error,
                             "invalid",
@@ -470,11 +477,13 @@ impl<'s> Validator<'s> {
                         "transaction" | "batch" | "message" | "document" | "collection"
                     ) =>
                 {
+                    // R4 does not require it (a POST in a transaction may
+                    // go without); without it nothing can refer to the entry.
                     self.push(
-                        Severity::Error,
+                        Severity::Warning,
                         "required",
                         &full_url,
-                        "every entry with a resource needs a fullUrl",
+                        "this entry has no fullUrl, so no other entry can refer to it",
                     );
                 }
                 None => {}
@@ -609,9 +618,26 @@ mod tests {
             e.contains(&"Bundle.entry[1].resource invalid".to_string()),
             "{e:?}"
         );
+        // R4 does not require a fullUrl: a warning, not a refusal.
         assert!(
             e.contains(&"Bundle.entry[2].fullUrl required".to_string()),
             "{e:?}"
+        );
+        let no_full_url = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]});
+        let issues = validate(&no_full_url);
+        assert!(!has_errors(&issues) && issues.len() == 1, "{issues:?}");
+        // bdl-7: the same fullUrl twice is an error, unless the versions differ.
+        let twice = |v1: &str, v2: &str| {
+            json!({"resourceType": "Bundle", "type": "collection", "entry": [
+                {"fullUrl": "http://x.org/fhir/Patient/1", "resource": {"resourceType": "Patient", "id": "1", "meta": {"versionId": v1}}},
+                {"fullUrl": "http://x.org/fhir/Patient/1", "resource": {"resourceType": "Patient", "id": "1", "meta": {"versionId": v2}}}]})
+        };
+        assert!(has_errors(&validate(&twice("1", "1"))));
+        assert!(
+            !has_errors(&validate(&twice("1", "2"))),
+            "{:?}",
+            validate(&twice("1", "2"))
         );
         assert!(
             e.contains(&"Bundle.entry[2].request required".to_string()),
