@@ -1,5 +1,6 @@
 //! One tower middleware per folder, and [`build_stack`], the one function
-//! that composes a destination's stack.
+//! that composes a destination's stack. The rate and concurrency limits are
+//! both a [`gate::Gate`] in front of the connector (one service shape).
 //!
 //! Owns the order of the layers and the settings every destination shares
 //! ([`StackSettings`]). It does not own what a peer's answer means: each
@@ -7,6 +8,7 @@
 
 pub mod circuit_breaker;
 pub mod concurrency_limit;
+pub mod gate;
 pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
@@ -22,8 +24,10 @@ use crate::pipeline::delivery::{Delivery, DeliveryError, DeliveryService, Receip
 use crate::telemetry::DestinationMetrics;
 
 use circuit_breaker::{Breaker, CircuitBreakerConfig, CircuitBreakerLayer};
-use concurrency_limit::{ConcurrencyLimitConfig, ConcurrencyLimitLayer, ConcurrencyLimits};
-use rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiters};
+use concurrency_limit::{
+    ConcurrencyLimitConfig, ConcurrencyLimitLayer, ConcurrencyLimits, SemaphoreGate,
+};
+use rate_limit::{RateGate, RateLimitConfig, RateLimitLayer, RateLimiters};
 use retry::{RetryLayer, RetryObserver, RetryPolicy};
 use timeout::TimeoutLayer;
 use trace::TraceLayer;
@@ -104,14 +108,16 @@ where
         BoxCloneSyncService::new(TimeoutLayer::new(settings.timeout.get()).layer(connector));
     if let Some(c) = &settings.concurrency_limit {
         let semaphore = ctx.shared.concurrency.semaphore(c);
-        svc = BoxCloneSyncService::new(ConcurrencyLimitLayer::new(semaphore).layer(svc));
+        svc = BoxCloneSyncService::new(
+            ConcurrencyLimitLayer::new(SemaphoreGate(semaphore)).layer(svc),
+        );
     }
     if let Some(limiter) = settings
         .rate_limit
         .as_ref()
         .and_then(|r| ctx.shared.rate.limiter(r))
     {
-        svc = BoxCloneSyncService::new(RateLimitLayer::new(limiter).layer(svc));
+        svc = BoxCloneSyncService::new(RateLimitLayer::new(RateGate(limiter)).layer(svc));
     }
     if settings.circuit_breaker.enabled() {
         let breaker = Arc::new(Breaker::new(

@@ -10,18 +10,34 @@
 //! permit is held for one attempt (inside the rate limit, around the
 //! timeout), never across a retry's back-off sleep.
 
-mod layer;
-mod service;
-
 use std::collections::HashMap;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use layer::ConcurrencyLimitLayer;
-pub use service::ConcurrencyLimit;
+use super::gate::{Gate, GateLayer, Gated};
+
+/// The concurrency limit as a layer.
+pub type ConcurrencyLimitLayer = GateLayer<SemaphoreGate>;
+/// A service behind a concurrency limit.
+pub type ConcurrencyLimit<S> = Gated<S, SemaphoreGate>;
+
+/// Each attempt holds a permit of a (possibly shared) semaphore.
+#[derive(Clone)]
+pub struct SemaphoreGate(pub Arc<Semaphore>);
+
+impl Gate for SemaphoreGate {
+    /// `None` only if the semaphore were closed; it never is.
+    type Pass = Option<OwnedSemaphorePermit>;
+
+    fn pass(&self) -> impl Future<Output = Self::Pass> + Send + 'static {
+        let semaphore = self.0.clone();
+        async move { semaphore.acquire_owned().await.ok() }
+    }
+}
 
 /// `concurrency_limit:` in a destination.
 ///
@@ -63,5 +79,65 @@ impl ConcurrencyLimits {
                     .clone()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::pipeline::delivery::Receipt;
+    use crate::pipeline::layers::test_support::{delivery, service_fn_delivery};
+
+    /// Two "destinations" sharing a limit of 2, six attempts at once: never
+    /// more than 2 inside the connector, and all six complete.
+    #[tokio::test]
+    async fn shared_by_name_caps_attempts_in_flight() {
+        let limits = ConcurrencyLimits::default();
+        let cfg = ConcurrencyLimitConfig {
+            max: std::num::NonZeroU32::new(2).unwrap(),
+            shared: Some("payer".into()),
+        };
+        let (a, b) = (limits.semaphore(&cfg), limits.semaphore(&cfg));
+        assert!(Arc::ptr_eq(&a, &b));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let connector = {
+            let (inside, most) = (inside.clone(), most.clone());
+            service_fn_delivery(move |_| {
+                let (inside, most) = (inside.clone(), most.clone());
+                async move {
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    Ok(Receipt::default())
+                }
+            })
+        };
+        let one = ConcurrencyLimit::new(connector.clone(), SemaphoreGate(a));
+        let two = ConcurrencyLimit::new(connector, SemaphoreGate(b));
+        let mut calls = Vec::new();
+        for i in 0..6 {
+            let svc = if i % 2 == 0 { one.clone() } else { two.clone() };
+            calls.push(tokio::spawn(svc.oneshot(delivery())));
+        }
+        for c in calls {
+            assert!(c.await.unwrap().is_ok());
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        // Unshared configs get their own semaphore.
+        let own = ConcurrencyLimitConfig {
+            shared: None,
+            ..cfg
+        };
+        assert!(!Arc::ptr_eq(
+            &limits.semaphore(&own),
+            &limits.semaphore(&own)
+        ));
     }
 }

@@ -6,17 +6,19 @@
 //! destinations that call the same partner is done by name through a
 //! [`RateLimiters`] registry the stack builder holds.
 
-mod layer;
-mod service;
-
 use std::collections::HashMap;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-pub use layer::RateLimitLayer;
-pub use service::RateLimit;
+use super::gate::{Gate, GateLayer, Gated};
+
+/// The rate limit as a layer.
+pub type RateLimitLayer = GateLayer<RateGate>;
+/// A service behind a rate limit.
+pub type RateLimit<S> = Gated<S, RateGate>;
 
 /// The limiter type.
 pub type Limiter = governor::DefaultDirectRateLimiter;
@@ -58,6 +60,19 @@ impl RateLimitConfig {
     }
 }
 
+/// Each attempt waits for a permit from a (possibly shared) limiter.
+#[derive(Clone)]
+pub struct RateGate(pub Arc<Limiter>);
+
+impl Gate for RateGate {
+    type Pass = ();
+
+    fn pass(&self) -> impl Future<Output = ()> + Send + 'static {
+        let limiter = self.0.clone();
+        async move { limiter.until_ready().await }
+    }
+}
+
 /// Limiters shared by name across destinations.
 #[derive(Default)]
 pub struct RateLimiters {
@@ -79,5 +94,35 @@ impl RateLimiters {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::pipeline::delivery::Receipt;
+    use crate::pipeline::layers::test_support::{delivery, service_fn_delivery};
+
+    #[tokio::test]
+    async fn holds_the_rate() {
+        let quota =
+            governor::Quota::per_second(NonZeroU32::new(20).unwrap()).allow_burst(NonZeroU32::MIN);
+        let limiter = Arc::new(governor::RateLimiter::direct(quota));
+        let ok = service_fn_delivery(|_| async { Ok(Receipt::default()) });
+        let svc = RateLimit::new(ok, RateGate(limiter));
+        let start = Instant::now();
+        for _ in 0..6 {
+            svc.clone().oneshot(delivery()).await.unwrap();
+        }
+        // 6 requests at 20/s with a burst of 1 need at least 5 intervals of 50 ms.
+        assert!(
+            start.elapsed() >= Duration::from_millis(240),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
