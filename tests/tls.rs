@@ -179,3 +179,61 @@ fn listener_certificates_reload_without_a_restart() {
         "the last good certificate keeps serving"
     );
 }
+
+/// A destination's pinned CA and client certificate replaced while the
+/// server runs: the next handshake uses the new files (no restart). The
+/// partner here is the server's own mTLS listener, which trusts only
+/// clients of the "new" CA and serves a "new" CA certificate.
+#[test]
+fn destination_certificates_reload_without_a_restart() {
+    let setup = Setup::new(SERVER, &[]);
+    let certs = setup.path().join("connectors/certs");
+    let old_ca = DevCa::new("old CA").unwrap();
+    let new_ca = DevCa::new("new CA").unwrap();
+    write_pair(&certs, "new-ca", &new_ca.pem()).unwrap();
+    write_pair(&certs, "server", &new_ca.server(&["localhost"]).unwrap()).unwrap();
+    // The destination starts pinned to the old CA, with an old-CA client certificate.
+    write_pair(&certs, "pin", &old_ca.pem()).unwrap();
+    write_pair(&certs, "me", &old_ca.client("relay").unwrap()).unwrap();
+    let secure = "name: secure\nsource:\n  type: mllp\n  listen: 127.0.0.1:0\n  tls:\n    cert: certs/server.pem\n    key: certs/server.key\n    client_ca: certs/new-ca.pem\n";
+    std::fs::write(setup.path().join("connectors/secure.yaml"), secure).unwrap();
+    let mut server = Server::start(&setup);
+    let addr = server.addr("secure").to_string();
+    server.kill9();
+    std::fs::write(
+        setup.path().join("connectors/secure.yaml"),
+        secure.replace("127.0.0.1:0", &addr),
+    )
+    .unwrap();
+    let relay = format!(
+        "name: relay\nsource:\n  type: mllp\n  listen: mllp\ndestinations:\n  - name: out\n    type: mllp\n    address: {addr}\n    connect_timeout: 1s\n    retry:\n      initial: 100ms\n      max_delay: 200ms\n    circuit_breaker:\n      cool_down: 200ms\n    tls:\n      ca: certs/pin.pem\n      cert: certs/me.pem\n      key: certs/me.key\n      server_name: localhost\n"
+    );
+    std::fs::write(setup.path().join("connectors/relay.yaml"), relay).unwrap();
+    server.restart();
+
+    let mut c = Mllp::connect(server.mllp());
+    assert_eq!(ack_fields(&c.request(&adt("PINNED"))).0, "AA");
+    let id = server
+        .messages()
+        .into_iter()
+        .find(|m| m["channel"] == "relay")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.wait_for(10, "the old pin to refuse the partner", || {
+        let s = server.cli_ok(&["messages", "show", &id]);
+        s.contains("out  retrying") && s.contains("TLS handshake failed")
+    });
+
+    // The partner's CA and a client certificate it trusts replace the old files.
+    write_pair(&certs, "me", &new_ca.client("relay").unwrap()).unwrap();
+    write_pair(&certs, "pin", &new_ca.pem()).unwrap();
+    server.wait_for(20, "the delivery over the reloaded files", || {
+        server
+            .messages()
+            .iter()
+            .any(|m| m["channel"] == "secure" && m["control_id"] == "PINNED")
+    });
+    assert!(server.log_text().contains("outbound TLS files reloaded"));
+}

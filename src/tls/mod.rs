@@ -5,9 +5,10 @@
 //! `ClientConfig` (aws-lc-rs provider, TLS 1.2+). Mutual TLS: a listener
 //! with `client_ca` requires and verifies client certificates; a
 //! destination with `cert`/`key` presents one. It does not own which
-//! partner a certificate belongs to (the intake does) nor reloading on
-//! change (a later issue).
+//! partner a certificate belongs to (the intake does); reloading on change
+//! is `reload` (listeners) and `client_reload` (destinations).
 
+pub mod client_reload;
 pub mod config;
 pub mod dev;
 pub mod reload;
@@ -32,20 +33,20 @@ pub struct TlsError {
     pub message: String,
 }
 
-fn err(path: &Path, message: impl Into<String>) -> TlsError {
+pub(crate) fn err(path: &Path, message: impl Into<String>) -> TlsError {
     TlsError {
         path: path.to_path_buf(),
         message: message.into(),
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
-fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+pub(crate) fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
     match min {
         TlsVersion::Tls12 => rustls::ALL_VERSIONS,
         TlsVersion::Tls13 => TLS13_ONLY,
@@ -76,7 +77,7 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for cert in load_certs(path)? {
         store
@@ -125,33 +126,10 @@ pub fn server_config(cfg: &TlsServerConfig, base: &Path) -> Result<Arc<ServerCon
 }
 
 /// Builds an outbound TLS config; `base` is the connector file's folder.
+/// Its pinned CA and client certificate follow their files
+/// ([`client_reload`]).
 pub fn client_config(cfg: &TlsClientConfig, base: &Path) -> Result<Arc<ClientConfig>, TlsError> {
-    let ca_path = resolve(base, &cfg.ca);
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions(cfg.min_version))
-        .map_err(|e| err(&ca_path, e.to_string()))?
-        .with_root_certificates(roots(&ca_path)?);
-    let config = match (&cfg.cert, &cfg.key) {
-        (Some(c), Some(k)) => {
-            let (cp, kp) = (resolve(base, c), resolve(base, k));
-            builder
-                .with_client_auth_cert(load_certs(&cp)?, load_key(&kp)?)
-                .map_err(|e| {
-                    err(
-                        &kp,
-                        format!("client certificate and key do not go together: {e}"),
-                    )
-                })?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(err(
-                &ca_path,
-                "tls: `cert` and `key` go together; give both or neither",
-            ));
-        }
-    };
-    Ok(Arc::new(config))
+    client_reload::ClientFiles::config(cfg, base)
 }
 
 /// The name to verify on a server's certificate.
