@@ -246,6 +246,27 @@ fn a03_finishes_the_encounter() {
         "A03 sets period.end: {}",
         e["period"]
     );
+    // The event decides, whatever PV1-45 still holds: A13 cancels the
+    // discharge (in progress again, no end), A11 the admission; an update
+    // (A08) with a discharge date is finished.
+    let reg = registry();
+    let with_discharge = |event: &str| {
+        let msg = format!(
+            "MSH|^~\\&|A|B|C|D|20240603||ADT^{event}^ADT_A01|E-{event}|P|2.5\rEVN|{event}|20240603\rPID|1||Q3^^^FAC^MR||Undo^Una||19700101|F\rPV1|1|I|W^1^1{}|20240601|20240603\r",
+            "|".repeat(40)
+        );
+        let out = reg
+            .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+            .unwrap();
+        one(&out.value, "Encounter").clone()
+    };
+    let a13 = with_discharge("A13");
+    assert_eq!(a13["status"], "in-progress");
+    assert_eq!(a13["period"], serde_json::json!({"start": "2024-06-01"}));
+    assert_eq!(with_discharge("A11")["status"], "cancelled");
+    let a08 = with_discharge("A08");
+    assert_eq!(a08["status"], "finished");
+    assert_eq!(a08["period"]["end"], "2024-06-03");
 }
 
 #[test]
