@@ -24,13 +24,12 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::{
-    TlsClientConfig, TlsError, err, load_certs, load_key, provider, resolve, roots, versions,
+    Stamp, TlsClientConfig, TlsError, err, load_certs, load_key, provider, resolve, roots, stamp,
+    versions,
 };
 
 /// How often, at most, the files are looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
-
-type Stamp = Vec<Option<(u64, SystemTime)>>;
 
 /// What the files hold, loaded.
 struct Loaded {
@@ -148,17 +147,6 @@ impl ClientFiles {
             }
         }
     }
-}
-
-fn stamp(files: &[PathBuf]) -> Stamp {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.len(), m.modified().ok()?)))
-        })
-        .collect()
 }
 
 /// `files`: the CA, then the certificate and key when there are.

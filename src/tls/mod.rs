@@ -125,6 +125,22 @@ pub fn server_config(cfg: &TlsServerConfig, base: &Path) -> Result<Arc<ServerCon
     Ok(Arc::new(config))
 }
 
+/// What a watcher compares to see that files changed: each file's size and
+/// modification time (`None` while it is missing).
+pub(crate) type Stamp = Vec<Option<(u64, std::time::SystemTime)>>;
+
+/// The [`Stamp`] of `files` now.
+pub(crate) fn stamp(files: &[PathBuf]) -> Stamp {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        })
+        .collect()
+}
+
 /// Builds an outbound TLS config; `base` is the connector file's folder.
 /// Its pinned CA and client certificate follow their files
 /// ([`client_reload`]).

@@ -11,14 +11,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::{TlsServerConfig, resolve, server_config};
-
-type Stamp = Vec<(PathBuf, Option<(u64, SystemTime)>)>;
+use super::{Stamp, TlsServerConfig, resolve, server_config, stamp};
 
 /// A listener's TLS config, swapped whole on a good reload.
 pub struct ReloadingServerConfig {
@@ -82,30 +80,17 @@ impl ReloadingServerConfig {
         v
     }
 
-    fn stamp(files: &[PathBuf]) -> Stamp {
-        files
-            .iter()
-            .map(|f| {
-                let md = std::fs::metadata(f).ok();
-                (
-                    f.clone(),
-                    md.and_then(|m| Some((m.len(), m.modified().ok()?))),
-                )
-            })
-            .collect()
-    }
-
     /// Polls the files every `every` until `stop`.
     pub async fn watch(self: Arc<Self>, every: Duration, stop: CancellationToken) {
         let files = self.files();
-        let mut seen = Self::stamp(&files);
+        let mut seen = stamp(&files);
         let mut pending: Option<Stamp> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => return,
             }
-            let now = Self::stamp(&files);
+            let now = stamp(&files);
             if now == seen {
                 pending = None;
                 continue;
