@@ -52,17 +52,27 @@ impl RetryLogic for HttpRetryLogic {
             .map(|s| format!(": {s}"))
             .unwrap_or_default();
         match a.status {
-            200..=299 => Verdict::Delivered(Receipt {
-                detail: Some(format!(
-                    "{}{}{said}",
-                    a.status,
-                    a.location
-                        .as_deref()
-                        .map(|l| format!(" {l}"))
-                        .unwrap_or_default()
-                )),
-                attempts: 0,
-            }),
+            200..=299 => {
+                if said.contains("entries FAILED") {
+                    // Delivered (the server took the batch), but not every
+                    // entry: say so where engineers look, not only in the detail.
+                    tracing::warn!(
+                        status = a.status,
+                        "the server refused some entries of a batch{said}"
+                    );
+                }
+                Verdict::Delivered(Receipt {
+                    detail: Some(format!(
+                        "{}{}{said}",
+                        a.status,
+                        a.location
+                            .as_deref()
+                            .map(|l| format!(" {l}"))
+                            .unwrap_or_default()
+                    )),
+                    attempts: 0,
+                })
+            }
             429 | 503 => Verdict::Failed(DeliveryError {
                 retry_after: a.retry_after,
                 ..DeliveryError::retryable(format!("server answered {}{said}", a.status))
@@ -125,14 +135,46 @@ pub fn summarize(body: &[u8]) -> Option<String> {
             Some(parts.join("; "))
         }
         "Bundle" => {
-            let statuses: Vec<&str> = v
+            // A batch-response can hold refused entries under a 200: count
+            // them first, then each status with how many times it came.
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            let mut total = 0;
+            for status in v
                 .get("entry")?
                 .as_array()?
                 .iter()
                 .filter_map(|e| e.pointer("/response/status").and_then(Value::as_str))
+            {
+                total += 1;
+                match counts.iter_mut().find(|(s, _)| *s == status) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((status, 1)),
+                }
+            }
+            if total == 0 {
+                return None;
+            }
+            let failed: usize = counts
+                .iter()
+                .filter(|(s, _)| !s.trim_start().starts_with('2'))
+                .map(|(_, n)| n)
+                .sum();
+            let list: Vec<String> = counts
+                .iter()
+                .map(|(s, n)| {
+                    if *n == 1 {
+                        s.to_string()
+                    } else {
+                        format!("{n} × {s}")
+                    }
+                })
                 .collect();
-            (!statuses.is_empty())
-                .then(|| format!("{} entries: {}", statuses.len(), statuses.join(", ")))
+            let head = if failed > 0 {
+                format!("{failed} of {total} entries FAILED; ")
+            } else {
+                String::new()
+            };
+            Some(format!("{head}{total} entries: {}", list.join(", ")))
         }
         _ => None,
     }
@@ -562,6 +604,11 @@ mod tests {
         );
         let tr = br#"{"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":"201 Created"}},{"response":{"status":"200 OK"}}]}"#;
         assert_eq!(summarize(tr).unwrap(), "2 entries: 201 Created, 200 OK");
+        let batch = br#"{"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"201 Created"}},{"response":{"status":"201 Created"}},{"response":{"status":"400 Bad Request"}}]}"#;
+        assert_eq!(
+            summarize(batch).unwrap(),
+            "1 of 3 entries FAILED; 3 entries: 2 × 201 Created, 400 Bad Request"
+        );
         assert_eq!(summarize(b"<html>oops</html>"), None);
     }
 }
