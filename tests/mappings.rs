@@ -899,3 +899,36 @@ fn a_large_result_maps_whole() {
         2000
     );
 }
+
+/// An MDM whose document is an encapsulated PDF (OBX-2 ED) keeps it as its
+/// own attachment, next to the text lines; names written with `concat(.., ", ", ..)`
+/// keep the space after the comma (a literal is taken as written).
+#[test]
+fn documents_keep_their_pdf_and_names_keep_their_spaces() {
+    let msg = "MSH|^~\\&|T|F|E|F|20240605||MDM^T02^MDM_T02|D1|P|2.5.1\rEVN|T02|20240605\rPID|1||D9^^^FAC^MR||Doc^Dora||19750505|F\rTXA|1|DS^Discharge summary^HL70270|TX|20240605|1234^Author^Ann||20240605\rOBX|1|TX|DS||Line one||||||F\rOBX|2|ED|PDF^Report^L||^application^pdf^Base64^JVBERi0xLjQK||||||F\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let doc = one(&out.value, "DocumentReference");
+    let content = doc["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2, "{doc}");
+    assert_eq!(
+        content[0]["attachment"]["contentType"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(content[0]["attachment"]["data"], "TGluZSBvbmU="); // "Line one"
+    assert_eq!(content[1]["attachment"]["contentType"], "application/pdf");
+    assert_eq!(
+        content[1]["attachment"]["data"], "JVBERi0xLjQK",
+        "the PDF as sent"
+    );
+
+    let b = map("DFT-P03-01.hl7");
+    assert_eq!(one(&b, "Account")["name"], "Account of EVERYMAN");
+    let b = map("ADT-A01-01.hl7");
+    let provenance = one(&b, "Provenance");
+    assert_eq!(
+        provenance["agent"][0]["who"]["display"],
+        "Woolfson, Kathleen"
+    );
+}

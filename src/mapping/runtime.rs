@@ -216,8 +216,8 @@ fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
 }
 
 impl<'r, 'm> Env<'r, 'm> {
-    /// A value's text, trimmed; `None` when empty or not text. Borrows
-    /// from the message or the value whenever it can (most do).
+    /// A value's text (HL7 values trimmed); `None` when empty, blank or not
+    /// text. Borrows from the message or the value whenever it can.
     fn text<'a>(&self, v: &'a Val<'m>) -> Option<Cow<'a, str>> {
         fn trimmed(c: Cow<'_, str>) -> Cow<'_, str> {
             match c {
@@ -228,7 +228,12 @@ impl<'r, 'm> Env<'r, 'm> {
         }
         let s = match v {
             Val::Hl7 { v, .. } => trimmed(v.text()),
-            Val::Text(s) | Val::Num(s) => Cow::Borrowed(s.trim()),
+            // Text a mapping wrote (a literal, a function's result) is taken
+            // as written: `concat(.1, ", ", .2)` keeps its space. The value
+            // written into FHIR is trimmed at the end (`to_json`).
+            Val::Text(s) if s.trim().is_empty() => Cow::Borrowed(""),
+            Val::Text(s) => Cow::Borrowed(s.as_str()),
+            Val::Num(s) => Cow::Borrowed(s.trim()),
             Val::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
             Val::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
             Val::Json(Value::Number(n)) => Cow::Owned(n.to_string()),
