@@ -932,3 +932,38 @@ fn documents_keep_their_pdf_and_names_keep_their_spaces() {
         "Woolfson, Kathleen"
     );
 }
+
+/// OBX ED in a result: the IG's R5 valueAttachment extension, the MIME type
+/// from HL7's table (AP^PDF) or MIME-style (image^png), Hex converted to
+/// base64; data that is not the hex it claims is an error naming the place.
+#[test]
+fn encapsulated_results_become_attachments() {
+    let msg = |obx: &str| {
+        format!(
+            "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Pdf^Pat||19800101|F\rOBR|1|O1|F1|RPT^Report^L|||20240601\r{obx}\r"
+        )
+    };
+    let reg = registry();
+    let run = |obx: &str| reg.run("hl7v2-fhir-r4", msg(obx).as_bytes(), &RunOptions::default());
+    let out = run("OBX|1|ED|PDF^Report^L||^AP^PDF^Base64^JVBERi0xLjQK||||||F").unwrap();
+    let ext = &one(&out.value, "Observation")["extension"][0];
+    assert_eq!(
+        ext["url"],
+        "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment"
+    );
+    assert_eq!(
+        ext["valueAttachment"],
+        serde_json::json!({"contentType": "application/pdf", "data": "JVBERi0xLjQK"})
+    );
+    let out = run("OBX|1|ED|IMG^Image^L||^image^png^Hex^89504E47||||||F").unwrap();
+    assert_eq!(
+        one(&out.value, "Observation")["extension"][0]["valueAttachment"],
+        serde_json::json!({"contentType": "image/png", "data": "iVBORw=="})
+    );
+    let e = run("OBX|1|ED|BAD^Bad^L||^AP^PDF^Hex^XYZ||||||F").unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("ED_Attachment.yaml:") && m.contains("OBX-5") && m.contains("not hexadecimal"),
+        "{m}"
+    );
+}

@@ -77,6 +77,8 @@ pub enum Func {
     CodeSystem,
     /// `base64(x)`: the texts (joined by newlines) as base64, for attachments.
     Base64,
+    /// `hexbase64(x)`: hexadecimal text (ED.4 `Hex`) as base64 of its bytes; not hex is an error.
+    HexBase64,
 }
 
 /// What an argument must be.
@@ -414,6 +416,15 @@ pub const FUNCTIONS: &[Sig] = &[
     Sig {
         func: Func::CodeSystem,
         name: "codesystem",
+        min: 1,
+        max: 1,
+        args: V,
+        ret: Ty::Text,
+        single: false,
+    },
+    Sig {
+        func: Func::HexBase64,
+        name: "hexbase64",
         min: 1,
         max: 1,
         args: V,

@@ -864,6 +864,18 @@ impl<'r, 'm> Env<'r, 'm> {
                     smallvec![Val::Text(base64(parts.join("\n").as_bytes()))]
                 }
             }
+            Func::HexBase64 => map_text(&|t| {
+                let hex: Vec<u8> = t.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+                let digit = |b: u8| (b as char).to_digit(16);
+                if !hex.len().is_multiple_of(2) || hex.iter().any(|b| digit(*b).is_none()) {
+                    return Err("the data is not hexadecimal (ED.4 says Hex)".to_string());
+                }
+                let bytes: Vec<u8> = hex
+                    .chunks(2)
+                    .map(|p| (digit(p[0]).unwrap_or(0) * 16 + digit(p[1]).unwrap_or(0)) as u8)
+                    .collect();
+                Ok(Val::Text(base64(&bytes)))
+            })?,
             Func::Matches => {
                 let pat = one_text(1)?;
                 smallvec![Val::Bool(
