@@ -541,3 +541,35 @@ fn prefer_chooses_the_answer_and_the_status_route_follows_the_message() {
     assert_eq!(r.json()["resourceType"], "OperationOutcome");
     assert_eq!(get(&loc, Some("wrong")).status, 401);
 }
+
+#[test]
+fn other_methods_and_paths_get_an_operation_outcome() {
+    let (_s, server) = setup();
+    let call = |method: &str, path: &str| {
+        http_request(
+            server.http(),
+            method,
+            path,
+            &[("Authorization", "Bearer token-a")],
+            b"",
+        )
+    };
+    // Reads, searches and deletes belong to the FHIR server behind the gateway.
+    for (method, path, allow) in [
+        ("GET", "/fhir/Patient/1", "PUT"),
+        ("DELETE", "/fhir/Patient", "POST"),
+        ("GET", "/fhir", "POST"),
+        ("POST", "/fhir/metadata", "GET"),
+    ] {
+        let r = call(method, path);
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    }
+    let r = call("GET", "/fhir/Patient/1/_history/2");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["issue"][0]["code"], "not-found");
+    // Outside /fhir, nothing changes.
+    assert_eq!(call("GET", "/healthz").status, 200);
+    assert_eq!(call("GET", "/nowhere").status, 404);
+}

@@ -23,6 +23,8 @@
 //! | accepted | 202 (+ `Content-Location: /api/messages/{id}`) | `processed` |
 //! | repeated (same idempotency key in the window) | the first answer | nothing new |
 //! | `GET /api/messages/{id}` by the partner that sent it | 200, its state and deliveries | - |
+//! | another method on a FHIR route (a read, a search, a delete) | 405 + `Allow` | nothing |
+//! | a path under `/fhir` that is no interaction here | 404 | nothing |
 //! | the store cannot commit | 503 | nothing |
 
 use std::sync::Arc;
@@ -87,14 +89,59 @@ pub struct FhirState {
 /// The `/fhir` routes.
 pub fn routes(state: FhirState) -> Router {
     Router::new()
-        .route("/fhir/metadata", get(metadata))
-        .route("/fhir", post(bundle))
-        .route("/fhir/{rtype}", post(create))
-        .route("/fhir/{rtype}/{id}", put(update))
+        .route(
+            "/fhir/metadata",
+            get(metadata).fallback(|p: Params, h: HeaderMap| not_allowed("GET", p, h)),
+        )
+        .route(
+            "/fhir",
+            post(bundle).fallback(|p: Params, h: HeaderMap| not_allowed("POST", p, h)),
+        )
+        .route(
+            "/fhir/{rtype}",
+            post(create).fallback(|p: Params, h: HeaderMap| not_allowed("POST", p, h)),
+        )
+        .route(
+            "/fhir/{rtype}/{id}",
+            put(update).fallback(|p: Params, h: HeaderMap| not_allowed("PUT", p, h)),
+        )
         .route("/api/messages/{id}", get(message_status))
+        // Unknown paths: an OperationOutcome under /fhir, a plain 404 elsewhere.
+        .fallback(not_found)
         // Each channel applies its own limit while reading (413 with an OperationOutcome).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// A method the gateway does not take on a FHIR route: 405 with an
+/// OperationOutcome. Reads, searches and deletes belong to the FHIR server
+/// behind the gateway.
+async fn not_allowed(allow: &'static str, params: Params, headers: HeaderMap) -> Response {
+    let mut r = fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        answer_syntax(&params, &headers),
+        "not-supported",
+        "this gateway takes POST (create, Bundles, $process-message) and PUT (update); \
+         reads, searches and deletes go to the FHIR server behind it",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// A path under `/fhir` that is no FHIR interaction here: 404 with an
+/// OperationOutcome (other unknown paths: a plain 404).
+async fn not_found(uri: axum::http::Uri, params: Params, headers: HeaderMap) -> Response {
+    if !uri.path().starts_with("/fhir") {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    fail(
+        StatusCode::NOT_FOUND,
+        answer_syntax(&params, &headers),
+        "not-found",
+        "no such FHIR interaction here: POST /fhir, POST /fhir/{type}, PUT /fhir/{type}/{id}, \
+         POST /fhir/$process-message, GET /fhir/metadata",
+    )
 }
 
 /// SHA-256 of a token.
