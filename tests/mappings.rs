@@ -967,3 +967,27 @@ fn encapsulated_results_become_attachments() {
         "{m}"
     );
 }
+
+/// PID-8 as real feeds send it: table 0001 codes in either case, words,
+/// X (non-binary, v2.9); anything else is `unknown`, never dropped.
+#[test]
+fn administrative_sex_as_sent() {
+    let reg = registry();
+    for (sent, gender) in [
+        ("M", "male"),
+        ("f", "female"),
+        ("A", "other"),
+        ("X", "other"),
+        ("Male", "male"),
+        ("FEMALE", "female"),
+        ("Z", "unknown"),
+    ] {
+        let msg = format!(
+            "MSH|^~\\&|A|B|C|D|20240101120000||ADT^A04|X|P|2.5\rEVN|A04|20240101\rPID|1||1^^^H^MR||Doe^J||19800101|{sent}\rPV1|1|O\r"
+        );
+        let out = reg
+            .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+            .unwrap();
+        assert_eq!(one(&out.value, "Patient")["gender"], gender, "PID-8 {sent}");
+    }
+}
