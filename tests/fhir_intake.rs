@@ -566,6 +566,16 @@ fn other_methods_and_paths_get_an_operation_outcome() {
         assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
         assert_eq!(r.json()["resourceType"], "OperationOutcome");
     }
+    // A URL that does not decode: 400 with an OperationOutcome, not axum's text.
+    let r = http_request(
+        server.http(),
+        "PUT",
+        "/fhir/Patient/%FF",
+        &[("Authorization", "Bearer token-a"), ("Content-Type", JSON)],
+        PATIENT.as_bytes(),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
     let r = call("GET", "/fhir/Patient/1/_history/2");
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["issue"][0]["code"], "not-found");

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -221,14 +222,29 @@ fn fail(
 
 type Peer = Option<Extension<PeerIdentity>>;
 
+/// A URL segment that is not UTF-8 once percent-decoded: 400 with an
+/// OperationOutcome (axum's own rejection is plain text).
+fn bad_path(e: &PathRejection, params: &Params, headers: &HeaderMap) -> Response {
+    fail(
+        StatusCode::BAD_REQUEST,
+        answer_syntax(params, headers),
+        "invalid",
+        format!("the URL cannot be read: {}", e.body_text()),
+    )
+}
+
 async fn create(
     State(s): State<FhirState>,
-    Path(rtype): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let rtype = match path {
+        Ok(Path(r)) => r,
+        Err(e) => return bad_path(&e, &params, &headers),
+    };
     let route = if rtype == "$process-message" {
         Route::ProcessMessage
     } else {
@@ -239,12 +255,16 @@ async fn create(
 
 async fn update(
     State(s): State<FhirState>,
-    Path((rtype, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     peer: Peer,
     params: Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let (rtype, id) = match path {
+        Ok(Path(p)) => p,
+        Err(e) => return bad_path(&e, &params, &headers),
+    };
     receive(s, Route::Update(rtype, id), peer, params, headers, body).await
 }
 
@@ -587,10 +607,12 @@ fn representation(body: &Bytes, syntax: Syntax, answer: Syntax) -> Response {
 /// API's role-based keys (DESIGN.md §3) are a later issue.
 async fn message_status(
     State(s): State<FhirState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
+    // Ids are numbers: a path that does not even decode is no message.
+    let id = path.map(|Path(id)| id).unwrap_or_default();
     let peer = peer.map(|Extension(p)| p);
     let Ok(Some(who)) = partner(&s.channels, &headers, peer.as_ref()) else {
         let mut r = fail(
@@ -608,7 +630,7 @@ async fn message_status(
             StatusCode::NOT_FOUND,
             Syntax::Json,
             "not-found",
-            format!("no message {id} from this partner"),
+            format!("no message {id:?} from this partner"),
         )
     };
     let Ok(n) = id.parse::<i64>() else {
