@@ -58,13 +58,10 @@ pub struct Issue {
 
 impl std::fmt::Display for Issue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} ({})",
-            self.location,
-            self.message,
-            self.severity.as_str()
-        )
+        if !self.location.is_empty() {
+            write!(f, "{}: ", self.location)?;
+        }
+        write!(f, "{} ({})", self.message, self.severity.as_str())
     }
 }
 

@@ -280,10 +280,12 @@ impl FhirPolicy {
 pub fn parse(body: &[u8], syntax: Syntax) -> Result<Value, Refusal> {
     let value = match syntax {
         Syntax::Json => fhir::json::parse(body).map_err(|e| {
+            // serde's message says "at line L column C"; a FHIRPath
+            // `expression` cannot point into text that is not FHIR yet.
             Refusal::one(
                 400,
                 "structure",
-                &format!("line {}, column {}", e.line, e.column),
+                "",
                 format!("not valid JSON: {}", e.message),
             )
         })?,
