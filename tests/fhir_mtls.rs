@@ -27,6 +27,8 @@ fn client(certs: &Path, who: Option<&str>) -> reqwest::Client {
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        // A stalled exchange fails the test with the request named, not the run.
+        .timeout(std::time::Duration::from_secs(20))
         .build()
         .unwrap()
 }
