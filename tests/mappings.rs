@@ -991,3 +991,17 @@ fn administrative_sex_as_sent() {
         assert_eq!(one(&out.value, "Patient")["gender"], gender, "PID-8 {sent}");
     }
 }
+
+/// An OBX value type no rule names (NA, a local one) is kept as text.
+#[test]
+fn any_other_value_type_is_kept_as_text() {
+    let msg = "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Na^Pat||19800101|F\rOBR|1|O1|F1|ECG^ECG^L|||20240601\rOBX|1|NA|WAVE^Wave^L||1^2^3^4||||||F\rOBX|2|ZZ|LOC^Local^L||local value||||||F\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let values: Vec<&str> = resources(&out.value, "Observation")
+        .iter()
+        .map(|o| o["valueString"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(values, ["1^2^3^4", "local value"]);
+}
