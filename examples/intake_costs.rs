@@ -5,18 +5,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let body = std::fs::read(std::env::args().nth(1).unwrap()).unwrap();
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        while t.elapsed().as_secs_f64() < 1.0 {
-            f();
-            n += 1;
-        }
-        println!(
-            "{name}: {:.1} µs",
-            t.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
-    };
+    let time = caduceus::bench::print_cost;
     let v = fhir::json::parse(&body).unwrap();
     time("parse", &mut || {
         std::hint::black_box(fhir::json::parse(&body).unwrap());

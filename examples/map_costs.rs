@@ -2,6 +2,10 @@
 //! `cargo run --release --example map_costs -- fixtures/bench/adt_a01_1812b.hl7`.
 //! (The headline figure with its baseline is `caduceus bench map`.)
 
+/// As in the binary, so the parts add up to what `caduceus bench` measures.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let reg = caduceus::mapping::Registry::load(std::path::Path::new("mappings")).unwrap();
     let raw = std::fs::read(std::env::args().nth(1).unwrap()).unwrap();
@@ -14,18 +18,7 @@ fn main() {
         ..Default::default()
     };
     let out = reg.run("hl7v2-fhir-r4", &raw, &opts).unwrap().value;
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        while t.elapsed().as_secs_f64() < 1.0 {
-            f();
-            n += 1;
-        }
-        println!(
-            "{name}: {:.1} µs",
-            t.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
-    };
+    let time = caduceus::bench::print_cost;
     time("run (no validate)", &mut || {
         std::hint::black_box(reg.run("hl7v2-fhir-r4", &raw, &opts).unwrap());
     });

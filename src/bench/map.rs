@@ -47,7 +47,7 @@ pub struct CompileFigure {
 }
 
 /// Runs `f` for about `for_` (after a short warm-up); returns calls per second.
-fn rate(for_: Duration, mut f: impl FnMut() -> usize) -> (f64, usize) {
+pub(crate) fn rate(for_: Duration, mut f: impl FnMut() -> usize) -> (f64, usize) {
     let warm = Instant::now();
     let mut sink = 0usize;
     while warm.elapsed() < for_ / 10 {

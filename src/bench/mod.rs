@@ -9,6 +9,16 @@ pub mod baseline;
 pub mod fhir;
 pub mod map;
 
+/// Prints the mean time of one call of `f`, measured for about a second
+/// after a short warm-up: the loop the `*_costs` examples split a path with.
+pub fn print_cost(name: &str, f: &mut dyn FnMut()) {
+    let (rate, _) = map::rate(Duration::from_secs(1), || {
+        f();
+        0
+    });
+    println!("{name}: {:.1} µs", 1e6 / rate);
+}
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -550,7 +550,7 @@ impl<'r, 'm> Env<'r, 'm> {
             frame: sc.frame,
         };
         let mut obj = Map::new();
-        let r = self.apply_rules(&rm.rules, &inner, &mut obj, Level::TOP);
+        let r = self.apply_rules(&rm.rules, &inner, &mut obj, false);
         *self.depth.borrow_mut() -= 1;
         // Constants left over when every value the mapping reads is empty
         // (a `system` with no code) are not a result.
@@ -946,18 +946,20 @@ impl<'r, 'm> Env<'r, 'm> {
     }
 
     /// Applies rules to `obj`; says whether they read the message and
-    /// whether what they read wrote anything (see [`Wrote`]).
+    /// whether what they read wrote anything (see [`Wrote`]). `asked`: under
+    /// a `when:` that held, where a constant the author asked for on a
+    /// condition (`code.text: "unknown"`) counts as data.
     fn apply_rules(
         &self,
         rules: &[Rule],
         sc: &Scope<'m>,
         obj: &mut Map<String, Value>,
-        level: Level,
+        asked: bool,
     ) -> Result<Wrote, MapError> {
         let mut wrote = Wrote::default();
         for r in rules {
             match &r.each {
-                None => wrote |= self.apply_rule(r, sc, obj, level)?,
+                None => wrote |= self.apply_rule(r, sc, obj, asked)?,
                 Some(e) => {
                     wrote.tried = true;
                     for v in self.eval(e, sc)? {
@@ -966,7 +968,7 @@ impl<'r, 'm> Env<'r, 'm> {
                             current: Some(v),
                             frame: sc.frame,
                         };
-                        wrote |= self.apply_rule(r, &it, obj, level)?;
+                        wrote |= self.apply_rule(r, &it, obj, asked)?;
                     }
                 }
             }
@@ -980,7 +982,7 @@ impl<'r, 'm> Env<'r, 'm> {
         r: &Rule,
         it: &Scope<'m>,
         obj: &mut Map<String, Value>,
-        level: Level,
+        asked: bool,
     ) -> Result<Wrote, MapError> {
         if let Some(w) = &r.when
             && !Self::truthy(&self.eval(w, it)?)
@@ -990,11 +992,9 @@ impl<'r, 'm> Env<'r, 'm> {
                 tried: true,
             });
         }
-        let level = Level {
-            asked: level.asked || r.when.is_some(),
-        };
+        let asked = asked || r.when.is_some();
         match &r.body {
-            Body::Many(inner) => self.apply_rules(inner, it, obj, level),
+            Body::Many(inner) => self.apply_rules(inner, it, obj, asked),
             Body::Assign(path, value) => {
                 let (vals, wrote): (Vec<Value>, Wrote) = match value {
                     RValue::Expr(e) => {
@@ -1005,7 +1005,7 @@ impl<'r, 'm> Env<'r, 'm> {
                             }
                         }
                         let literal = matches!(e.node, CNode::Lit(_));
-                        let data = !out.is_empty() && (level.asked || !literal);
+                        let data = !out.is_empty() && (asked || !literal);
                         (
                             out,
                             Wrote {
@@ -1016,7 +1016,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     }
                     RValue::Object(rules) => {
                         let mut o = Map::new();
-                        let wrote = self.apply_rules(rules, it, &mut o, level)?;
+                        let wrote = self.apply_rules(rules, it, &mut o, asked)?;
                         // Constants left over when every value an object reads
                         // is empty (`identifier: {system: us-ssn}` when PID-19
                         // is empty) are dropped; a block of constants only
@@ -1034,18 +1034,6 @@ impl<'r, 'm> Env<'r, 'm> {
             }
         }
     }
-}
-
-/// Where a rule applies: `asked` under a `when:` that held (a constant the
-/// author asked for on a condition, like `code.text: "unknown"`, counts as
-/// data).
-#[derive(Clone, Copy)]
-struct Level {
-    asked: bool,
-}
-
-impl Level {
-    const TOP: Level = Level { asked: false };
 }
 
 /// What rules did: `tried` when they read the message (an expression other
@@ -1451,7 +1439,7 @@ impl Registry {
                     }
                 }
             }
-            env.apply_rules(&inst.block.set, &inst.scope, &mut obj, Level::TOP)?;
+            env.apply_rules(&inst.block.set, &inst.scope, &mut obj, false)?;
             let _ = inst.origin;
             obj.insert("id".into(), Value::String(inst.id.clone()));
             // The same resource made twice (a practitioner who is both

@@ -9,7 +9,8 @@
 //! without being rebuilt. The files are looked at (metadata only) at most
 //! once a second, on a handshake; a change is loaded once the files have
 //! been still for a second (a certificate and its key are usually replaced
-//! one after the other). A change that does not load is logged and the
+//! one after the other); that one load reads the PEM files right there,
+//! synchronously (a few kilobytes, once per change). A change that does not load is logged and the
 //! last good files keep being used. It does not own listener certificates
 //! (`tls::reload`).
 

@@ -32,6 +32,8 @@ pub struct HttpAnswer {
     pub location: Option<String>,
     /// A summary of the body's OperationOutcome (or transaction-response), no PHI.
     pub summary: Option<String>,
+    /// Entries of a batch-response the server refused (non-2xx), under a 2xx.
+    pub failed_entries: usize,
     /// Content-Type, when given.
     pub content_type: Option<String>,
     /// The body (kept only for relaying; never logged).
@@ -53,7 +55,7 @@ impl RetryLogic for HttpRetryLogic {
             .unwrap_or_default();
         match a.status {
             200..=299 => {
-                if said.contains("entries FAILED") {
+                if a.failed_entries > 0 {
                     // Delivered (the server took the batch), but not every
                     // entry: say so where engineers look, not only in the detail.
                     tracing::warn!(
@@ -104,11 +106,19 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 /// or a transaction-response's entry statuses. Diagnostics are the
 /// server's words; resource content is never copied.
 pub fn summarize(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok().or_else(|| {
+    summary(&parse_answer(body)?)
+}
+
+/// The answer's body as FHIR (JSON, else XML), when it is.
+fn parse_answer(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(body).ok().or_else(|| {
         std::str::from_utf8(body)
             .ok()
             .and_then(|t| fhir::xml::from_xml(t).ok())
-    })?;
+    })
+}
+
+fn summary(v: &Value) -> Option<String> {
     match v.get("resourceType").and_then(Value::as_str)? {
         "OperationOutcome" => {
             let parts: Vec<String> = v
@@ -137,28 +147,18 @@ pub fn summarize(body: &[u8]) -> Option<String> {
         "Bundle" => {
             // A batch-response can hold refused entries under a 200: count
             // them first, then each status with how many times it came.
+            let statuses = entry_statuses(v);
+            if statuses.is_empty() {
+                return None;
+            }
             let mut counts: Vec<(&str, usize)> = Vec::new();
-            let mut total = 0;
-            for status in v
-                .get("entry")?
-                .as_array()?
-                .iter()
-                .filter_map(|e| e.pointer("/response/status").and_then(Value::as_str))
-            {
-                total += 1;
-                match counts.iter_mut().find(|(s, _)| *s == status) {
+            for status in &statuses {
+                match counts.iter_mut().find(|(s, _)| s == status) {
                     Some((_, n)) => *n += 1,
                     None => counts.push((status, 1)),
                 }
             }
-            if total == 0 {
-                return None;
-            }
-            let failed: usize = counts
-                .iter()
-                .filter(|(s, _)| !s.trim_start().starts_with('2'))
-                .map(|(_, n)| n)
-                .sum();
+            let failed = statuses.iter().filter(|s| !is_success(s)).count();
             let list: Vec<String> = counts
                 .iter()
                 .map(|(s, n)| {
@@ -170,14 +170,43 @@ pub fn summarize(body: &[u8]) -> Option<String> {
                 })
                 .collect();
             let head = if failed > 0 {
-                format!("{failed} of {total} entries FAILED; ")
+                format!("{failed} of {} entries FAILED; ", statuses.len())
             } else {
                 String::new()
             };
-            Some(format!("{head}{total} entries: {}", list.join(", ")))
+            Some(format!(
+                "{head}{} entries: {}",
+                statuses.len(),
+                list.join(", ")
+            ))
         }
         _ => None,
     }
+}
+
+/// `Bundle.entry[*].response.status` of a (batch- or transaction-) response.
+fn entry_statuses(v: &Value) -> Vec<&str> {
+    v.get("entry")
+        .and_then(Value::as_array)
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e.pointer("/response/status").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_success(status: &str) -> bool {
+    status.trim_start().starts_with('2')
+}
+
+/// How many entries of a batch-response the server refused.
+fn failed_entries(v: &Value) -> usize {
+    if v.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return 0;
+    }
+    entry_statuses(v).iter().filter(|s| !is_success(s)).count()
 }
 
 /// Percent-encodes a query or form value.
@@ -537,11 +566,13 @@ impl Inner {
         let location = header("location").or_else(|| header("content-location"));
         let content_type = header("content-type");
         let body = r.bytes().await.unwrap_or_default();
+        let parsed = parse_answer(&body);
         Ok(HttpAnswer {
             status,
             retry_after,
             location,
-            summary: summarize(&body),
+            summary: parsed.as_ref().and_then(summary),
+            failed_entries: parsed.as_ref().map_or(0, failed_entries),
             content_type,
             body,
         })
@@ -578,6 +609,7 @@ mod tests {
             retry_after,
             location: None,
             summary: None,
+            failed_entries: 0,
             content_type: None,
             body: Bytes::new(),
         };
@@ -610,5 +642,8 @@ mod tests {
             "1 of 3 entries FAILED; 3 entries: 2 × 201 Created, 400 Bad Request"
         );
         assert_eq!(summarize(b"<html>oops</html>"), None);
+        let parsed = |b: &[u8]| parse_answer(b).unwrap();
+        assert_eq!(failed_entries(&parsed(batch)), 1);
+        assert_eq!(failed_entries(&parsed(tr)), 0);
     }
 }
