@@ -683,7 +683,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("16 case(s), 0 failed"), "{text}");
+    assert!(text.contains("18 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1004,4 +1004,63 @@ fn any_other_value_type_is_kept_as_text() {
         .map(|o| o["valueString"].as_str().unwrap_or("(none)"))
         .collect();
     assert_eq!(values, ["1^2^3^4", "local value"]);
+}
+
+/// Segments with only a set id (`NK1|3`, `IN1|2|""|""`) make no
+/// RelatedPerson or Coverage (they would be empty or invalid); a literal
+/// separator in `concat` keeps its space (PL names, phone numbers); the
+/// employer NK1 is kept.
+#[test]
+fn placeholder_segments_make_nothing_and_separators_keep_their_spaces() {
+    let b = map("ADT-A05-placeholders.hl7");
+    let related = resources(&b, "RelatedPerson");
+    let names: Vec<String> = related
+        .iter()
+        .map(|r| r["name"][0]["given"][0].as_str().unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(names, ["ELLEN", "MARYLOU", "-"], "NK1|3 makes nothing");
+    assert_eq!(related[2]["relationship"][0]["coding"][0]["code"], "EM");
+    for r in &related {
+        let keys = r.as_object().unwrap().len();
+        assert!(keys > 3, "a RelatedPerson with data only: {r}");
+    }
+    let coverages = resources(&b, "Coverage");
+    assert_eq!(coverages.len(), 1, "IN1|2|\"\"|\"\" makes no Coverage");
+    assert_eq!(coverages[0]["status"], "active");
+    assert_eq!(coverages[0]["class"][0]["value"], "90", "IN1-8 group");
+    assert_eq!(resources(&b, "Organization").len(), 2, "sender and insurer");
+    // PV1-2 O, A05 pre-admit: planned.
+    let enc = one(&b, "Encounter");
+    assert_eq!(enc["status"], "planned");
+    assert_eq!(enc["class"]["code"], "AMB");
+
+    let b = map("ADT-A01-latin1.hl7");
+    assert_eq!(one(&b, "Patient")["telecom"][0]["value"], "+49 89 1234567");
+    assert_eq!(one(&b, "Location")["name"], "STA1 Zi 12 Bett 2");
+}
+
+/// ORU v2.8's ORDER_DOCUMENT (ORC, OBX, TXA before the OBR), which the IG
+/// leaves to R5, is kept as a DocumentReference with the OBX text.
+#[test]
+fn an_order_document_becomes_a_document_reference() {
+    let b = map("ORU-R01-v28-document.hl7");
+    let doc = one(&b, "DocumentReference");
+    assert_eq!(doc["type"]["coding"][0]["code"], "PN", "TXA-2");
+    assert_eq!(doc["masterIdentifier"]["value"], "DOC-1", "TXA-12");
+    assert_eq!(doc["status"], "current");
+    assert_eq!(doc["docStatus"], "final", "OBX-11 F with no TXA-17");
+    let att = &doc["content"][0]["attachment"];
+    assert_eq!(att["contentType"], "text/plain; charset=utf-8");
+    // "Patient doing well.\nFollow up in 2 weeks." (OBX-5's two repetitions).
+    assert_eq!(
+        att["data"],
+        "UGF0aWVudCBkb2luZyB3ZWxsLgpGb2xsb3cgdXAgaW4gMiB3ZWVrcy4="
+    );
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(doc["context"]["related"][0]["reference"], full_url(order));
+    assert_eq!(doc["subject"]["reference"], full_url(one(&b, "Patient")));
+    // The OBR's result is still a report with its observation.
+    let obs = resources(&b, "Observation");
+    assert_eq!(obs.len(), 1);
+    assert_eq!(obs[0]["valueQuantity"]["value"], 105);
 }

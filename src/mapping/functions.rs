@@ -25,7 +25,7 @@ pub enum Func {
     Upper,
     /// `lower(x)`
     Lower,
-    /// `concat(a, b, ...)`: texts joined, empty ones skipped.
+    /// `concat(a, b, ...)`: texts joined, empty ones skipped; literal text (a `" "` separator) kept as written.
     Concat,
     /// `join(list, separator)`
     Join,

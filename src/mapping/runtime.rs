@@ -633,11 +633,20 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Concat => {
                 let mut s = String::new();
                 for i in 0..args.len() {
-                    for (t, _) in self.texts(&arg(i)?) {
-                        s.push_str(&t);
+                    for v in arg(i)? {
+                        match &v {
+                            // A separator the mapping wrote (`" "`) is kept
+                            // even though it is blank.
+                            Val::Text(t) => s.push_str(t),
+                            other => {
+                                if let Some(t) = self.text(other) {
+                                    s.push_str(&t);
+                                }
+                            }
+                        }
                     }
                 }
-                if s.is_empty() {
+                if s.trim().is_empty() {
                     Vals::new()
                 } else {
                     smallvec![Val::Text(s)]
