@@ -194,6 +194,35 @@ fn ig_rows_hold_for_adt() {
     );
     // PID-11 → address (XAD.3 city, XAD.5 postal code).
     assert_eq!(p["address"][0]["city"], "Ann Arbor");
+    // PID-10 race, PID-22 ethnicity (US Core's extensions, as the IG
+    // suggests a local one); PID-28 nationality; PID-35/36 species and breed.
+    let ext = |url: &str| -> Value {
+        p["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["url"] == url)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {url} in {p}"))
+    };
+    let race = ext("http://hl7.org/fhir/us/core/StructureDefinition/us-core-race");
+    assert_eq!(race["extension"][0]["url"], "ombCategory");
+    assert_eq!(race["extension"][0]["valueCoding"]["code"], "2106-3");
+    assert_eq!(race["extension"][1]["valueCoding"]["code"], "2028-9");
+    assert_eq!(race["extension"][2]["valueString"], "White, Asian");
+    let eth = ext("http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity");
+    assert_eq!(eth["extension"][0]["valueCoding"]["code"], "2186-5", "N");
+    let nat = ext("http://hl7.org/fhir/StructureDefinition/patient-nationality");
+    assert_eq!(
+        nat["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "BT"
+    );
+    let animal = ext("http://hl7.org/fhir/StructureDefinition/patient-animal");
+    assert_eq!(animal["extension"][0]["url"], "species");
+    assert_eq!(
+        animal["extension"][1]["valueCodeableConcept"]["coding"][0]["display"],
+        "Beagle"
+    );
     // PV1-2 → Encounter.class (PatientClass[EncounterClass]: P (preadmit) → PRENC); PV1-19 → identifier (VN).
     let e = one(&b, "Encounter");
     assert_eq!(e["class"]["code"], "PRENC");
