@@ -1087,6 +1087,14 @@ fn an_order_document_becomes_a_document_reference() {
     );
     let order = one(&b, "ServiceRequest");
     assert_eq!(doc["context"]["related"][0]["reference"], full_url(order));
+    // ORC-2/3 and OBR-2/3 carry the same placer and filler numbers: once each.
+    let ids: Vec<&str> = order["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["O1", "F1"]);
     assert_eq!(doc["subject"]["reference"], full_url(one(&b, "Patient")));
     // The OBR's result is still a report with its observation.
     let obs = resources(&b, "Observation");

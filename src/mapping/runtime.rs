@@ -1277,7 +1277,8 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
     }
 }
 
-/// Merges a second copy of a resource into the first: array items not
+/// Merges a second copy of a resource (or a second segment map's part of
+/// it) into the first: array items not
 /// already there are added.
 fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
     for (k, v) in b {
@@ -1290,20 +1291,6 @@ fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
                 }
             }
             (Some(Value::Object(x)), Value::Object(y)) => merge_distinct(x, y),
-            (Some(_), _) => {}
-            (None, v) => {
-                a.insert(k, v);
-            }
-        }
-    }
-}
-
-/// Merges `b` into `a`: objects recursively, arrays appended, scalars kept.
-fn merge(a: &mut Map<String, Value>, b: Map<String, Value>) {
-    for (k, v) in b {
-        match (a.get_mut(&k), v) {
-            (Some(Value::Object(x)), Value::Object(y)) => merge(x, y),
-            (Some(Value::Array(x)), Value::Array(y)) => x.extend(y),
             (Some(_), _) => {}
             (None, v) => {
                 a.insert(k, v);
@@ -1443,8 +1430,10 @@ impl Registry {
             obj.insert("id".into(), Value::String(inst.id.clone()));
             for f in &inst.block.from {
                 for v in env.eval(f, &inst.scope)? {
+                    // ORC and OBR both carry the placer and filler numbers:
+                    // the same identifier from two segment maps is one.
                     if let Val::Json(Value::Object(o)) = v {
-                        merge(&mut obj, o);
+                        merge_distinct(&mut obj, o);
                     }
                 }
             }

@@ -24,7 +24,8 @@ pub enum Charset {
     Ascii,
     /// `UNICODE UTF-8`.
     Utf8,
-    /// `8859/1` / `ISO IR100`.
+    /// `8859/1` / `ISO IR100`. A value whose bytes are valid UTF-8 (a
+    /// sender that declares 8859/1 and sends UTF-8) is read as UTF-8.
     Latin1,
     /// Another set `encoding_rs` knows (8859/2..15, BIG-5, GB 18030, KS X 1001, ISO IR87...).
     Other(&'static Encoding),
@@ -86,7 +87,18 @@ impl Charset {
             };
         }
         match self {
-            Charset::Latin1 => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+            // Feeds that declare 8859/1 and send UTF-8 are common; Latin-1
+            // text that is also valid multi-byte UTF-8 (`Ã¼` for `ü`) is not.
+            Charset::Latin1 => match bytes {
+                Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => Cow::Owned(b.iter().map(|&b| b as char).collect()),
+                },
+                Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
+                    Ok(s) => s,
+                    Err(e) => e.as_bytes().iter().map(|&b| b as char).collect(),
+                }),
+            },
             Charset::Other(enc) => {
                 let (text, _) = enc.decode_without_bom_handling(&bytes);
                 Cow::Owned(text.into_owned())
@@ -183,6 +195,18 @@ mod tests {
         assert_eq!(text.chars().count(), bytes.len());
         assert_eq!(Charset::Latin1.encode(&text).unwrap().as_ref(), &bytes[..]);
         assert!(Charset::Latin1.encode("日本").is_none());
+    }
+
+    #[test]
+    fn declared_latin1_that_is_utf8_reads_as_utf8() {
+        let utf8 = "Müller".as_bytes();
+        assert_eq!(Charset::Latin1.decode(Cow::Borrowed(utf8)), "Müller");
+        assert_eq!(Charset::Latin1.decode(Cow::Owned(utf8.to_vec())), "Müller");
+        // Real Latin-1 (0xFC alone is not UTF-8) is still Latin-1.
+        assert_eq!(
+            Charset::Latin1.decode(Cow::Borrowed(b"M\xFCller")),
+            "Müller"
+        );
     }
 
     #[test]
