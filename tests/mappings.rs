@@ -217,6 +217,9 @@ fn ig_rows_hold_for_adt() {
         nat["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
         "BT"
     );
+    // PD1-14 place of worship → patient-congregation (not religion, which is PID-17).
+    let cong = ext("http://hl7.org/fhir/StructureDefinition/patient-congregation");
+    assert_eq!(cong["valueString"], "Methodist Church");
     let animal = ext("http://hl7.org/fhir/StructureDefinition/patient-animal");
     assert_eq!(animal["extension"][0]["url"], "species");
     assert_eq!(
@@ -368,6 +371,8 @@ fn ig_rows_hold_for_other_messages() {
             .iter()
             .any(|x| x["actor"]["reference"] == full_url(one(&b, "Patient")))
     );
+    // The visit of a scheduling message has not happened yet.
+    assert_eq!(one(&b, "Encounter")["status"], "planned");
     // The NTEs become one comment, one line each (`join(NTE[*]-3, "\n")`).
     let comment = ap["comment"].as_str().unwrap();
     assert!(
@@ -765,7 +770,7 @@ fn variants_of_every_fixture_map_or_fail_clearly() {
             .filter(|s| !s.is_empty())
             .collect();
         let join = |v: Vec<Vec<u8>>| v.join(&b'\r');
-        let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut variants: Vec<(String, Vec<u8>)> = vec![("as it is".into(), text.clone())];
         for i in 1..segs.len() {
             let dropped: Vec<Vec<u8>> = segs
                 .iter()
