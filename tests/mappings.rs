@@ -1106,3 +1106,30 @@ fn an_order_document_becomes_a_document_reference() {
     assert_eq!(obs.len(), 1);
     assert_eq!(obs[0]["valueQuantity"]["value"], 105);
 }
+
+/// An NTE belongs to the segment it follows: an order's own NTEs go to the
+/// ServiceRequest, an observation's to its Observation, never both.
+#[test]
+fn notes_belong_to_the_segment_they_follow() {
+    let reg = registry();
+    let oru = "MSH|^~\\&|L|F|E|H|20230607141500||ORU^R01^ORU_R01|N1|P|2.5.1\rPID|1||P9^^^L^PI||Roe^Ann||19450817|F\rORC|RE|O1^E|F1^L||CM\rOBR|1|O1^E|F1^L|24323-8^CMP^LN|||20230607080000\rNTE|1||Order note\rOBX|1|NM|2345-7^Glucose^LN||105|mg/dL|70-99|H|||F\rNTE|1|L|Fasting specimen\r";
+    let out = reg
+        .run("hl7v2-fhir-r4", oru.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let sr = one(&out.value, "ServiceRequest");
+    assert_eq!(sr["note"], serde_json::json!([{"text": "Order note"}]));
+    let obs = one(&out.value, "Observation");
+    assert_eq!(
+        obs["note"],
+        serde_json::json!([{"text": "Fasting specimen"}])
+    );
+
+    let orm = "MSH|^~\\&|C|H|L|H|20240405101500||ORM^O01|M1|P|2.3\rPID|1||M100^^^H^MR||Garcia^Luis||19700101|M\rORC|NW|PO-1\rOBR|1|PO-1||CBC^Complete blood count^L\rORC|NW|PO-2\rOBR|2|PO-2||BMP^Basic metabolic panel^L\rNTE|1||Draw with CBC\r";
+    let out = reg
+        .run("hl7v2-fhir-r4", orm.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let srs = resources(&out.value, "ServiceRequest");
+    assert_eq!(srs.len(), 2);
+    assert!(srs[0].get("note").is_none(), "{}", srs[0]);
+    assert_eq!(srs[1]["note"][0]["text"], "Draw with CBC");
+}

@@ -275,16 +275,30 @@ impl<'r, 'm> Env<'r, 'm> {
         self.read.borrow_mut().insert(seg, field);
     }
 
-    /// Segments with `id` visible from `group`: those in the group; when the
-    /// group's structure does not allow that segment at all (PID seen from
-    /// an OBSERVATION group), those of the enclosing groups.
+    /// Segments with `id` visible from `group`. In a group whose structure
+    /// places that segment in the group itself, those directly in it (an
+    /// order's NTEs, not its observations' NTEs); otherwise every one in the
+    /// group, nested groups included (an MDM's OBX; from the message itself,
+    /// every such segment); when the group's structure does not allow that
+    /// segment at all (PID seen from an OBSERVATION group), those of the
+    /// enclosing groups.
     fn segments(&self, group: usize, id: &[u8; 3]) -> SegIdx {
         let id_str = std::str::from_utf8(id).unwrap_or("");
         let mut g = Some(group);
         while let Some(gi) = g {
             let inst = &self.grouping.insts[gi];
+            let direct =
+                inst.parent.is_some() && inst.direct.as_ref().is_some_and(|d| d.contains(id_str));
+            let in_child = |i: usize| {
+                direct
+                    && inst.children.iter().any(|c| {
+                        let c = &self.grouping.insts[*c];
+                        (c.start..c.end).contains(&i)
+                    })
+            };
             let found: SegIdx = (inst.start..inst.end)
                 .filter(|i| self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == id))
+                .filter(|i| !in_child(*i))
                 .collect();
             if !found.is_empty() {
                 return found;

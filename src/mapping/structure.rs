@@ -36,7 +36,20 @@ pub enum Item {
         items: Vec<Item>,
         /// Every segment id in it, any depth (computed once at load).
         ids: Arc<HashSet<String>>,
+        /// The segment ids in it directly, not in a nested group.
+        direct: Arc<HashSet<String>>,
     },
+}
+
+/// The segment ids of a list of slots that are segments (not groups).
+fn direct_ids(items: &[Item]) -> HashSet<String> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Seg { id, .. } => Some(id.clone()),
+            Item::Group { .. } => None,
+        })
+        .collect()
 }
 
 impl Item {
@@ -130,12 +143,14 @@ fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
             *i += 1;
             let mut ids = HashSet::new();
             items.iter().for_each(|it| it.segment_ids(&mut ids));
+            let direct = Arc::new(direct_ids(&items));
             out.push(Item::Group {
                 name,
                 opt,
                 rep,
                 items,
                 ids: Arc::new(ids),
+                direct,
             });
         } else {
             out.push(Item::Seg { id: name, opt, rep });
@@ -199,6 +214,10 @@ pub struct Inst {
     /// Segment ids the structure allows in this group (any depth); `None`
     /// for the root (everything).
     pub allows: Option<Arc<HashSet<String>>>,
+    /// Segment ids the structure places in this group itself, not in a
+    /// nested group; `None` for the root (a path from the message itself
+    /// means every such segment).
+    pub direct: Option<Arc<HashSet<String>>>,
 }
 
 /// A message's segments arranged into groups; instance 0 is the message.
@@ -220,6 +239,7 @@ impl Grouping {
                 start: 0,
                 end: ids.len(),
                 allows: None,
+                direct: None,
             }],
         };
         if let Some(items) = structure {
@@ -267,6 +287,7 @@ impl Grouping {
                     name,
                     items: sub,
                     ids: allows,
+                    direct,
                     ..
                 } => {
                     let child = self.insts.len();
@@ -278,6 +299,7 @@ impl Grouping {
                         start: *pos,
                         end: *pos,
                         allows,
+                        direct: Some(direct.clone()),
                     });
                     self.insts[inst].children.push(child);
                     self.fill(child, sub, ids, pos, known);
