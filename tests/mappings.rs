@@ -408,6 +408,12 @@ fn ig_rows_hold_for_other_messages() {
         ci[0]["account"][0]["reference"],
         full_url(one(&b, "Account"))
     );
+    // FT1-11 CP (100&USD): the amount and its currency; FT1-26 is a
+    // procedure modifier, not a body site.
+    let amount = &ci[0]["extension"][0];
+    assert_eq!(amount["valueMoney"]["currency"], "USD");
+    assert_eq!(amount["valueMoney"]["value"], 100);
+    assert!(ci[0].get("bodysite").is_none(), "{}", ci[0]);
     // Latin-1 text arrives as text.
     let b = map("ADT-A01-latin1.hl7");
     assert_eq!(one(&b, "Patient")["name"][0]["family"], "Müller");
