@@ -277,6 +277,11 @@ fn main() -> std::process::ExitCode {
                 render(&structure(&rows), &mut line);
             }
         }
+        // v2.3.1 and v2.4 VXUs send RXA with no ORC (ORC became required in
+        // v2.5); an RXA that cannot start an ORDER group would be read by no rule.
+        if name == "VXU_V04" {
+            line = line.replace("ORDER*(ORC ", "ORDER*(ORC? ");
+        }
         let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(

@@ -1139,3 +1139,33 @@ fn notes_belong_to_the_segment_they_follow() {
     assert!(srs[0].get("note").is_none(), "{}", srs[0]);
     assert_eq!(srs[1]["note"][0]["text"], "Draw with CBC");
 }
+
+/// v2.3.1/v2.4 VXUs send RXA without an ORC (required from v2.5): each RXA
+/// is still an Immunization; its dose unit's system is a URI even for an
+/// HL7 name (ISO+). An ADT with no PID is an error naming the rule.
+#[test]
+fn older_shapes_map_and_missing_patients_are_errors() {
+    let reg = registry();
+    let vxu = "MSH|^~\\&|EHR|C|IIS|S|20040301120000||VXU^V04|V-24|P|2.4\rPID|1||PAT24^^^C^MR||Green^Gus||20030115|M\rRXA|0|999|20040301|20040301|03^MMR^CVX|0.5|ML^^ISO+||00^NEW^NIP001\rRXR|SC^SUBCUTANEOUS^HL70162\rRXA|0|999|20040301|20040301|10^IPV^CVX|999\r";
+    let out = reg
+        .run("hl7v2-fhir-r4", vxu.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let imms = resources(&out.value, "Immunization");
+    let codes: Vec<&str> = imms
+        .iter()
+        .map(|i| i["vaccineCode"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["03", "10"]);
+    assert_eq!(imms[0]["route"]["coding"][0]["code"], "SC", "RXR");
+    let system = imms[0]["doseQuantity"]["system"].as_str().unwrap();
+    assert!(system.starts_with("urn:hl7v2:0396:ISO"), "{system}");
+    assert!(imms[1].get("doseQuantity").is_none(), "999 is no amount");
+
+    let adt = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rEVN|A01|20240101\rPV1|1|I\r";
+    let err = reg
+        .run("hl7v2-fhir-r4", adt.as_bytes(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no PID segment"), "{err}");
+    assert!(err.contains("mappings/messages/ADT_A01.yaml"), "{err}");
+}
