@@ -1169,3 +1169,19 @@ fn older_shapes_map_and_missing_patients_are_errors() {
     assert!(err.contains("no PID segment"), "{err}");
     assert!(err.contains("mappings/messages/ADT_A01.yaml"), "{err}");
 }
+
+/// A standard segment where the message structure has no place for it (an
+/// NTE in an ADT) is kept like an unread Z-segment, not dropped.
+#[test]
+fn segments_no_rule_reads_are_kept() {
+    let b = map("ADT-A01-latin1.hl7");
+    let kept: Vec<&str> = one(&b, "Patient")["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["url"] == "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment")
+        .map(|x| x["valueString"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("NTE|1||Patient spricht"), "{kept:?}");
+}

@@ -1469,15 +1469,19 @@ impl Registry {
                 }
             }
         }
-        // Z-segments no rule read.
+        // Segments no rule read and no mapping ignores: Z-segments, and any
+        // other segment the structure left where no rule looks (an RXA
+        // before any ORC, a segment out of order). Never dropped silently.
         let read = env.read.borrow().clone();
         let ignored = env.ignored.borrow().clone();
         let untouched = |i: usize| !read.any_in(i) && !ignored.contains(i, 0);
         let z: Vec<usize> = (0..msg.segment_count())
             .filter(|i| {
-                msg.segment_at(*i)
-                    .is_some_and(|s| s.id_bytes().first() == Some(&b'Z'))
-                    && untouched(*i)
+                // A segment with nothing past its set id (`NK1|3`) holds nothing to keep.
+                untouched(*i)
+                    && msg
+                        .segment_at(*i)
+                        .is_some_and(|s| s.fields().any(|(n, f)| n > 1 && !f.is_empty()))
             })
             .collect();
         match mm.z_segments {
@@ -1485,7 +1489,7 @@ impl Registry {
                 return Err(MapError {
                     origin: None,
                     at: Some(loc(&msg, z[0], 0)),
-                    message: format!("{mm_name}: this Z-segment is not mapped (z_segments: error)"),
+                    message: format!("{mm_name}: no rule reads this segment (z_segments: error)"),
                 });
             }
             ZPolicy::Keep if !z.is_empty() => {
