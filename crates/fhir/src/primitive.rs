@@ -105,6 +105,62 @@ pub fn is_instant(s: &str) -> bool {
     matches!(s.split_once('T'), Some((d, _)) if d.len() == 10) && is_date_time(s)
 }
 
+/// The order of two date/dateTime values when it is certain: two dates (or
+/// partial dates) by their common precision, two date-times with zones by
+/// the instant they name; `None` for anything else (a date against a
+/// date-time, a value that is not well formed).
+pub fn instant_order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    match (a.contains('T'), b.contains('T')) {
+        (false, false) if is_date(a) && is_date(b) => {
+            let n = a.len().min(b.len());
+            Some(a[..n].cmp(&b[..n]))
+        }
+        (true, true) if is_date_time(a) && is_date_time(b) => {
+            Some(utc_micros(a)?.cmp(&utc_micros(b)?))
+        }
+        _ => None,
+    }
+}
+
+/// Microseconds since 1970 (UTC) of a well-formed dateTime with a time.
+fn utc_micros(s: &str) -> Option<i64> {
+    let (d, t) = s.split_once('T')?;
+    let (y, m, day) = (
+        d.get(0..4)?.parse::<i64>().ok()?,
+        d.get(5..7)?.parse::<i64>().ok()?,
+        d.get(8..10)?.parse::<i64>().ok()?,
+    );
+    let zi = t.find(['Z', '+', '-'])?;
+    let (clock, zone) = t.split_at(zi);
+    let mut parts = clock.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let mi: i64 = parts.next()?.parse().ok()?;
+    let sec = parts.next().unwrap_or("0");
+    let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
+    let whole: i64 = whole.parse().ok()?;
+    let mut micros: i64 = 0;
+    for (i, c) in frac.bytes().take(6).enumerate() {
+        micros += i64::from(c - b'0') * 10_i64.pow(5 - i as u32);
+    }
+    let offset = match zone {
+        "Z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = z.get(1..)?.split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?)
+        }
+    };
+    // Days from the civil date (proleptic Gregorian).
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + whole - offset * 60;
+    Some(secs * 1_000_000 + micros)
+}
+
 /// The format check of one primitive value against its type. `Err` says why.
 pub fn check(code: &str, v: &Value) -> Result<(), String> {
     match (json_kind(code), v) {
@@ -185,6 +241,28 @@ pub fn is_uuid(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn orders_dates_and_instants_when_certain() {
+        use std::cmp::Ordering::*;
+        assert_eq!(instant_order("2024-05", "2024-04-30"), Some(Greater));
+        assert_eq!(instant_order("2024-04", "2024-04-30"), Some(Equal));
+        assert_eq!(
+            instant_order("2024-01-01T10:00:00+02:00", "2024-01-01T09:00:00Z"),
+            Some(Less)
+        );
+        assert_eq!(
+            instant_order("2024-01-01T10:00:00.5Z", "2024-01-01T10:00:00.25Z"),
+            Some(Greater)
+        );
+        assert_eq!(
+            instant_order("2024-03-01T00:30:00+01:00", "2024-02-29T23:30:00Z"),
+            Some(Equal)
+        );
+        assert_eq!(instant_order("2024-01-02", "2024-01-01T10:00:00Z"), None);
+        assert_eq!(instant_order("garbage", "2024"), None);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -273,8 +273,40 @@ impl<'s> Validator<'s> {
                 self.value(node, el, ty, val, &here);
             }
         }
-        // Required elements.
+        if is_resource
+            && let Some(Value::String(id)) = obj.get("id")
+            && primitive::check("id", &Value::String(id.clone())).is_err()
+        {
+            self.push(
+                Severity::Error,
+                "value",
+                &Loc::Key(loc, "id"),
+                format!("{id:?} is not a valid id (1-64 of A-Z a-z 0-9 - .)"),
+            );
+        }
+        self.invariants(node, obj, loc);
+        // Required elements, and a choice holds one type.
         for el in self.schema.children(node) {
+            if el.choice {
+                let present: Vec<&str> = el
+                    .json_names
+                    .iter()
+                    .filter(|n| obj.contains_key(**n))
+                    .copied()
+                    .collect();
+                if present.len() > 1 {
+                    let name = format!("{}[x]", el.name);
+                    self.push(
+                        Severity::Error,
+                        "structure",
+                        &Loc::Key(loc, &name),
+                        format!(
+                            "{name} holds one value: {} are all present",
+                            present.join(", ")
+                        ),
+                    );
+                }
+            }
             if el.min == 0 {
                 continue;
             }
@@ -297,6 +329,63 @@ impl<'s> Validator<'s> {
                     format!("{name} is required (min {})", el.min),
                 );
             }
+        }
+    }
+
+    /// The datatype invariants a FHIR server enforces and a schema cannot
+    /// express: ext-1, cpt-2, qty-3, att-1, per-1.
+    fn invariants(&mut self, node: Node<'s>, obj: &Map<String, Value>, loc: &Loc<'_>) {
+        let has = |k: &str| obj.contains_key(k);
+        match node.path {
+            "Extension" => {
+                let value = obj.keys().any(|k| k.starts_with("value"));
+                let nested = has("extension");
+                if value == nested {
+                    self.push(
+                        Severity::Error,
+                        "invariant",
+                        loc,
+                        "an extension has either nested extensions or a value[x], not both and not neither (ext-1)",
+                    );
+                }
+            }
+            "ContactPoint" if has("value") && !has("system") => self.push(
+                Severity::Error,
+                "invariant",
+                loc,
+                "a ContactPoint with a value needs a system (cpt-2)",
+            ),
+            "Quantity" | "Age" | "Count" | "Distance" | "Duration" | "SimpleQuantity"
+            | "MoneyQuantity"
+                if has("code") && !has("system") =>
+            {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    loc,
+                    "a Quantity with a code needs a system (qty-3)",
+                )
+            }
+            "Attachment" if has("data") && !has("contentType") => self.push(
+                Severity::Error,
+                "invariant",
+                loc,
+                "an Attachment with data needs a contentType (att-1)",
+            ),
+            "Period" => {
+                if let (Some(Value::String(a)), Some(Value::String(b))) =
+                    (obj.get("start"), obj.get("end"))
+                    && primitive::instant_order(a, b) == Some(std::cmp::Ordering::Greater)
+                {
+                    self.push(
+                        Severity::Error,
+                        "invariant",
+                        loc,
+                        format!("the period ends ({b}) before it starts ({a}) (per-1)"),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 
@@ -598,6 +687,42 @@ mod tests {
             assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
         }
         assert_eq!(errs(json!({"resourceType": "Nope"})), ["Nope structure"]);
+        // Invariants a FHIR server enforces: ext-1, cpt-2, per-1, a choice
+        // holds one type, the id pattern; qty-3 and att-1 on an Observation.
+        let e = errs(json!({"resourceType": "Patient", "id": "has space",
+            "extension": [{"url": "http://x", "valueString": "v", "extension": [{"url": "a", "valueString": "b"}]}],
+            "telecom": [{"value": "555"}], "deceasedBoolean": false, "deceasedDateTime": "2020-01-01",
+            "name": [{"family": "Doe", "period": {"start": "2024-05-02", "end": "2024-05-01"}}]}));
+        for want in [
+            "Patient.id value",
+            "Patient.extension[0] invariant",
+            "Patient.telecom[0] invariant",
+            "Patient.deceased[x] structure",
+            "Patient.name[0].period invariant",
+        ] {
+            assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
+        }
+        let e = errs(
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "valueQuantity": {"value": 1, "code": "mg"},
+            "extension": [{"url": "http://x", "valueAttachment": {"data": "AAAA"}}]}),
+        );
+        assert!(
+            e.contains(&"Observation.valueQuantity invariant".to_string()),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(&"Observation.extension[0].valueAttachment invariant".to_string()),
+            "{e:?}"
+        );
+        // A period whose zones make it forwards is fine.
+        assert!(
+            errs(
+                json!({"resourceType": "Patient", "name": [{"family": "D", "period":
+            {"start": "2024-01-01T10:00:00+02:00", "end": "2024-01-01T09:00:00Z"}}]})
+            )
+            .is_empty()
+        );
         let hint = validate(&json!({"resourceType": "Patient", "birthdate": "1980"}));
         assert!(hint[0].message.contains("did you mean \"birthDate\""));
     }
