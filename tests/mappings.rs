@@ -571,6 +571,16 @@ fn compile_errors_name_file_line_and_column() {
             "  - gender: lookup(AdministrativeSex, PID-8, \"maybe\")\n",
             "t.yaml:6:46: lookup(): the policy is \"pass\", \"default\" or \"error\", not \"maybe\"",
         ),
+        // 15a. `from:` with a mapping that makes another type.
+        (
+            "  - for: PID-13[*]\n    telecom[+]:\n      - from: XPN_HumanName(.)\n",
+            "t.yaml:8:15: `from:` here merges into ContactPoint, but this mapping makes HumanName",
+        ),
+        // 15b. `from:` with something that is not a mapping call.
+        (
+            "  - telecom[+]:\n      - from: PID-13\n",
+            "t.yaml:7:15: `from:` takes a mapping call, e.g. `from: XTN_ContactPoint(.)`",
+        ),
     ];
     for (rules, want) in cases {
         let got = broken("t.yaml", &format!("{HEAD}{rules}"));
@@ -1184,4 +1194,24 @@ fn segments_no_rule_reads_are_kept() {
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].starts_with("NTE|1||Patient spricht"), "{kept:?}");
+}
+
+/// PID-13/PID-14 are the IG's XTN map with a default use (home, work) when
+/// XTN.2 is empty; an XTN with no number makes no ContactPoint at all (the
+/// default use does not stand alone).
+#[test]
+fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
+    let msg = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\rEVN|A08|20240101\rPID|1||1^^^H^MR||Doe^J||19800101|M|||||(555)123-4567~^^CP^^1^555^7654321~^^PH|^^^w@example.org\rPV1|1|O\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let telecom = one(&out.value, "Patient")["telecom"].clone();
+    assert_eq!(
+        telecom,
+        serde_json::json!([
+            {"system": "phone", "value": "(555)123-4567", "use": "home"},
+            {"system": "phone", "value": "+1 555 7654321", "use": "mobile"},
+            {"system": "email", "value": "w@example.org", "use": "work"}
+        ])
+    );
 }

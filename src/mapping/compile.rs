@@ -203,6 +203,9 @@ pub enum Body {
     Assign(TargetPath, RValue),
     /// `do: [rules]`
     Many(Vec<Rule>),
+    /// `from: Mapping(x)`: the called mapping's result merged into the
+    /// object being built; the block exists only if it gives something.
+    Merge(CExpr),
 }
 
 /// A compiled rule.
@@ -1035,9 +1038,10 @@ impl Compiler<'_> {
                 );
                 continue;
             };
-            if entries.iter().any(|(k, _)| {
-                k.as_str() == Some("for") || k.as_str() == Some("when") || k.as_str() == Some("do")
-            }) || entries.len() == 1
+            if entries
+                .iter()
+                .any(|(k, _)| matches!(k.as_str(), Some("for" | "when" | "do" | "from")))
+                || entries.len() == 1
             {
                 if let Some(r) = self.rule(it, entries, ctx, here) {
                     out.push(r);
@@ -1072,12 +1076,14 @@ impl Compiler<'_> {
         let mut each = None;
         let mut when_node = None;
         let mut do_node = None;
+        let mut from_node = None;
         let mut targets = Vec::new();
         for (k, v) in entries {
             match k.as_str() {
                 Some("for") => each = self.expr_node(v, here),
                 Some("when") => when_node = Some(v),
                 Some("do") => do_node = Some(v),
+                Some("from") => from_node = Some(v),
                 Some("note") => {}
                 _ => targets.push((k, v)),
             }
@@ -1092,6 +1098,44 @@ impl Compiler<'_> {
             && w.ty != Ty::Any
         {
             // Any value can be a condition (present = true), but say what it means.
+        }
+        if let Some(f) = from_node {
+            if do_node.is_some() || !targets.is_empty() {
+                self.err(
+                    f.pos,
+                    "`from:` is a rule of its own: put the other targets in rules beside it",
+                );
+                return None;
+            }
+            let e = self.expr_node(f, &inner)?;
+            let want = ctx.node.def.name;
+            match (&e.node, e.ty.complex_name()) {
+                (CNode::Sub(..), Some(t)) if t == want && ctx.node.path == want => {}
+                (CNode::Sub(..), got) => {
+                    self.err(
+                        f.pos,
+                        format!(
+                            "`from:` here merges into {}, but this mapping makes {}",
+                            ctx.node.path,
+                            got.unwrap_or("something else")
+                        ),
+                    );
+                    return None;
+                }
+                _ => {
+                    self.err(
+                        f.pos,
+                        "`from:` takes a mapping call, e.g. `from: XTN_ContactPoint(.)`",
+                    );
+                    return None;
+                }
+            }
+            return Some(Rule {
+                origin: self.origin(it.pos),
+                when,
+                each,
+                body: Body::Merge(e),
+            });
         }
         let body = match (do_node, targets.len()) {
             (Some(d), 0) => Body::Many(self.rules(d, ctx, &inner)),

@@ -1013,11 +1013,26 @@ impl<'r, 'm> Env<'r, 'm> {
             return Ok(Wrote {
                 data: false,
                 tried: true,
+                based: None,
             });
         }
         let asked = asked || r.when.is_some();
         match &r.body {
             Body::Many(inner) => self.apply_rules(inner, it, obj, asked),
+            Body::Merge(e) => {
+                let mut gave = false;
+                for v in self.eval(e, it)? {
+                    if let Val::Json(Value::Object(o)) = v {
+                        gave |= !o.is_empty();
+                        merge_distinct(obj, o);
+                    }
+                }
+                Ok(Wrote {
+                    data: gave,
+                    tried: true,
+                    based: Some(gave),
+                })
+            }
             Body::Assign(path, value) => {
                 let (vals, wrote): (Vec<Value>, Wrote) = match value {
                     RValue::Expr(e) => {
@@ -1034,6 +1049,7 @@ impl<'r, 'm> Env<'r, 'm> {
                             Wrote {
                                 data,
                                 tried: !literal,
+                                based: None,
                             },
                         )
                     }
@@ -1045,10 +1061,22 @@ impl<'r, 'm> Env<'r, 'm> {
                         // is empty) are dropped; a block of constants only
                         // (`category: encounter-diagnosis`, an identifier's
                         // `type` beside its value) is meant as written.
+                        // A `from:` decides this block, not the ones around it.
                         if o.is_empty() || wrote.only_leftovers() {
-                            (Vec::new(), wrote)
+                            let none = Wrote {
+                                data: false,
+                                tried: wrote.tried,
+                                based: None,
+                            };
+                            (Vec::new(), none)
                         } else {
-                            (vec![Value::Object(o)], wrote)
+                            (
+                                vec![Value::Object(o)],
+                                Wrote {
+                                    based: None,
+                                    ..wrote
+                                },
+                            )
                         }
                     }
                 };
@@ -1061,17 +1089,21 @@ impl<'r, 'm> Env<'r, 'm> {
 
 /// What rules did: `tried` when they read the message (an expression other
 /// than a literal, a `for:` or a `when:`); `data` when something they read
-/// (or a constant under a `when:`) was written.
+/// (or a constant under a `when:`) was written; `based` when a `from:` ran,
+/// whether it gave anything.
 #[derive(Clone, Copy, Default)]
 struct Wrote {
     data: bool,
     tried: bool,
+    based: Option<bool>,
 }
 
 impl Wrote {
-    /// The rules read the message, found nothing, and wrote constants only.
+    /// The rules read the message, found nothing, and wrote constants only;
+    /// or the block is built `from:` a mapping that gave nothing (what the
+    /// rules beside it add decorates that result and is nothing alone).
     fn only_leftovers(self) -> bool {
-        self.tried && !self.data
+        (self.tried && !self.data) || self.based == Some(false)
     }
 }
 
@@ -1079,6 +1111,10 @@ impl std::ops::BitOrAssign for Wrote {
     fn bitor_assign(&mut self, o: Wrote) {
         self.data |= o.data;
         self.tried |= o.tried;
+        self.based = match (self.based, o.based) {
+            (Some(a), Some(b)) => Some(a || b),
+            (a, b) => a.or(b),
+        };
     }
 }
 
