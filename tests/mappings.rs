@@ -303,6 +303,26 @@ fn a03_finishes_the_encounter() {
 
 #[test]
 fn ig_rows_hold_for_oru() {
+    // PV1-7 → Encounter.participant (ATND), PV1-3 → Encounter.location, in
+    // a result message too (references naming them; ADT makes resources).
+    let b = map("ORU-R01-01.hl7");
+    let e = one(&b, "Encounter");
+    assert_eq!(e["participant"][0]["type"][0]["coding"][0]["code"], "ATND");
+    assert_eq!(
+        e["participant"][0]["individual"]["display"],
+        "Alaz, Mohammed"
+    );
+    assert_eq!(
+        e["participant"][0]["individual"]["identifier"]["value"],
+        "1122334"
+    );
+    assert!(
+        e["location"][0]["location"]["display"]
+            .as_str()
+            .unwrap()
+            .starts_with("HUH AE OMU"),
+        "{e}"
+    );
     let b = map("ORU-R01-v27-crlf.hl7");
     let p = one(&b, "Patient");
     assert_eq!(p["name"][0]["family"], "Doe");
