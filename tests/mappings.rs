@@ -428,6 +428,16 @@ fn ig_rows_hold_for_other_messages() {
         ci[0]["account"][0]["reference"],
         full_url(one(&b, "Account"))
     );
+    // IN1-4/5/7 → the insurer Organization in a DFT too; IN1-17 → Coverage.relationship.
+    let insurer = resources(&b, "Organization")
+        .into_iter()
+        .find(|o| o["identifier"][0]["value"] == "Org-12345")
+        .unwrap_or_else(|| panic!("no insurer in {b}"));
+    assert_eq!(insurer["address"][0]["city"], "VERONA");
+    assert_eq!(
+        one(&b, "Coverage")["relationship"]["coding"][0]["code"],
+        "spouse"
+    );
     // FT1-11 CP (100&USD): the amount and its currency; FT1-26 is a
     // procedure modifier, not a body site.
     let amount = &ci[0]["extension"][0];
