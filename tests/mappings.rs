@@ -323,6 +323,10 @@ fn ig_rows_hold_for_oru() {
             .starts_with("HUH AE OMU"),
         "{e}"
     );
+    // SPM-30 → Specimen.accessionIdentifier, SPM-12 → collection.quantity.
+    let spm = one(&map("ORU-R01-01.hl7"), "Specimen").clone();
+    assert_eq!(spm["accessionIdentifier"]["value"], "AI-30");
+    assert_eq!(spm["collection"]["quantity"]["value"], 40);
     let b = map("ORU-R01-v27-crlf.hl7");
     let p = one(&b, "Patient");
     assert_eq!(p["name"][0]["family"], "Doe");
@@ -390,6 +394,14 @@ fn ig_rows_hold_for_other_messages() {
             .unwrap()
             .iter()
             .any(|x| x["actor"]["reference"] == full_url(one(&b, "Patient")))
+    );
+    // SCH-12 placer contact → a participant (IG SCH[Appointment]).
+    assert!(
+        ap["participant"].as_array().unwrap().iter().any(|x| {
+            x["type"][0]["coding"][0]["display"] == "placer contact"
+                && x["actor"]["display"] == "Smith, Adam"
+        }),
+        "{ap}"
     );
     // The visit of a scheduling message has not happened yet.
     assert_eq!(one(&b, "Encounter")["status"], "planned");
