@@ -87,18 +87,6 @@ impl Charset {
             };
         }
         match self {
-            // Feeds that declare 8859/1 and send UTF-8 are common; Latin-1
-            // text that is also valid multi-byte UTF-8 (`Ã¼` for `ü`) is not.
-            Charset::Latin1 => match bytes {
-                Cow::Borrowed(b) => match std::str::from_utf8(b) {
-                    Ok(s) => Cow::Borrowed(s),
-                    Err(_) => Cow::Owned(b.iter().map(|&b| b as char).collect()),
-                },
-                Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
-                    Ok(s) => s,
-                    Err(e) => e.as_bytes().iter().map(|&b| b as char).collect(),
-                }),
-            },
             Charset::Other(enc) => {
                 let (text, _) = enc.decode_without_bom_handling(&bytes);
                 Cow::Owned(text.into_owned())
@@ -110,7 +98,10 @@ impl Charset {
                     Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
                 }),
             },
-            Charset::Default | Charset::Ascii | Charset::Unknown => match bytes {
+            // Feeds that declare 8859/1 and send UTF-8 are common; Latin-1
+            // text that is also valid multi-byte UTF-8 (`Ã¼` for `ü`) is not.
+            // So a declared 8859/1 reads as the default does.
+            Charset::Latin1 | Charset::Default | Charset::Ascii | Charset::Unknown => match bytes {
                 Cow::Borrowed(b) => match std::str::from_utf8(b) {
                     Ok(s) => Cow::Borrowed(s),
                     Err(_) => Cow::Owned(b.iter().map(|&b| b as char).collect()),
