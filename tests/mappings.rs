@@ -1257,3 +1257,27 @@ fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
         ])
     );
 }
+
+/// A repeating OBX-5 (60~120, two organisms) keeps every repetition: the
+/// first is the value, each other one a component with the same code.
+#[test]
+fn repeated_results_are_all_kept() {
+    let b = map("ORM-O01-01.hl7");
+    let obs = one(&b, "Observation");
+    assert_eq!(obs["valueQuantity"]["value"], 60);
+    assert_eq!(obs["component"][0]["valueQuantity"]["value"], 120);
+    assert_eq!(obs["component"][0]["code"], obs["code"]);
+    let msg = "MSH|^~\\&|L|F|E|H|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Na^Pat||19800101|F\rOBR|1|O1|F1|600-7^Culture^LN|||20240601\rOBX|1|CWE|600-7^Culture^LN||112283007^E. coli^SCT~3092008^S. aureus^SCT||||||F\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let obs = one(&out.value, "Observation");
+    assert_eq!(
+        obs["valueCodeableConcept"]["coding"][0]["code"],
+        "112283007"
+    );
+    assert_eq!(
+        obs["component"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "3092008"
+    );
+}

@@ -1678,7 +1678,7 @@ impl Compiler<'_> {
             }
             let many_in = cargs.iter().any(|a| a.many);
             let ty = match sig.func {
-                Func::First | Func::Last | Func::Coalesce => {
+                Func::First | Func::Last | Func::Rest | Func::Coalesce => {
                     cargs.first().map(|a| a.ty.clone()).unwrap_or(Ty::Any)
                 }
                 Func::If => cargs.get(1).map(|a| a.ty.clone()).unwrap_or(Ty::Any),

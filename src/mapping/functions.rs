@@ -57,6 +57,8 @@ pub enum Func {
     First,
     /// `last(x)`
     Last,
+    /// `rest(x)`: every value but the first.
+    Rest,
     /// `coalesce(a, b, ...)`: the first that has a value.
     Coalesce,
     /// `if(condition, then, else)`
@@ -331,6 +333,15 @@ pub const FUNCTIONS: &[Sig] = &[
         args: V,
         ret: Ty::Any,
         single: true,
+    },
+    Sig {
+        func: Func::Rest,
+        name: "rest",
+        min: 1,
+        max: 1,
+        args: V,
+        ret: Ty::Any,
+        single: false,
     },
     Sig {
         func: Func::Last,

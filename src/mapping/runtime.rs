@@ -819,6 +819,7 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Empty => smallvec![Val::Bool(arg(0)?.is_empty())],
             Func::Count => smallvec![Val::Num(arg(0)?.len().to_string())],
             Func::First => arg(0)?.into_iter().take(1).collect(),
+            Func::Rest => arg(0)?.into_iter().skip(1).collect(),
             Func::Last => arg(0)?.into_iter().next_back().into_iter().collect(),
             Func::Coalesce => {
                 // Every argument is evaluated (so each counts as read); the first
