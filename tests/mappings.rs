@@ -1281,3 +1281,31 @@ fn repeated_results_are_all_kept() {
         "3092008"
     );
 }
+
+/// `map test`'s report names a repetition no rule reads: a rule that reads
+/// PID-16 takes the first marital status, and a second one is reported;
+/// a second PID-15 language is a second `communication`.
+#[test]
+fn the_unread_report_names_repetitions() {
+    let msg = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\rEVN|A08|20240101\rPID|1||1^^^H^MR||Doe^J||19800101|M|||||||spa^Spanish^ISO639~eng^English^ISO639|M~S\rPV1|1|O\r";
+    let opts = RunOptions {
+        report_unread: true,
+        ..RunOptions::default()
+    };
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &opts)
+        .unwrap();
+    assert!(
+        out.unread.contains(&"PID-16[2] (segment 3)".to_string()),
+        "{:?}",
+        out.unread
+    );
+    assert!(
+        !out.unread.iter().any(|u| u.starts_with("PID-15")),
+        "{:?}",
+        out.unread
+    );
+    let langs = &one(&out.value, "Patient")["communication"];
+    assert_eq!(langs[1]["language"]["coding"][0]["code"], "eng", "{langs}");
+    assert!(langs[1].get("preferred").is_none());
+}

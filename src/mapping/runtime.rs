@@ -157,6 +157,17 @@ struct Env<'r, 'm> {
     /// Each segment's fields, split once on first use (rules read the same
     /// segment's fields many times; splitting anew each time was a scan).
     fields: RefCell<Vec<Option<Vec<hl7v2::Value<'m>>>>>,
+    /// Which repetitions rules read, for the unread report only (`None`
+    /// when it is not asked for): a rule that reads `PID-17` reads the
+    /// first, and a second repetition nobody reads is reported.
+    reps: Option<RefCell<RepReads>>,
+}
+
+/// Repetitions read: every one of a field (`[*]`), or one by number.
+#[derive(Debug, Default)]
+struct RepReads {
+    all: HashSet<(usize, u16)>,
+    nth: HashSet<(usize, u16, u16)>,
 }
 
 /// A set of (segment, field) places: a bitmap per segment for the first
@@ -345,6 +356,21 @@ impl<'r, 'm> Env<'r, 'm> {
             let Some(field) = self.field(si, &seg, field_no) else {
                 continue;
             };
+            if let Some(r) = &self.reps {
+                let mut r = r.borrow_mut();
+                match p.repetition {
+                    Some(Index::All) => {
+                        r.all.insert((si, field_no));
+                    }
+                    Some(Index::Nth(n)) => {
+                        r.nth
+                            .insert((si, field_no, u16::try_from(n).unwrap_or(u16::MAX)));
+                    }
+                    None => {
+                        r.nth.insert((si, field_no, 1));
+                    }
+                }
+            }
             let reps: SmallVec<[hl7v2::Value<'m>; 2]> = match p.repetition {
                 Some(Index::All) => field.repetitions().collect(),
                 Some(Index::Nth(n)) => field.repetition(n).into_iter().collect(),
@@ -388,6 +414,9 @@ impl<'r, 'm> Env<'r, 'm> {
                     return Ok(Vals::new());
                 };
                 self.mark(*i, comps[0]);
+                if let Some(r) = &self.reps {
+                    r.borrow_mut().nth.insert((*i, comps[0], 1));
+                }
                 let Some(f) = self.field(*i, &seg, comps[0]).and_then(|f| f.repetition(1)) else {
                     return Ok(Vals::new());
                 };
@@ -1446,6 +1475,7 @@ impl Registry {
             depth: RefCell::new(0),
             key,
             fields: RefCell::new(vec![None; msg.segment_count()]),
+            reps: opts.report_unread.then(RefCell::default),
         };
         // Whole segments and fields the message mapping ignores.
         for (sid, field) in &self
@@ -1696,6 +1726,7 @@ impl Registry {
             depth: RefCell::new(0),
             key: String::new(),
             fields: RefCell::new(vec![None; msg.segment_count()]),
+            reps: opts.report_unread.then(RefCell::default),
         };
         let sc = Scope {
             group: 0,
@@ -1852,13 +1883,38 @@ impl<'r, 'm> Env<'r, 'm> {
                 if seg.id() == "MSH" && n <= 2 {
                     continue;
                 }
-                if f.is_empty() || read.contains(i, n) || ignored.contains(i, n) {
+                if f.is_empty() || ignored.contains(i, n) {
                     continue;
                 }
-                out.insert((i, n));
+                if !read.contains(i, n) {
+                    out.insert((i, n, 0));
+                    continue;
+                }
+                // Read, but perhaps not every repetition.
+                if let Some(r) = &self.reps {
+                    let r = r.borrow();
+                    if !r.all.contains(&(i, n)) {
+                        for (k, rep) in f.repetitions().enumerate().skip(1) {
+                            let k = u16::try_from(k + 1).unwrap_or(u16::MAX);
+                            if !rep.is_empty() && !rep.is_null() && !r.nth.contains(&(i, n, k)) {
+                                out.insert((i, n, k));
+                            }
+                        }
+                    }
+                }
             }
         }
-        out.into_iter().map(|(i, n)| loc(self.msg, i, n)).collect()
+        out.into_iter()
+            .map(|(i, n, k)| {
+                let at = loc(self.msg, i, n);
+                if k == 0 {
+                    at
+                } else {
+                    // `PID-17 (segment 3)` → `PID-17[2] (segment 3)`.
+                    at.replacen(" (", &format!("[{k}] ("), 1)
+                }
+            })
+            .collect()
     }
 }
 
