@@ -1121,6 +1121,10 @@ fn placeholder_segments_make_nothing_and_separators_keep_their_spaces() {
     assert_eq!(coverages[0]["status"], "active");
     assert_eq!(coverages[0]["class"][0]["value"], "90", "IN1-8 group");
     assert_eq!(resources(&b, "Organization").len(), 2, "sender and insurer");
+    // OBX ST "62" with a unit (kg) is a measurement: a Quantity.
+    let weight = resources(&b, "Observation")[0];
+    assert_eq!(weight["valueQuantity"]["value"], 62);
+    assert_eq!(weight["valueQuantity"]["unit"], "kg");
     // PV1-2 O, A05 pre-admit: planned.
     let enc = one(&b, "Encounter");
     assert_eq!(enc["status"], "planned");
