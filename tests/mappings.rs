@@ -208,6 +208,11 @@ fn ig_rows_hold_for_adt() {
     let race = ext("http://hl7.org/fhir/us/core/StructureDefinition/us-core-race");
     assert_eq!(race["extension"][0]["url"], "ombCategory");
     assert_eq!(race["extension"][0]["valueCoding"]["code"], "2106-3");
+    // Sent under HL70005 (the same codes): written as the CDC race code system.
+    assert_eq!(
+        race["extension"][0]["valueCoding"]["system"],
+        "urn:oid:2.16.840.1.113883.6.238"
+    );
     assert_eq!(race["extension"][1]["valueCoding"]["code"], "2028-9");
     assert_eq!(race["extension"][2]["valueString"], "White, Asian");
     let eth = ext("http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity");
@@ -1260,6 +1265,12 @@ fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
             {"system": "email", "value": "w@example.org", "use": "work"}
         ])
     );
+    // An address in XTN.1 with no equipment type is an email, not a phone.
+    let msg = msg.replace("|(555)123-4567~", "|me@example.org~");
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(one(&out.value, "Patient")["telecom"][0]["system"], "email");
 }
 
 /// A repeating OBX-5 (60~120, two organisms) keeps every repetition: the
