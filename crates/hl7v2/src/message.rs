@@ -268,12 +268,17 @@ impl<'a> Message<'a> {
             .unwrap_or(Cow::Borrowed(""))
     }
 
-    /// MSH-9: message code, trigger event and structure.
+    /// MSH-9: message code, trigger event and structure, each trimmed (a
+    /// stray space from a sender must not make `ADT^A01 ` a type of its own).
     pub fn message_type(&self) -> MessageType<'_> {
+        let part = |c: u16| match self.msh_text(9, c) {
+            Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+            Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
+        };
         MessageType {
-            code: self.msh_text(9, 1),
-            trigger: self.msh_text(9, 2),
-            structure: self.msh_text(9, 3),
+            code: part(1),
+            trigger: part(2),
+            structure: part(3),
         }
     }
 
@@ -732,6 +737,8 @@ mod tests {
         assert_eq!(m.get(&p("MSH-2")).unwrap().text(), "^~\\&");
         assert_eq!(m.get(&p("MSH-3")).unwrap().text(), "APP");
         assert_eq!(m.segment_count(), 5);
+        let spaced = Message::parse(b"MSH|^~\\&|A|B|C|D|20240101|| ADT ^A01 |1|P|2.5\r").unwrap();
+        assert_eq!(spaced.message_type().to_string(), "ADT^A01");
     }
 
     #[test]
