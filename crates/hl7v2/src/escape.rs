@@ -1,11 +1,15 @@
-//! HL7 escape sequences: `\F\ \S\ \T\ \R\ \E\ \P\ \Xhh..\ \.br\`.
+//! HL7 escape sequences: `\F\ \S\ \T\ \R\ \E\ \P\ \Xhh..\ \.br\`, and the
+//! formatting commands of FT values.
 //!
 //! Owns turning escaped bytes into plain bytes and back. Works on bytes in
 //! the message's own character set, never on decoded text, so a multi-byte
-//! character next to an escape is never split. Escapes we do not interpret
-//! (`\H\`, `\N\`, `\Cxxyy\`, `\Mxxyyzz\`, `\Zxxx\`, `\.sp\` ...) are kept
-//! exactly as written, escape characters included. Escaping is done once,
-//! from plain text: a value is never escaped twice.
+//! character next to an escape is never split. Formatting becomes plain
+//! text: highlighting (`\H\`, `\N\`) and indents or fill modes (`\.in\`,
+//! `\.ti\`, `\.fi\`, `\.nf\`) are dropped, `\.spN\` is N line breaks, `\.ce\`
+//! one, `\.skN\` N spaces. Escapes we do not interpret (`\Cxxyy\`,
+//! `\Mxxyyzz\`, `\Zxxx\` ...) are kept exactly as written, escape characters
+//! included. Escaping is done once, from plain text: a value is never
+//! escaped twice.
 
 use std::borrow::Cow;
 
@@ -68,7 +72,15 @@ fn expand(body: &[u8], d: &Delimiters, out: &mut Vec<u8>) -> bool {
             Some(t) => out.push(t),
             None => return false,
         },
-        b".br" => out.push(b'\n'),
+        b".br" | b".ce" => out.push(b'\n'),
+        b"H" | b"N" | b".fi" | b".nf" => {}
+        [b'.', b'i', b'n', rest @ ..] | [b'.', b't', b'i', rest @ ..] if is_count(rest) => {}
+        [b'.', b's', b'p', rest @ ..] if is_count(rest) => {
+            out.extend(std::iter::repeat_n(b'\n', count(rest)));
+        }
+        [b'.', b's', b'k', rest @ ..] if is_count(rest) => {
+            out.extend(std::iter::repeat_n(b' ', count(rest)));
+        }
         [b'X', hex @ ..] if !hex.is_empty() && hex.len() % 2 == 0 => {
             let start = out.len();
             for pair in hex.chunks_exact(2) {
@@ -84,6 +96,27 @@ fn expand(body: &[u8], d: &Delimiters, out: &mut Vec<u8>) -> bool {
         _ => return false,
     }
     true
+}
+
+/// The argument of a formatting command: empty, or an optionally signed
+/// number (`\.sp2\`, `\.in+4\`, `\.ti-2\`).
+fn is_count(arg: &[u8]) -> bool {
+    let digits = arg
+        .strip_prefix(b"+")
+        .or_else(|| arg.strip_prefix(b"-"))
+        .unwrap_or(arg);
+    digits.len() <= 3 && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// How many lines or spaces a `\.sp\`/`\.sk\` stands for: 1 when not given,
+/// at most 20 (a hostile `\.sp999\` repeated must not blow a value up).
+fn count(arg: &[u8]) -> usize {
+    let digits = arg.strip_prefix(b"+").unwrap_or(arg);
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse::<usize>().ok())
+        .unwrap_or(1)
+        .min(20)
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -160,8 +193,20 @@ mod tests {
     }
 
     #[test]
+    fn formatting_becomes_plain_text() {
+        assert_eq!(un(b"\\H\\IMPRESSION:\\N\\ normal"), b"IMPRESSION: normal");
+        assert_eq!(un(b"a\\.sp2\\b\\.sp\\c"), b"a\n\nb\nc");
+        assert_eq!(
+            un(b"\\.in+4\\\\.ti-2\\x\\.sk3\\y\\.ce\\z\\.fi\\\\.nf\\"),
+            b"x   y\nz"
+        );
+        assert_eq!(un(b"\\.spx\\"), b"\\.spx\\", "not a count: kept");
+        assert_eq!(un(b"\\.sp999\\").len(), 20, "bounded");
+    }
+
+    #[test]
     fn unknown_and_broken_escapes_are_kept() {
-        assert_eq!(un(b"\\H\\bold\\N\\"), b"\\H\\bold\\N\\");
+        assert_eq!(un(b"\\Cxxyy\\"), b"\\Cxxyy\\");
         assert_eq!(un(b"\\Zcustom\\"), b"\\Zcustom\\");
         assert_eq!(un(b"\\XZZ\\"), b"\\XZZ\\");
         assert_eq!(un(b"\\X0\\"), b"\\X0\\");
