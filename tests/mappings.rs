@@ -1324,3 +1324,32 @@ fn the_unread_report_names_repetitions() {
     assert_eq!(langs[1]["language"]["coding"][0]["code"], "eng", "{langs}");
     assert!(langs[1].get("preferred").is_none());
 }
+
+/// Resource ids never merge two people: a patient with no PID-3 gets an id
+/// from PID-2 (v2.3's external id) or from the message, never one id shared
+/// by every unidentified patient; two practitioners with no id but
+/// different names are two Practitioners.
+#[test]
+fn ids_never_merge_two_people() {
+    let reg = registry();
+    let run = |pid: &str, ctl: &str| {
+        let msg = format!(
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|{ctl}|P|2.3\rEVN|A08|20240101\r{pid}\rPV1|1|I|W^1^1||||^SMITH^JOHN|^JONES^ANN\r"
+        );
+        reg.run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+            .unwrap()
+            .value
+    };
+    let a = run("PID|1||||Doe^Jane||19800101|F", "1");
+    let b = run("PID|1||||Roe^Rick||19700101|M", "2");
+    assert_ne!(one(&a, "Patient")["id"], one(&b, "Patient")["id"]);
+    // PID-2 is a stable identity: the same patient in two messages, one id.
+    let c = run("PID|1|EXT-9|||Doe^Jane||19800101|F", "3");
+    let d = run("PID|1|EXT-9|||Doe^Jane||19800101|F", "4");
+    assert_eq!(one(&c, "Patient")["id"], one(&d, "Patient")["id"]);
+    let names: Vec<&str> = resources(&a, "Practitioner")
+        .iter()
+        .map(|p| p["name"][0]["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["SMITH", "JONES"]);
+}
