@@ -12,9 +12,12 @@ fn main() {
         .map(|&b| if b == b'\n' { b'\r' } else { b })
         .collect();
     let opts = caduceus::mapping::RunOptions::default();
+    // `N=2000`: a fixed number of runs (for `perf stat -e instructions`,
+    // which counts the same on a busy machine); else four seconds.
+    let fixed: Option<u64> = std::env::var("N").ok().and_then(|n| n.parse().ok());
     let t = std::time::Instant::now();
     let mut n = 0u64;
-    while t.elapsed().as_secs_f64() < 4.0 {
+    while fixed.map_or(t.elapsed().as_secs_f64() < 4.0, |f| n < f) {
         let out = reg.run("hl7v2-fhir-r4", &raw, &opts).unwrap();
         std::hint::black_box(fhir::json::to_string(&out.value));
         n += 1;

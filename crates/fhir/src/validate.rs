@@ -205,12 +205,18 @@ impl<'s> Validator<'s> {
                 "an element must have content (no empty objects)",
             );
         }
+        // The elements present, by identity: the required and one-choice
+        // checks below ask this list instead of probing the object for every
+        // name a choice may take (`value[x]` has fifty).
+        let mut present: Vec<*const Element> = Vec::with_capacity(obj.len());
         for (key, val) in obj {
             if is_resource && key == "resourceType" {
                 continue;
             }
             if let Some(base) = key.strip_prefix('_') {
-                self.primitive_extension(node, base, val, loc);
+                if let Some(el) = self.primitive_extension(node, base, val, loc) {
+                    present.push(el);
+                }
                 continue;
             }
             let here = Loc::Key(loc, key);
@@ -229,6 +235,7 @@ impl<'s> Validator<'s> {
                 );
                 continue;
             };
+            present.push(el);
             let ty = ty.or_else(|| el.types.first());
             if el.is_array() {
                 match val {
@@ -287,7 +294,8 @@ impl<'s> Validator<'s> {
         self.invariants(node, obj, loc);
         // Required elements, and a choice holds one type.
         for el in self.schema.children(node) {
-            if el.choice {
+            let here = |p: &*const Element| std::ptr::eq(*p, el);
+            if el.choice && present.iter().filter(|p| here(p)).count() > 1 {
                 let present: Vec<&str> = el
                     .json_names
                     .iter()
@@ -310,12 +318,7 @@ impl<'s> Validator<'s> {
             if el.min == 0 {
                 continue;
             }
-            let present = el
-                .json_names
-                .iter()
-                .chain(&el.extension_names)
-                .any(|n| obj.contains_key(*n));
-            if !present {
+            if !present.iter().any(here) {
                 let name = if el.choice {
                     format!("{}[x]", el.name)
                 } else {
@@ -389,7 +392,14 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn primitive_extension(&mut self, node: Node<'s>, base: &str, val: &Value, loc: &Loc<'_>) {
+    /// Checks `_base`; gives the element it extends when there is one.
+    fn primitive_extension(
+        &mut self,
+        node: Node<'s>,
+        base: &str,
+        val: &Value,
+        loc: &Loc<'_>,
+    ) -> Option<&'s Element> {
         let key = format!("_{base}");
         let here = Loc::Key(loc, &key);
         let Some((el, ty)) = self.schema.child(node, base) else {
@@ -399,7 +409,7 @@ impl<'s> Validator<'s> {
                 &here,
                 format!("unknown element {base:?} for _{base}"),
             );
-            return;
+            return None;
         };
         let code = ty
             .or_else(|| el.types.first())
@@ -412,7 +422,7 @@ impl<'s> Validator<'s> {
                 &here,
                 format!("_{base} is only allowed for primitive elements"),
             );
-            return;
+            return Some(el);
         }
         let element = self.schema.root("Element");
         let check = |v: &Value, l: &Loc<'_>, me: &mut Self| match (v, element) {
@@ -439,6 +449,7 @@ impl<'s> Validator<'s> {
                 "shape does not match the element's cardinality",
             ),
         }
+        Some(el)
     }
 
     fn value(
