@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("18 case(s), 0 failed"), "{text}");
+    assert!(text.contains("19 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1352,4 +1352,88 @@ fn ids_never_merge_two_people() {
         .map(|p| p["name"][0]["family"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["SMITH", "JONES"]);
+}
+
+/// The IG's own MDM sample: its ED carries the placeholder `<Base64 encoded>`
+/// (ED.4 says Base64). The message maps, the placeholder is kept as the text
+/// as sent with a title saying why (not a failed message, not invalid FHIR),
+/// and the document's text is the TX/FT/ST lines only: the ED's first
+/// component (`CareCoordination`) is not document text.
+#[test]
+fn the_ig_mdm_sample_maps_and_keeps_its_placeholder_document() {
+    let b = map("MDM-T02-ig-sample.hl7");
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["name"][0]["family"], "JOHN"); // PID-5.1
+    assert_eq!(
+        patient["name"][0]["given"],
+        serde_json::json!(["DOE", "TEST"])
+    ); // PID-5.2, 5.3
+    assert_eq!(patient["birthDate"], "1994-12-01"); // PID-7
+    assert_eq!(one(&b, "Encounter")["class"]["code"], "IMP"); // PV1-2 I
+    let doc = one(&b, "DocumentReference");
+    assert_eq!(doc["masterIdentifier"]["value"], "3738931392"); // TXA-12.1
+    assert_eq!(doc["type"]["coding"][0]["code"], "PN"); // TXA-2
+    assert_eq!(doc["docStatus"], "final");
+    let content = doc["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2, "{doc}");
+    let decode = |v: &Value| {
+        // Standard base64, decoded here so the test does not trust our encoder.
+        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let sextets: Vec<u32> = v
+            .as_str()
+            .unwrap()
+            .bytes()
+            .filter(|b| *b != b'=')
+            .map(|b| ABC.iter().position(|a| *a == b).unwrap() as u32)
+            .collect();
+        let mut bytes = Vec::new();
+        for chunk in sextets.chunks(4) {
+            let n = chunk.iter().fold(0u32, |acc, s| acc << 6 | s) << (6 * (4 - chunk.len()));
+            bytes.extend(&n.to_be_bytes()[1..chunk.len()]);
+        }
+        String::from_utf8(bytes).unwrap()
+    };
+    let text = decode(&content[0]["attachment"]["data"]);
+    assert!(
+        text.starts_with(
+            "Transcription Authentication Interface Message Text\nCritical Values Entered On:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("2:11 EDT \n Performed On:"),
+        "FT \\.br\\ is a line break: {text}"
+    );
+    assert!(
+        text.ends_with("Table formatting from the original result was not included."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("CareCoordination"),
+        "the ED is not document text: {text}"
+    );
+    let ed = &content[1]["attachment"];
+    assert_eq!(ed["contentType"], "text/plain");
+    assert_eq!(decode(&ed["data"]), "<Base64 encoded>");
+    assert!(
+        ed["title"].as_str().unwrap().contains("not valid Base64"),
+        "{ed}"
+    );
+}
+
+/// Base64 that a sender wrapped over lines (escaped `\X0D\X0A\`) is the same
+/// document: the line breaks are taken out.
+#[test]
+fn wrapped_base64_is_unwrapped() {
+    let msg = "MSH|^~\\&|T|F|E|F|20240605||MDM^T02^MDM_T02|D2|P|2.5.1\rPID|1||D9^^^FAC^MR||Doc^Dora||19750505|F\rTXA|1|DS|TX|20240605\rOBX|1|ED|PDF^Report^L||^application^pdf^Base64^JVBERi0x\\X0D0A\\LjQK||||||F\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let doc = one(&out.value, "DocumentReference");
+    assert_eq!(
+        doc["content"][1]["attachment"]["data"], "JVBERi0xLjQK",
+        "{doc}"
+    );
+    // TXA-3 `TX` is no MIME type: it is read through HL7 table 0191.
+    assert_eq!(doc["content"][0]["attachment"]["contentType"], "text/plain");
 }

@@ -1672,13 +1672,18 @@ impl Compiler<'_> {
                             self.err(apos, "lookup(): the third argument is a quoted policy: \"pass\", \"default\" or \"error\"");
                             return None;
                         }
+                        // where()'s test reads each value of the first argument as `.`.
+                        let here = match (sig.func, cargs.first()) {
+                            (Func::Where, Some(first)) if i == 1 => &first.ty.clone(),
+                            _ => here,
+                        };
                         cargs.push(self.expr(a, base, here)?);
                     }
                 }
             }
             let many_in = cargs.iter().any(|a| a.many);
             let ty = match sig.func {
-                Func::First | Func::Last | Func::Rest | Func::Coalesce => {
+                Func::First | Func::Last | Func::Rest | Func::Coalesce | Func::Where => {
                     cargs.first().map(|a| a.ty.clone()).unwrap_or(Ty::Any)
                 }
                 Func::If => cargs.get(1).map(|a| a.ty.clone()).unwrap_or(Ty::Any),

@@ -59,6 +59,9 @@ pub enum Func {
     Last,
     /// `rest(x)`: every value but the first.
     Rest,
+    /// `where(x, test)`: the values of `x` for which `test` holds, with `.` each value in turn
+    /// (`where(OBX[*]-5, OBX-2 != "ED")`: a path to the value's own segment reads that segment).
+    Where,
     /// `coalesce(a, b, ...)`: the first that has a value.
     Coalesce,
     /// `if(condition, then, else)`
@@ -81,6 +84,9 @@ pub enum Func {
     Base64,
     /// `hexbase64(x)`: hexadecimal text (ED.4 `Hex`) as base64 of its bytes; not hex is an error.
     HexBase64,
+    /// `base64data(x)`: base64 text with its line breaks and spaces taken out; nothing when it is
+    /// not base64 (a placeholder such as `<Base64 encoded>`), so a mapping can say what to do then.
+    Base64Data,
 }
 
 /// What an argument must be.
@@ -168,6 +174,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::First, "first", 1, 1, V, Ty::Any, true),
     sig(Func::Rest, "rest", 1, 1, V, Ty::Any, false),
     sig(Func::Last, "last", 1, 1, V, Ty::Any, true),
+    sig(Func::Where, "where", 2, 2, V, Ty::Any, false),
     sig(Func::Coalesce, "coalesce", 1, usize::MAX, V, Ty::Any, false),
     sig(Func::If, "if", 3, 3, V, Ty::Any, false),
     sig(Func::Uuid, "uuid", 1, usize::MAX, V, Ty::Text, true),
@@ -179,6 +186,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::CodeSystem, "codesystem", 1, 1, V, Ty::Text, false),
     sig(Func::HexBase64, "hexbase64", 1, 1, V, Ty::Text, false),
     sig(Func::Base64, "base64", 1, 1, V, Ty::Text, true),
+    sig(Func::Base64Data, "base64data", 1, 1, V, Ty::Text, false),
 ];
 
 /// A function by name.

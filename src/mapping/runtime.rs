@@ -323,8 +323,11 @@ impl<'r, 'm> Env<'r, 'm> {
     }
 
     fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vals<'m> {
+        // Inside a segment, or a value of one, a path to that segment's
+        // kind reads that segment (`OBX-2` in a `for: OBX[*]-5`), not every
+        // one of the group.
         let segs: SegIdx = match &sc.current {
-            Some(Val::Seg(i))
+            Some(Val::Seg(i) | Val::Hl7 { seg: i, .. })
                 if self
                     .msg
                     .segment_at(*i)
@@ -929,6 +932,26 @@ impl<'r, 'm> Env<'r, 'm> {
                     .collect();
                 Ok(Val::Text(base64(&bytes)))
             })?,
+            Func::Where => {
+                let mut out = Vals::new();
+                for v in arg(0)? {
+                    let each = Scope {
+                        group: if let Val::Group(g) = v { g } else { sc.group },
+                        current: Some(v.clone()),
+                        frame: sc.frame,
+                    };
+                    let test = args.get(1).map(|t| self.eval(t, &each)).transpose()?;
+                    if test.is_some_and(|t| Self::truthy(&t)) {
+                        out.push(v);
+                    }
+                }
+                out
+            }
+            Func::Base64Data => self
+                .texts(&arg(0)?)
+                .into_iter()
+                .filter_map(|(t, _)| base64_data(&t).map(Val::Text))
+                .collect(),
             Func::Matches => {
                 let pat = one_text(1)?;
                 smallvec![Val::Bool(
@@ -1227,6 +1250,21 @@ fn known_system(name: &str) -> Option<String> {
         return Some(format!("urn:uuid:{}", n.to_ascii_lowercase()));
     }
     None
+}
+
+/// Base64 text as FHIR's base64Binary takes it: whitespace (line breaks
+/// a sender wrapped it with) taken out, the standard alphabet, padding only
+/// at the end, whole groups of four. `None` when it is not base64.
+pub fn base64_data(t: &str) -> Option<String> {
+    let s: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let body = s.trim_end_matches('=');
+    let ok = !s.is_empty()
+        && s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    ok.then_some(s)
 }
 
 /// Standard base64 with padding.
@@ -1920,7 +1958,21 @@ impl<'r, 'm> Env<'r, 'm> {
 
 #[cfg(test)]
 mod coding_system_tests {
-    use super::{code_system_uri, coding_system};
+    use super::{base64_data, code_system_uri, coding_system};
+
+    #[test]
+    fn base64_data_takes_wrapped_base64_and_refuses_the_rest() {
+        assert_eq!(
+            base64_data("JVBE\r\nRi0x LjQK").as_deref(),
+            Some("JVBERi0xLjQK")
+        );
+        assert_eq!(base64_data("TQ==").as_deref(), Some("TQ=="));
+        assert_eq!(base64_data("<Base64 encoded>"), None);
+        assert_eq!(base64_data("TQ=x"), None, "padding only at the end");
+        assert_eq!(base64_data("TQ="), None, "whole groups of four");
+        assert_eq!(base64_data("T==="), None, "at most two pads");
+        assert_eq!(base64_data("  "), None);
+    }
 
     #[test]
     fn names_become_absolute_uris() {
