@@ -1437,3 +1437,15 @@ fn wrapped_base64_is_unwrapped() {
     // TXA-3 `TX` is no MIME type: it is read through HL7 table 0191.
     assert_eq!(doc["content"][0]["attachment"]["contentType"], "text/plain");
 }
+
+/// Message codes are upper case in the standard; a sender that writes
+/// `adt^a01` still gets its message mapped, not "no route".
+#[test]
+fn lower_case_message_types_route() {
+    let msg = "MSH|^~\\&|T|F|E|F|20240605||adt^a04|L1|P|2.5.1\rPID|1||L9^^^FAC^MR||Low^Lou||19750505|F\rPV1|1|O\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(out.mapping, "ADT_A01");
+    assert_eq!(one(&out.value, "Patient")["name"][0]["family"], "Low");
+}

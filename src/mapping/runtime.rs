@@ -1433,13 +1433,14 @@ impl Registry {
                 crate::config::display_path(&self.dir)
             )));
         };
-        let message_type = msg.message_type().to_string();
+        // Codes are upper case in the standard; a sender writing `adt^a01` still routes.
+        let message_type = msg.message_type().to_string().to_ascii_uppercase();
         let (mm_name, mm) = match &mapping.kind {
             Kind::Router(r) => {
-                let hit = r
-                    .routes
-                    .iter()
-                    .find(|(pats, _, _)| pats.iter().any(|p| wildcard_match(p, &message_type)));
+                let hit = r.routes.iter().find(|(pats, _, _)| {
+                    pats.iter()
+                        .any(|p| wildcard_match(&p.to_ascii_uppercase(), &message_type))
+                });
                 let Some((_, target, _)) = hit else {
                     let known: Vec<String> =
                         r.routes.iter().flat_map(|(p, _, _)| p.clone()).collect();
