@@ -238,6 +238,7 @@ fn main() -> std::process::ExitCode {
     let mut out = String::from(
         "# HL7 v2 message structures (segment groups), imported from the HL7 v2-to-FHIR IG message sheets\n\
          # by `cargo run --example ig_import -- <IG mappings folder>`; DFT_P03 is ours (the IG has no sheet).\n\
+         # ADT_A39 is ours too, from the v2.5.1 standard (merges; A18 and ADT_A30 have the same segments in one group).\n\
          # SEG required, SEG? optional, SEG+ repeating, SEG* optional repeating; GROUP(...) likewise.\n",
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
@@ -287,6 +288,10 @@ fn main() -> std::process::ExitCode {
     let _ = writeln!(
         out,
         "DFT_P03 = MSH SFT* UAC? EVN PID PD1? PRT* ROL* VISIT?(PV1 PV2? PRT* ROL*) DB1* COMMON_ORDER*(ORC? PRT* TIMING_QUANTITY*(TQ1 TQ2*) ORDER?(OBR NTE* PRT*) OBSERVATION*(OBX NTE* PRT*)) FINANCIAL+(FT1 NTE* PRT* FINANCIAL_PROCEDURE*(PR1 ROL* PRT*) FINANCIAL_COMMON_ORDER*(ORC? PRT* FINANCIAL_TIMING_QUANTITY*(TQ1 TQ2*) FINANCIAL_ORDER?(OBR NTE* PRT*) FINANCIAL_OBSERVATION*(OBX NTE* PRT*))) DG1* DRG? GT1* INSURANCE*(IN1 IN2? IN3* ROL*) ACC?"
+    );
+    let _ = writeln!(
+        out,
+        "ADT_A39 = MSH SFT* UAC? EVN PATIENT+(PID PD1? MRG PV1?)"
     );
     if let Err(e) = std::fs::write(root.join("structures.txt"), out) {
         eprintln!("structures.txt: {e}");

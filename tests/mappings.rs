@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("19 case(s), 0 failed"), "{text}");
+    assert!(text.contains("20 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1448,4 +1448,64 @@ fn lower_case_message_types_route() {
         .unwrap();
     assert_eq!(out.mapping, "ADT_A01");
     assert_eq!(one(&out.value, "Patient")["name"][0]["family"], "Low");
+}
+
+/// Patient merges (A40 and kin, no IG sheet): each surviving PID is a
+/// Patient that `replaces` the prior one, pointed at by the id an earlier
+/// message with the prior MRG-1 made, by that identifier and by the MRG-7
+/// name; every prior identifier stays findable as an `old` identifier; the
+/// prior record is not PUT (that would wipe it). A merge without MRG is an
+/// error naming what is missing.
+#[test]
+fn merges_link_the_surviving_patient_to_the_one_it_replaces() {
+    let b = map("ADT-A40-merge.hl7");
+    let patients = resources(&b, "Patient");
+    assert_eq!(
+        patients.len(),
+        2,
+        "one per PATIENT group, and no prior record"
+    );
+    let robert = patients[0];
+    assert_eq!(robert["name"][0]["family"], "Smith"); // PID-5.1
+    let link = &robert["link"][0];
+    assert_eq!(link["type"], "replaces");
+    assert_eq!(link["other"]["identifier"]["value"], "MRN100"); // MRG-1.1
+    assert_eq!(link["other"]["display"], "Smith, Bob"); // MRG-7
+    // The prior patient's id is the one an admission for MRN100 made.
+    let admit = "MSH|^~\\&|EPIC|RIVERSIDE|HIE|STATE|20240601||ADT^A04|X1|P|2.5.1\rPID|1||MRN100^^^RIVERSIDE^MR||Smith^Bob\rPV1|1|O\r";
+    let earlier = registry()
+        .run("hl7v2-fhir-r4", admit.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let prior_id = one(&earlier.value, "Patient")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(link["other"]["reference"], format!("Patient/{prior_id}"));
+    let old: Vec<&str> = robert["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["use"] == "old")
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(old, ["MRN100", "OLD7"], "MRG-1, every repetition");
+    assert_eq!(
+        patients[1]["link"][0]["other"]["identifier"]["value"],
+        "MRN301"
+    );
+    assert_eq!(
+        one(&b, "Provenance")["activity"]["coding"][0]["code"],
+        "A40"
+    ); // EVN-1
+    assert!(
+        resources(&b, "Encounter").is_empty(),
+        "PV1|1|N moves no visit"
+    );
+
+    let no_mrg = "MSH|^~\\&|A|B|C|D|20240610||ADT^A40|M2|P|2.5.1\rEVN|A40|20240610\rPID|1||MRN9^^^H^MR||X^Y\r";
+    let e = registry()
+        .run("hl7v2-fhir-r4", no_mrg.as_bytes(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no MRG segment"), "{e}");
 }
