@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("20 case(s), 0 failed"), "{text}");
+    assert!(text.contains("21 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1508,4 +1508,55 @@ fn merges_link_the_surviving_patient_to_the_one_it_replaces() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no MRG segment"), "{e}");
+}
+
+/// PR1 → Procedure (IG PR1[Procedure]); it was listed under `ignore:`, so an
+/// ADT's procedures and a DFT's billed procedures were dropped without a word.
+#[test]
+fn procedures_are_mapped_from_pr1() {
+    let b = map("ADT-A03-procedures.hl7");
+    let procs = resources(&b, "Procedure");
+    assert_eq!(procs.len(), 2);
+    let p = procs[0];
+    assert_eq!(p["code"]["coding"][0]["code"], "0DTJ4ZZ"); // PR1-3.1
+    assert_eq!(
+        p["code"]["coding"][0]["system"], "http://www.cms.gov/Medicare/Coding/ICD10",
+        "I10P is ICD-10-PCS"
+    );
+    assert_eq!(p["performedDateTime"], "2023-12-29T08:30:00-06:00"); // PR1-5
+    assert_eq!(p["category"]["coding"][0]["code"], "P"); // PR1-6
+    assert_eq!(
+        p["performer"][0]["function"]["coding"][0]["code"],
+        "88189002"
+    ); // PR1-8
+    assert_eq!(p["performer"][0]["actor"]["display"], "GAS, ANNA");
+    assert_eq!(
+        p["performer"][1]["function"]["coding"][0]["code"],
+        "304292004"
+    ); // PR1-11
+    assert_eq!(p["performer"][2]["actor"]["identifier"]["value"], "3333"); // PR1-11 rep 2
+    assert_eq!(p["reasonCode"][0]["coding"][0]["code"], "K35.80"); // PR1-15
+    assert_eq!(p["identifier"][0]["value"], "PROC-88"); // PR1-19
+    assert_eq!(
+        p["status"], "unknown",
+        "the IG's default when the context does not say"
+    );
+    let encounter = one(&b, "Encounter");
+    assert_eq!(
+        p["encounter"]["reference"],
+        format!("urn:uuid:{}", encounter["id"].as_str().unwrap())
+    );
+    // A v2.3-style PR1 with only a description (PR1-4).
+    assert_eq!(procs[1]["code"]["text"], "Bedside ultrasound");
+    assert_eq!(procs[1]["performedDateTime"], "2023-12-28");
+
+    let b = map("DFT-P03-01.hl7");
+    let procedure = one(&b, "Procedure");
+    assert_eq!(procedure["code"]["coding"][0]["code"], "71045");
+    let charge = one(&b, "ChargeItem");
+    assert_eq!(
+        charge["service"][0]["reference"],
+        format!("urn:uuid:{}", procedure["id"].as_str().unwrap()),
+        "the charge is for the procedure of its FINANCIAL group"
+    );
 }
