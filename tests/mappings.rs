@@ -1560,3 +1560,67 @@ fn procedures_are_mapped_from_pr1() {
         "the charge is for the procedure of its FINANCIAL group"
     );
 }
+
+/// ROL (IG ROL[Patient-GeneralPractitioner], ROL[Encounter-PractitionerRole]):
+/// it was under `ignore:`, so a feed's primary care provider was dropped.
+/// PP → the Patient's generalPractitioner (a PractitionerRole of a
+/// Practitioner), other roles → Encounter participants; a role the sender
+/// deletes (ROL-2 DE) is no one's; the same role sent twice is one reference.
+#[test]
+fn roles_become_the_general_practitioner_and_encounter_participants() {
+    let msg = "MSH|^~\\&|ADT|HOSP|EHR|HOSP|20240101||ADT^A08|R1|P|2.4\rEVN|A08|20240101\rPID|||MRN1^^^HOSP^MR||DOE^JOHN\rROL|1|AD|PP^Primary Care Provider^HL70443|5555^WELBY^MARCUS^^^DR|20200101||||SPEC^Family medicine^L|||^WPN^PH^^^617^5551111\rROL|1|UC|PP^Primary Care Provider^HL70443|5555^WELBY^MARCUS^^^DR|20200101\rROL|2|DE|PP|6666^GONE^GARY\rPV1|1|I|W1^1^A\rROL|3|AD|CP^Consulting Provider|7777^HOUSE^GREG|20240101\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap();
+    let b = &out.value;
+    let roles = resources(b, "PractitionerRole");
+    assert_eq!(
+        roles.len(),
+        2,
+        "PP once (sent twice), CP once; the deleted one none"
+    );
+    let pcp = roles
+        .iter()
+        .find(|r| r["code"][0]["coding"][0]["code"] == "PP")
+        .unwrap();
+    assert_eq!(
+        pcp["code"][0]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0443"
+    );
+    assert_eq!(pcp["period"]["start"], "2020-01-01"); // ROL-5
+    assert_eq!(pcp["specialty"][0]["coding"][0]["code"], "SPEC"); // ROL-9
+    assert_eq!(pcp["telecom"][0]["value"], "617 5551111"); // ROL-12
+    let gp = one(b, "Patient")["generalPractitioner"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(gp.len(), 1, "{gp:?}");
+    assert_eq!(
+        gp[0]["reference"],
+        format!("urn:uuid:{}", pcp["id"].as_str().unwrap())
+    );
+    let welby = resources(b, "Practitioner")
+        .into_iter()
+        .find(|p| p["name"][0]["family"] == "WELBY")
+        .unwrap();
+    assert_eq!(
+        pcp["practitioner"]["reference"],
+        format!("urn:uuid:{}", welby["id"].as_str().unwrap())
+    );
+    assert!(
+        !resources(b, "Practitioner")
+            .iter()
+            .any(|p| p["name"][0]["family"] == "GONE"),
+        "ROL-2 DE"
+    );
+    let part = &one(b, "Encounter")["participant"][0];
+    assert_eq!(part["type"][0]["coding"][0]["code"], "CP");
+    let cp = roles
+        .iter()
+        .find(|r| r["code"][0]["coding"][0]["code"] == "CP")
+        .unwrap();
+    assert_eq!(
+        part["individual"]["reference"],
+        format!("urn:uuid:{}", cp["id"].as_str().unwrap())
+    );
+}

@@ -963,12 +963,19 @@ impl<'r, 'm> Env<'r, 'm> {
         })
     }
 
+    /// The ids made under an alias, each once (two blocks that make the same
+    /// resource, e.g. a role sent twice, are one reference, not two).
     fn resolve_alias(&self, frame: usize, alias: &str) -> Vec<String> {
         let frames = self.frames.borrow();
         let mut f = Some(frame);
         while let Some(fi) = f {
             if let Some(ids) = frames[fi].aliases.get(alias) {
-                return ids.clone();
+                let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+                return ids
+                    .iter()
+                    .filter(|id| seen.insert(id.as_str()))
+                    .cloned()
+                    .collect();
             }
             f = frames[fi].parent;
         }
@@ -982,6 +989,7 @@ impl<'r, 'm> Env<'r, 'm> {
             stack.extend(frames[c].children.iter().copied());
         }
         out.sort();
+        out.dedup();
         out
     }
 
@@ -1829,7 +1837,22 @@ impl<'r, 'm> Env<'r, 'm> {
         out: &mut Vec<Instance<'p, 'm>>,
         path: &str,
     ) -> Result<(), MapError> {
-        for (bi, b) in blocks.iter().enumerate() {
+        // A default id is named by the block's alias and its place among the
+        // blocks of that alias (nested groups: among the nested groups), not
+        // by its place in the list: adding a block for something else to a
+        // mapping must not give unrelated resources new ids (a redelivery
+        // would then make a second copy of each on the server).
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for b in blocks {
+            let name = match &b.kind {
+                BlockKind::Resource(rb) => rb.alias.as_str(),
+                BlockKind::Nested(_) => "",
+            };
+            let nth = {
+                let n = seen.entry(name).or_insert(0);
+                *n += 1;
+                *n
+            };
             let iterations: Vec<Option<Val<'m>>> = match &b.each {
                 None => vec![None],
                 Some(e) => self.eval(e, sc)?.into_iter().map(Some).collect(),
@@ -1852,7 +1875,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 {
                     continue;
                 }
-                let here = format!("{path}/{bi}.{k}");
+                let here = format!("{path}/{name}{nth}.{k}");
                 match &b.kind {
                     BlockKind::Resource(rb) => {
                         let id = match &rb.id {
