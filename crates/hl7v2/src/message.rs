@@ -352,13 +352,19 @@ fn descend<'m>(rep: Value<'m>, path: &Path) -> Option<Value<'m>> {
 }
 
 /// Where the message starts: after a UTF-8 BOM and blank lines.
+/// MLLP's start block, sometimes left in files saved from a capture.
+const MLLP_START: u8 = 0x0B;
+/// MLLP's end block.
+const MLLP_END: u8 = 0x1C;
+
 pub(crate) fn body_start(raw: &[u8]) -> usize {
     let mut i = if raw.starts_with(&[0xEF, 0xBB, 0xBF]) {
         3
     } else {
         0
     };
-    while i < raw.len() && matches!(raw[i], b'\r' | b'\n' | b' ' | b'\t') {
+    // A file saved from an MLLP capture starts with the start block (0x0B).
+    while i < raw.len() && matches!(raw[i], b'\r' | b'\n' | b' ' | b'\t' | MLLP_START) {
         i += 1;
     }
     i
@@ -388,8 +394,14 @@ pub(crate) fn index_segments(raw: &[u8], start: usize) -> (Vec<Span>, &'static [
             }
             None => (rest.len(), raw.len()),
         };
+        // MLLP's end block (0x1C) left in a captured file ends the
+        // message: it is not a segment, nor part of the last one.
+        let len = rest[..len]
+            .iter()
+            .position(|b| *b == MLLP_END)
+            .unwrap_or(len);
         let seg = &rest[..len];
-        if !seg.iter().all(|b| matches!(b, b' ' | b'\t')) {
+        if !seg.iter().all(|b| matches!(*b, b' ' | b'\t' | MLLP_START)) {
             segments.push(Span {
                 start: pos as u32,
                 end: (pos + len) as u32,
@@ -723,6 +735,27 @@ mod tests {
 
     fn p(s: &str) -> Path {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn mllp_framing_left_in_a_file_is_not_part_of_the_message() {
+        let mut framed = vec![0x0B];
+        framed.extend_from_slice(ADT);
+        framed.extend_from_slice(&[0x1C, b'\r']);
+        let m = Message::parse(&framed).unwrap();
+        let ids: Vec<String> = m.segments().map(|s| s.id().into_owned()).collect();
+        assert_eq!(ids, ["MSH", "EVN", "PID", "OBX", "OBX"]);
+        let last = m.segments().last().unwrap();
+        assert!(!last.as_bytes().contains(&0x1C));
+        // The end block right after the last segment, no line break between.
+        let mut tight = ADT[..ADT.len() - 1].to_vec();
+        tight.extend_from_slice(&[0x1C, b'\r']);
+        let m = Message::parse(&tight).unwrap();
+        assert_eq!(m.segments().count(), 5);
+        assert_eq!(
+            m.segments().last().unwrap().as_bytes(),
+            b"OBX|2|ST|b||hi\\F\\there"
+        );
     }
 
     #[test]
