@@ -1624,3 +1624,45 @@ fn roles_become_the_general_practitioner_and_encounter_participants() {
         format!("urn:uuid:{}", cp["id"].as_str().unwrap())
     );
 }
+
+/// A number with a unit whose OBX-2 the sender left empty is a measurement,
+/// not a string; without a unit, or not a number, it stays text.
+#[test]
+fn an_untyped_number_with_a_unit_is_a_quantity() {
+    let msg = |obx: &str| {
+        format!(
+            "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|U1|P|2.3\rPID|1||P1^^^F^MR||Num^Nan\rOBR|1|O1|F1|CBC^CBC^L|||20240601\r{obx}\r"
+        )
+    };
+    let reg = registry();
+    let value = |obx: &str| {
+        let out = reg
+            .run("hl7v2-fhir-r4", msg(obx).as_bytes(), &RunOptions::default())
+            .unwrap();
+        let o = one(&out.value, "Observation").clone();
+        o.as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with("value"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap()
+    };
+    let (k, v) = value("OBX|1||WBC^White cells^L||7.2|10*3/uL|4.0-11.0|N|||F");
+    assert_eq!(k, "valueQuantity");
+    assert_eq!(v, serde_json::json!({"value": 7.2, "unit": "10*3/uL"}));
+    let (k, v) = value("OBX|1||K^Potassium^L||<3.0|mmol/L||||F");
+    assert_eq!(
+        (k.as_str(), &v["comparator"]),
+        ("valueQuantity", &serde_json::json!("<"))
+    );
+    assert_eq!(
+        value("OBX|1||N^Note^L||7.2||||||F").0,
+        "valueString",
+        "no unit"
+    );
+    assert_eq!(
+        value("OBX|1||C^Colour^L||amber|n/a||||F").0,
+        "valueString",
+        "not a number"
+    );
+}
