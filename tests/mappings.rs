@@ -1559,6 +1559,13 @@ fn procedures_are_mapped_from_pr1() {
         format!("urn:uuid:{}", procedure["id"].as_str().unwrap()),
         "the charge is for the procedure of its FINANCIAL group"
     );
+    let charges = resources(&b, "ChargeItem");
+    assert_eq!(charges.len(), 2);
+    assert!(
+        charges[1].get("service").is_none(),
+        "the second FINANCIAL group has no PR1; the first one's is not its: {}",
+        charges[1]
+    );
 }
 
 /// ROL (IG ROL[Patient-GeneralPractitioner], ROL[Encounter-PractitionerRole]):
@@ -1664,5 +1671,73 @@ fn an_untyped_number_with_a_unit_is_a_quantity() {
         value("OBX|1||C^Colour^L||amber|n/a||||F").0,
         "valueString",
         "not a number"
+    );
+}
+
+/// Segments the IG's message sheets map that were under `ignore:`: ORM IN1 →
+/// Coverage, ORU NK1 → RelatedPerson, OML NTE → notes, SIU DG1 → Condition
+/// and PV2 → Encounter, VXU ORC → the Immunization's identifiers and ordering
+/// provider (IG ORC[Immunization]), VXU NTE → Observation.note.
+#[test]
+fn segments_the_ig_maps_are_not_ignored() {
+    let reg = registry();
+    let run = |m: &str| {
+        reg.run("hl7v2-fhir-r4", m.as_bytes(), &RunOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .value
+    };
+    let orm = run(
+        "MSH|^~\\&|P|F|L|F|20240601||ORM^O01|O1|P|2.3\rPID|1||P1^^^F^MR||Ord^Olga\rIN1|1|GOLD^Gold plan|INS9|Acme Health\rORC|NW|PL1\rOBR|1|PL1||CBC^CBC^L\r",
+    );
+    let coverage = one(&orm, "Coverage");
+    assert_eq!(coverage["type"]["coding"][0]["code"], "GOLD"); // IN1-2
+    assert_eq!(one(&orm, "Organization")["name"], "Acme Health"); // IN1-4
+    assert_eq!(
+        one(&orm, "ServiceRequest")["insurance"][0]["reference"],
+        format!("urn:uuid:{}", coverage["id"].as_str().unwrap())
+    );
+    let oru = run(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R1|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita\rNK1|1|Res^Ron|SPO^Spouse^HL70063\rOBR|1|O1|F1|CBC^CBC^L\rOBX|1|NM|WBC^WBC^L||7|10*3/uL|||||F\r",
+    );
+    let rp = one(&oru, "RelatedPerson");
+    assert_eq!(rp["name"][0]["family"], "Res"); // NK1-2
+    assert_eq!(rp["relationship"][0]["coding"][0]["code"], "SPO"); // NK1-3
+
+    let oml = map("OML-O21-01.hl7");
+    assert_eq!(one(&oml, "ServiceRequest")["note"][0]["text"], "Urgent");
+    // The order's coverage is made in the INSURANCE group, beside the ORDER group.
+    assert_eq!(
+        one(&oml, "ServiceRequest")["insurance"][0]["reference"],
+        full_url(one(&oml, "Coverage"))
+    );
+    let siu = map("SIU-S12-01.hl7");
+    let condition = one(&siu, "Condition");
+    assert_eq!(condition["code"]["coding"][0]["code"], "64766004"); // DG1-3
+    assert_eq!(
+        one(&siu, "Appointment")["reasonReference"][0]["reference"],
+        format!("urn:uuid:{}", condition["id"].as_str().unwrap())
+    );
+    assert_eq!(one(&siu, "Encounter")["priority"]["coding"][0]["code"], "2"); // PV2-25
+    let vxu = map("VXU-V04-01.hl7");
+    let imm = one(&vxu, "Immunization");
+    let ids: Vec<(&str, &str)> = imm["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["type"]["coding"][0]["code"].as_str().unwrap_or(""),
+                i["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ids, [("PLAC", "4422"), ("FILL", "13696")]); // ORC-2, ORC-3
+    assert!(
+        imm["performer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["function"]["coding"][0]["code"] == "OP"),
+        "ORC-12 ordering provider"
     );
 }

@@ -127,6 +127,8 @@ struct Frame {
     parent: Option<usize>,
     children: Vec<usize>,
     aliases: HashMap<String, Vec<String>>,
+    /// The segment group a nested block goes through (`ORDER`), if any.
+    group: String,
 }
 
 struct Instance<'p, 'm> {
@@ -979,18 +981,40 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             f = frames[fi].parent;
         }
-        // Not in scope: the ones made below this frame (e.g. a report's results).
-        let mut out = Vec::new();
-        let mut stack = frames[frame].children.clone();
-        while let Some(c) = stack.pop() {
-            if let Some(ids) = frames[c].aliases.get(alias) {
-                out.extend(ids.iter().cloned());
+        // Not in scope: the ones made below this frame (a report's results),
+        // else below the nearest enclosing frame that has any (an order's
+        // coverage, made in the INSURANCE group beside the ORDER group).
+        // Never from another instance of a group this one is in: a charge in
+        // the second FINANCIAL group is not for the first one's procedure.
+        let mut f = Some(frame);
+        let mut came_from: Option<usize> = None;
+        while let Some(fi) = f {
+            let mut out = Vec::new();
+            let mut stack: Vec<usize> = frames[fi]
+                .children
+                .iter()
+                .copied()
+                .filter(|c| {
+                    came_from.is_none_or(|from| {
+                        frames[from].group.is_empty() || frames[*c].group != frames[from].group
+                    })
+                })
+                .collect();
+            while let Some(c) = stack.pop() {
+                if let Some(ids) = frames[c].aliases.get(alias) {
+                    out.extend(ids.iter().cloned());
+                }
+                stack.extend(frames[c].children.iter().copied());
             }
-            stack.extend(frames[c].children.iter().copied());
+            if !out.is_empty() {
+                out.sort();
+                out.dedup();
+                return out;
+            }
+            came_from = Some(fi);
+            f = frames[fi].parent;
         }
-        out.sort();
-        out.dedup();
-        out
+        Vec::new()
     }
 
     fn to_json(&self, v: Val<'m>, code: &str, origin: &Origin) -> Result<Option<Value>, MapError> {
@@ -1838,15 +1862,17 @@ impl<'r, 'm> Env<'r, 'm> {
         path: &str,
     ) -> Result<(), MapError> {
         // A default id is named by the block's alias and its place among the
-        // blocks of that alias (nested groups: among the nested groups), not
+        // blocks of that alias (nested blocks: by the segment group they go
+        // through, `for: ORDER[*]`), not
         // by its place in the list: adding a block for something else to a
         // mapping must not give unrelated resources new ids (a redelivery
         // would then make a second copy of each on the server).
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for b in blocks {
-            let name = match &b.kind {
-                BlockKind::Resource(rb) => rb.alias.as_str(),
-                BlockKind::Nested(_) => "",
+            let name = match (&b.kind, b.each.as_ref().map(|e| &e.node)) {
+                (BlockKind::Resource(rb), _) => rb.alias.as_str(),
+                (BlockKind::Nested(_), Some(CNode::Group(group, _))) => group.as_str(),
+                (BlockKind::Nested(_), _) => "",
             };
             let nth = {
                 let n = seen.entry(name).or_insert(0);
@@ -1916,6 +1942,7 @@ impl<'r, 'm> Env<'r, 'm> {
                             let idx = frames.len();
                             frames.push(Frame {
                                 parent: Some(scope.frame),
+                                group: name.to_string(),
                                 ..Frame::default()
                             });
                             frames[scope.frame].children.push(idx);
