@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("21 case(s), 0 failed"), "{text}");
+    assert!(text.contains("22 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1739,5 +1739,45 @@ fn segments_the_ig_maps_are_not_ignored() {
             .iter()
             .any(|p| p["function"]["coding"][0]["code"] == "OP"),
         "ORC-12 ordering provider"
+    );
+}
+
+/// IAM (v2.5+ allergies, ADT^A60) → AllergyIntolerance (IG IAM sheet); IAM
+/// was under `ignore:` and A60 had no route. IAM-7 keeps the resource id
+/// across messages, so an update updates the same allergy.
+#[test]
+fn iam_allergies_are_mapped_and_keep_their_id() {
+    let b = map("ADT-A60-allergies.hl7");
+    let allergies = resources(&b, "AllergyIntolerance");
+    assert_eq!(allergies.len(), 2);
+    let pen = allergies[0];
+    assert_eq!(pen["code"]["coding"][0]["code"], "7980"); // IAM-3
+    assert_eq!(pen["category"], serde_json::json!(["medication"])); // IAM-2 DA
+    assert_eq!(pen["criticality"], "high"); // IAM-4 SV
+    assert_eq!(
+        pen["reaction"][1]["manifestation"][0]["text"],
+        "Anaphylaxis"
+    ); // IAM-5 rep 2
+    assert_eq!(pen["verificationStatus"]["coding"][0]["code"], "confirmed"); // IAM-17 C
+    assert_eq!(pen["onsetDateTime"], "2015-03-12"); // IAM-11
+    assert_eq!(pen["recorder"]["display"], "Nurse, Nora"); // IAM-14
+    let shellfish = allergies[1];
+    assert_eq!(
+        shellfish["clinicalStatus"]["coding"][0]["code"], "inactive",
+        "IAM-6 D"
+    );
+    assert_eq!(shellfish["onsetString"], "childhood"); // IAM-12
+    // The same allergy record in a later message has the same id.
+    let later = std::str::from_utf8(&fixture("hl7/ADT-A60-allergies.hl7"))
+        .unwrap()
+        .replace("A60X1", "A60X2")
+        .replace("20240305101500", "20240401090000");
+    let out = registry()
+        .run("hl7v2-fhir-r4", later.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(
+        resources(&out.value, "AllergyIntolerance")[0]["id"],
+        pen["id"],
+        "IAM-7 ALG-1 is one resource"
     );
 }
