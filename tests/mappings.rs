@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("22 case(s), 0 failed"), "{text}");
+    assert!(text.contains("23 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1779,5 +1779,44 @@ fn iam_allergies_are_mapped_and_keep_their_id() {
         resources(&out.value, "AllergyIntolerance")[0]["id"],
         pen["id"],
         "IAM-7 ALG-1 is one resource"
+    );
+}
+
+/// A pharmacy ORM (RXO) is a MedicationRequest (IG RXO[MedicationRequest]);
+/// RXO was under `ignore:`, so the drug, dose and amount were dropped and a
+/// ServiceRequest with no code was all that came out.
+#[test]
+fn pharmacy_orders_become_medication_requests() {
+    let b = map("ORM-O01-pharmacy.hl7");
+    assert!(resources(&b, "ServiceRequest").is_empty());
+    let mr = one(&b, "MedicationRequest");
+    assert_eq!(mr["status"], "active"); // ORC-1 NW
+    assert_eq!(mr["intent"], "original-order");
+    let drug = &mr["medicationCodeableConcept"]["coding"][0];
+    assert_eq!(drug["code"], "00093-4155"); // RXO-1.1
+    assert_eq!(drug["system"], "http://hl7.org/fhir/sid/ndc"); // RXO-1.3 NDC
+    let dose = &mr["dosageInstruction"][0];
+    assert_eq!(dose["doseAndRate"][0]["doseRange"]["low"]["value"], 500); // RXO-2
+    assert_eq!(dose["doseAndRate"][0]["doseRange"]["low"]["code"], "mg"); // RXO-4
+    assert!(
+        dose["doseAndRate"][0]["doseRange"].get("high").is_none(),
+        "no RXO-3"
+    );
+    assert_eq!(dose["timing"]["code"]["text"], "Q8H"); // ORC-7.2
+    assert_eq!(mr["dispenseRequest"]["quantity"]["value"], 30); // RXO-11
+    assert_eq!(mr["dispenseRequest"]["numberOfRepeatsAllowed"], 2); // RXO-13
+    assert_eq!(
+        mr["substitution"]["allowedCodeableConcept"]["coding"][0]["code"],
+        "N"
+    ); // RXO-9
+    assert_eq!(mr["requester"]["display"], "PRESCRIBER, PAT"); // ORC-12
+    assert_eq!(mr["note"][0]["text"], "Take with food");
+    assert_eq!(
+        mr["reasonReference"][0]["reference"],
+        full_url(one(&b, "Condition"))
+    );
+    assert_eq!(
+        one(&b, "MessageHeader")["focus"][0]["reference"],
+        full_url(mr)
     );
 }

@@ -972,6 +972,9 @@ impl<'r, 'm> Env<'r, 'm> {
         let mut f = Some(frame);
         while let Some(fi) = f {
             if let Some(ids) = frames[fi].aliases.get(alias) {
+                if ids.len() < 2 {
+                    return ids.clone();
+                }
                 let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
                 return ids
                     .iter()
