@@ -1718,6 +1718,11 @@ fn segments_the_ig_maps_are_not_ignored() {
         format!("urn:uuid:{}", condition["id"].as_str().unwrap())
     );
     assert_eq!(one(&siu, "Encounter")["priority"]["coding"][0]["code"], "2"); // PV2-25
+    // SFT → MessageHeader.source (IG SFT[MessageHeader]).
+    let adt = map("ADT-A01-01.hl7");
+    let source = &one(&adt, "MessageHeader")["source"];
+    assert_eq!(source["software"], "Rhapsody"); // SFT-3
+    assert_eq!(source["version"], "2.4.3.52854"); // SFT-2
     let vxu = map("VXU-V04-01.hl7");
     let imm = one(&vxu, "Immunization");
     let ids: Vec<(&str, &str)> = imm["identifier"]
