@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("23 case(s), 0 failed"), "{text}");
+    assert!(text.contains("25 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1824,4 +1824,60 @@ fn pharmacy_orders_become_medication_requests() {
         one(&b, "MessageHeader")["focus"][0]["reference"],
         full_url(mr)
     );
+}
+
+/// Two feeds' worth of quirks, read by hand against the IG: an Epic-style
+/// A08 (IN1-17 in X12's codes, an ISO 639-2 language, a work phone with an
+/// extension, a Z-segment) and an IIS-style VXU (administering provider,
+/// MVX manufacturer with its code, VFC eligibility).
+#[test]
+fn epic_style_adt_and_iis_style_vxu() {
+    let b = map("ADT-A08-epic-style.hl7");
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["name"][0]["family"], "GARCÍA"); // PID-5, UTF-8
+    assert_eq!(
+        patient["communication"][0]["language"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/iso639-2" // PID-15.3 ISO6392
+    );
+    let work = patient["telecom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["use"] == "work")
+        .unwrap();
+    assert_eq!(work["value"], "+1 512 5550199 X22"); // PID-14 with XTN.8
+    assert_eq!(
+        patient["generalPractitioner"][1]["display"],
+        "WELBY, MARCUS"
+    ); // PD1-4
+    assert!(
+        patient["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["valueString"] == "ZPD|1|VIP^N|PORTAL^Y"),
+        "the Z-segment is kept"
+    );
+    let rel = &one(&b, "Coverage")["relationship"];
+    assert_eq!(
+        rel["coding"][0]["code"], "spouse",
+        "IN1-17 01 is X12's spouse"
+    );
+    assert_eq!(rel["text"], "01", "the code as sent");
+
+    let b = map("VXU-V04-iis.hl7");
+    let imm = one(&b, "Immunization");
+    assert_eq!(imm["vaccineCode"]["coding"][0]["code"], "20"); // RXA-5
+    assert_eq!(imm["performer"][0]["function"]["coding"][0]["code"], "AP"); // RXA-10
+    assert_eq!(imm["performer"][0]["actor"]["display"], "ADMIN, ANNE");
+    assert_eq!(imm["manufacturer"]["identifier"]["value"], "PMC"); // RXA-17.1
+    assert_eq!(imm["manufacturer"]["display"], "Sanofi Pasteur"); // RXA-17.2
+    assert_eq!(imm["lotNumber"], "LOT123"); // RXA-15
+    assert_eq!(imm["route"]["coding"][0]["code"], "IM"); // RXR-1
+    let vfc = resources(&b, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "64994-7")
+        .unwrap();
+    assert_eq!(vfc["valueCodeableConcept"]["coding"][0]["code"], "V02");
+    assert_eq!(vfc["partOf"][0]["reference"], full_url(imm));
 }

@@ -1261,6 +1261,8 @@ fn known_system(name: &str) -> Option<String> {
         "DCM" => "http://dicom.nema.org/resources/ontology/DCM",
         "ISO3166_1" | "ISO3166-1" | "ISO3166" => "urn:iso:std:iso:3166",
         "ISO639" | "ISO639-1" => "urn:ietf:bcp:47",
+        "ISO6392" | "ISO639-2" => "http://terminology.hl7.org/CodeSystem/iso639-2",
+        "ISO4217" => "urn:iso:std:iso:4217",
         _ => "",
     };
     if !known.is_empty() {
@@ -2032,6 +2034,10 @@ mod coding_system_tests {
     fn names_become_absolute_uris() {
         assert_eq!(coding_system("LN"), "http://loinc.org");
         assert_eq!(coding_system(" sct "), "http://snomed.info/sct");
+        assert_eq!(
+            coding_system("ISO6392"),
+            "http://terminology.hl7.org/CodeSystem/iso639-2"
+        );
         assert_eq!(
             coding_system("HL70203"),
             "http://terminology.hl7.org/CodeSystem/v2-0203"
