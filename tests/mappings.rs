@@ -780,7 +780,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("25 case(s), 0 failed"), "{text}");
+    assert!(text.contains("26 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1880,4 +1880,43 @@ fn epic_style_adt_and_iis_style_vxu() {
         .unwrap();
     assert_eq!(vfc["valueCodeableConcept"]["coding"][0]["code"], "V02");
     assert_eq!(vfc["partOf"][0]["reference"], full_url(imm));
+}
+
+/// An LRI-shaped lab result: order numbers keep their namespace (EI.2 as
+/// assigner, EI.3 ISO OID as system), each OBR is its own report, and the
+/// results read as the IG says.
+#[test]
+fn lri_style_results() {
+    let b = map("ORU-R01-lri.hl7");
+    let order = one(&b, "ServiceRequest");
+    let placer = &order["identifier"][0];
+    assert_eq!(placer["value"], "ORD448"); // ORC-2.1
+    assert_eq!(placer["system"], "urn:oid:2.16.840.1.113883.3.72.1"); // ORC-2.3, ISO
+    assert_eq!(placer["assigner"]["display"], "EHR"); // ORC-2.2
+    let reports = resources(&b, "DiagnosticReport");
+    assert_eq!(reports.len(), 2, "one per OBR");
+    assert_eq!(reports[0]["status"], "final"); // OBR-25 F
+    assert_eq!(reports[1]["status"], "preliminary"); // OBR-25 P
+    assert_eq!(reports[0]["issued"], "2024-08-02T15:25:00-04:00"); // OBR-22
+    let obs = resources(&b, "Observation");
+    let by_code = |c: &str| {
+        *obs.iter()
+            .find(|o| o["code"]["coding"][0]["code"] == c)
+            .unwrap()
+    };
+    let glucose = by_code("2345-7");
+    assert_eq!(glucose["valueQuantity"]["value"], 105);
+    assert_eq!(glucose["interpretation"][0]["coding"][0]["code"], "H"); // OBX-8
+    assert_eq!(glucose["referenceRange"][0]["text"], "70-99"); // OBX-7
+    let egfr = by_code("33914-3");
+    assert_eq!(egfr["valueQuantity"]["comparator"], ">");
+    assert_eq!(
+        egfr["note"][0]["text"],
+        "eGFR calculated using CKD-EPI 2021."
+    );
+    assert_eq!(by_code("5778-6")["status"], "corrected"); // OBX-11 C
+    assert_eq!(
+        one(&b, "Specimen")["type"]["coding"][0]["code"],
+        "119364003" // SPM-4
+    );
 }
