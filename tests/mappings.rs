@@ -1439,7 +1439,8 @@ fn wrapped_base64_is_unwrapped() {
 }
 
 /// Message codes are upper case in the standard; a sender that writes
-/// `adt^a01` still gets its message mapped, not "no route".
+/// `adt^a01` still gets its message mapped, not "no route", and the event
+/// still means what it says. A v2.2 sender's event in EVN-1 routes too.
 #[test]
 fn lower_case_message_types_route() {
     let msg = "MSH|^~\\&|T|F|E|F|20240605||adt^a04|L1|P|2.5.1\rPID|1||L9^^^FAC^MR||Low^Lou||19750505|F\rPV1|1|O\r";
@@ -1448,6 +1449,27 @@ fn lower_case_message_types_route() {
         .unwrap();
     assert_eq!(out.mapping, "ADT_A01");
     assert_eq!(one(&out.value, "Patient")["name"][0]["family"], "Low");
+    assert_eq!(
+        one(&out.value, "MessageHeader")["eventCoding"]["code"],
+        "A04"
+    );
+    // A lower-case discharge is still a discharge.
+    let a03 = msg.replace("adt^a04", "adt^a03");
+    let out = registry()
+        .run("hl7v2-fhir-r4", a03.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(one(&out.value, "Encounter")["status"], "finished");
+    // v2.1/v2.2: MSH-9 names only the message; EVN-1 names the event.
+    let v22 = "MSH|^~\\&|OLD|HOSP|NEW|HOSP|19990101120000||ADT|OLD1|P|2.2\rEVN|A01|19990101120000\rPID|||OLD9||ANCIENT^ANNA||19200101|F\rPV1||I|W^1\r";
+    let out = registry()
+        .run("hl7v2-fhir-r4", v22.as_bytes(), &RunOptions::default())
+        .unwrap();
+    assert_eq!(out.mapping, "ADT_A01");
+    assert_eq!(
+        one(&out.value, "MessageHeader")["eventCoding"]["code"],
+        "A01"
+    );
+    assert_eq!(one(&out.value, "Encounter")["status"], "in-progress");
 }
 
 /// Patient merges (A40 and kin, no IG sheet): each surviving PID is a

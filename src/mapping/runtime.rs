@@ -1471,7 +1471,24 @@ impl Registry {
             )));
         };
         // Codes are upper case in the standard; a sender writing `adt^a01` still routes.
-        let message_type = msg.message_type().to_string().to_ascii_uppercase();
+        // v2.1/v2.2 senders may leave MSH-9.2 empty and name the event in
+        // EVN-1 only (`ADT` + `EVN|A01`).
+        let mt = msg.message_type();
+        let message_type = if mt.trigger.trim().is_empty() {
+            let evn1 = "EVN-1"
+                .parse::<Hl7Path>()
+                .ok()
+                .and_then(|p| msg.text(&p).map(|t| t.trim().to_string()))
+                .unwrap_or_default();
+            if evn1.is_empty() {
+                mt.to_string()
+            } else {
+                format!("{}^{evn1}", mt.code.trim())
+            }
+        } else {
+            mt.to_string()
+        }
+        .to_ascii_uppercase();
         let (mm_name, mm) = match &mapping.kind {
             Kind::Router(r) => {
                 let hit = r.routes.iter().find(|(pats, _, _)| {
