@@ -36,6 +36,21 @@ fn map(name: &str) -> Value {
     .value
 }
 
+/// Maps a message given as text (segments separated by `\r`).
+fn map_text(msg: &str) -> Value {
+    registry()
+        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .value
+}
+
+/// A one-OBR result around one OBX (`OBX|1|...`).
+fn oru_with(obx: &str) -> String {
+    format!(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita||19800101|F\rOBR|1|O1|F1|RPT^Report^L|||20240601\r{obx}\r"
+    )
+}
+
 fn resources<'a>(b: &'a Value, ty: &str) -> Vec<&'a Value> {
     b["entry"]
         .as_array()
@@ -1598,10 +1613,7 @@ fn procedures_are_mapped_from_pr1() {
 #[test]
 fn roles_become_the_general_practitioner_and_encounter_participants() {
     let msg = "MSH|^~\\&|ADT|HOSP|EHR|HOSP|20240101||ADT^A08|R1|P|2.4\rEVN|A08|20240101\rPID|||MRN1^^^HOSP^MR||DOE^JOHN\rROL|1|AD|PP^Primary Care Provider^HL70443|5555^WELBY^MARCUS^^^DR|20200101||||SPEC^Family medicine^L|||^WPN^PH^^^617^5551111\rROL|1|UC|PP^Primary Care Provider^HL70443|5555^WELBY^MARCUS^^^DR|20200101\rROL|2|DE|PP|6666^GONE^GARY\rPV1|1|I|W1^1^A\rROL|3|AD|CP^Consulting Provider|7777^HOUSE^GREG|20240101\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let b = &out.value;
+    let b = &map_text(msg);
     let roles = resources(b, "PractitionerRole");
     assert_eq!(
         roles.len(),
@@ -1658,17 +1670,9 @@ fn roles_become_the_general_practitioner_and_encounter_participants() {
 /// not a string; without a unit, or not a number, it stays text.
 #[test]
 fn an_untyped_number_with_a_unit_is_a_quantity() {
-    let msg = |obx: &str| {
-        format!(
-            "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|U1|P|2.3\rPID|1||P1^^^F^MR||Num^Nan\rOBR|1|O1|F1|CBC^CBC^L|||20240601\r{obx}\r"
-        )
-    };
-    let reg = registry();
     let value = |obx: &str| {
-        let out = reg
-            .run("hl7v2-fhir-r4", msg(obx).as_bytes(), &RunOptions::default())
-            .unwrap();
-        let o = one(&out.value, "Observation").clone();
+        let b = map_text(&oru_with(obx));
+        let o = one(&b, "Observation").clone();
         o.as_object()
             .unwrap()
             .iter()
@@ -1702,13 +1706,7 @@ fn an_untyped_number_with_a_unit_is_a_quantity() {
 /// provider (IG ORC[Immunization]), VXU NTE → Observation.note.
 #[test]
 fn segments_the_ig_maps_are_not_ignored() {
-    let reg = registry();
-    let run = |m: &str| {
-        reg.run("hl7v2-fhir-r4", m.as_bytes(), &RunOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .value
-    };
-    let orm = run(
+    let orm = map_text(
         "MSH|^~\\&|P|F|L|F|20240601||ORM^O01|O1|P|2.3\rPID|1||P1^^^F^MR||Ord^Olga\rIN1|1|GOLD^Gold plan|INS9|Acme Health\rORC|NW|PL1\rOBR|1|PL1||CBC^CBC^L\r",
     );
     let coverage = one(&orm, "Coverage");
@@ -1718,7 +1716,7 @@ fn segments_the_ig_maps_are_not_ignored() {
         one(&orm, "ServiceRequest")["insurance"][0]["reference"],
         format!("urn:uuid:{}", coverage["id"].as_str().unwrap())
     );
-    let oru = run(
+    let oru = map_text(
         "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R1|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita\rNK1|1|Res^Ron|SPO^Spouse^HL70063\rOBR|1|O1|F1|CBC^CBC^L\rOBX|1|NM|WBC^WBC^L||7|10*3/uL|||||F\r",
     );
     let rp = one(&oru, "RelatedPerson");
