@@ -999,12 +999,10 @@ fn a_large_result_maps_whole() {
             i + 1
         ));
     }
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    assert_eq!(resources(&out.value, "Observation").len(), 2000);
+    let out = map_text(&msg);
+    assert_eq!(resources(&out, "Observation").len(), 2000);
     assert_eq!(
-        one(&out.value, "DiagnosticReport")["result"]
+        one(&out, "DiagnosticReport")["result"]
             .as_array()
             .unwrap()
             .len(),
@@ -1018,10 +1016,8 @@ fn a_large_result_maps_whole() {
 #[test]
 fn documents_keep_their_pdf_and_names_keep_their_spaces() {
     let msg = "MSH|^~\\&|T|F|E|F|20240605||MDM^T02^MDM_T02|D1|P|2.5.1\rEVN|T02|20240605\rPID|1||D9^^^FAC^MR||Doc^Dora||19750505|F\rTXA|1|DS^Discharge summary^HL70270|TX|20240605|1234^Author^Ann||20240605\rOBX|1|TX|DS||Line one||||||F\rOBX|2|ED|PDF^Report^L||^application^pdf^Base64^JVBERi0xLjQK||||||F\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let doc = one(&out.value, "DocumentReference");
+    let out = map_text(msg);
+    let doc = one(&out, "DocumentReference");
     let content = doc["content"].as_array().unwrap();
     assert_eq!(content.len(), 2, "{doc}");
     assert_eq!(
@@ -1108,10 +1104,8 @@ fn administrative_sex_as_sent() {
 #[test]
 fn any_other_value_type_is_kept_as_text() {
     let msg = "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Na^Pat||19800101|F\rOBR|1|O1|F1|ECG^ECG^L|||20240601\rOBX|1|NA|WAVE^Wave^L||1^2^3^4||||||F\rOBX|2|ZZ|LOC^Local^L||local value||||||F\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let values: Vec<&str> = resources(&out.value, "Observation")
+    let out = map_text(msg);
+    let values: Vec<&str> = resources(&out, "Observation")
         .iter()
         .map(|o| o["valueString"].as_str().unwrap_or("(none)"))
         .collect();
@@ -1268,10 +1262,8 @@ fn segments_no_rule_reads_are_kept() {
 #[test]
 fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
     let msg = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\rEVN|A08|20240101\rPID|1||1^^^H^MR||Doe^J||19800101|M|||||(555)123-4567~^^CP^^1^555^7654321~^^PH|^^^w@example.org\rPV1|1|O\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let telecom = one(&out.value, "Patient")["telecom"].clone();
+    let out = map_text(msg);
+    let telecom = one(&out, "Patient")["telecom"].clone();
     assert_eq!(
         telecom,
         serde_json::json!([
@@ -1282,10 +1274,8 @@ fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
     );
     // An address in XTN.1 with no equipment type is an email, not a phone.
     let msg = msg.replace("|(555)123-4567~", "|me@example.org~");
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    assert_eq!(one(&out.value, "Patient")["telecom"][0]["system"], "email");
+    let out = map_text(&msg);
+    assert_eq!(one(&out, "Patient")["telecom"][0]["system"], "email");
 }
 
 /// A repeating OBX-5 (60~120, two organisms) keeps every repetition: the
@@ -1298,10 +1288,8 @@ fn repeated_results_are_all_kept() {
     assert_eq!(obs["component"][0]["valueQuantity"]["value"], 120);
     assert_eq!(obs["component"][0]["code"], obs["code"]);
     let msg = "MSH|^~\\&|L|F|E|H|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Na^Pat||19800101|F\rOBR|1|O1|F1|600-7^Culture^LN|||20240601\rOBX|1|CWE|600-7^Culture^LN||112283007^E. coli^SCT~3092008^S. aureus^SCT||||||F\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let obs = one(&out.value, "Observation");
+    let out = map_text(msg);
+    let obs = one(&out, "Observation");
     assert_eq!(
         obs["valueCodeableConcept"]["coding"][0]["code"],
         "112283007"
@@ -1441,10 +1429,8 @@ fn the_ig_mdm_sample_maps_and_keeps_its_placeholder_document() {
 #[test]
 fn wrapped_base64_is_unwrapped() {
     let msg = "MSH|^~\\&|T|F|E|F|20240605||MDM^T02^MDM_T02|D2|P|2.5.1\rPID|1||D9^^^FAC^MR||Doc^Dora||19750505|F\rTXA|1|DS|TX|20240605\rOBX|1|ED|PDF^Report^L||^application^pdf^Base64^JVBERi0x\\X0D0A\\LjQK||||||F\r";
-    let out = registry()
-        .run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
-        .unwrap();
-    let doc = one(&out.value, "DocumentReference");
+    let out = map_text(msg);
+    let doc = one(&out, "DocumentReference");
     assert_eq!(
         doc["content"][1]["attachment"]["data"], "JVBERi0xLjQK",
         "{doc}"
