@@ -795,7 +795,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("26 case(s), 0 failed"), "{text}");
+    assert!(text.contains("27 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -1925,4 +1925,32 @@ fn lri_style_results() {
         one(&b, "Specimen")["type"]["coding"][0]["code"],
         "119364003" // SPM-4
     );
+}
+
+/// A clinic's DFT: amounts keep their precision and their currency even when
+/// the sender writes it as a component (`125.00^USD`), a payment is `billed`,
+/// and the ordering provider (FT1-21) is kept as a performer.
+#[test]
+fn clinic_charges_keep_amounts_currency_and_people() {
+    let b = map("DFT-P03-clinic.hl7");
+    let charges = resources(&b, "ChargeItem");
+    assert_eq!(charges.len(), 3);
+    let visit = charges[0];
+    assert_eq!(visit["code"]["coding"][0]["code"], "99213"); // FT1-7
+    assert_eq!(visit["priceOverride"]["currency"], "USD"); // FT1-12 125.00^USD
+    assert_eq!(
+        fhir::json::to_string(&visit["priceOverride"]["value"]),
+        "125.00",
+        "as written"
+    );
+    assert_eq!(visit["reason"][1]["coding"][0]["code"], "E11.9"); // FT1-19 rep 2
+    let ordering = visit["performer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["function"]["coding"][0]["code"] == "OP")
+        .unwrap();
+    assert_eq!(ordering["actor"]["identifier"]["value"], "5555"); // FT1-21.1
+    assert_eq!(charges[1]["quantity"]["value"], 2); // FT1-10
+    assert_eq!(charges[2]["status"], "billed", "FT1-6 PY is a payment");
 }
