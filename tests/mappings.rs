@@ -1954,3 +1954,20 @@ fn clinic_charges_keep_amounts_currency_and_people() {
     assert_eq!(charges[1]["quantity"]["value"], 2); // FT1-10
     assert_eq!(charges[2]["status"], "billed", "FT1-6 PY is a payment");
 }
+
+/// ORC-2 with its namespace and OBR-2 with only the number are one placer
+/// number, not two identifiers: the fuller one is kept.
+#[test]
+fn an_order_number_said_twice_is_one_identifier() {
+    let b = map_text(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R1|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita\rORC|RE|ORD1^EHR|FIL1^LAB\rOBR|1|ORD1|FIL1|CBC^CBC^L\rOBX|1|NM|WBC^WBC^L||7|10*3/uL|||||F\r",
+    );
+    let ids = one(&b, "ServiceRequest")["identifier"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0]["value"], "ORD1");
+    assert_eq!(ids[0]["assigner"]["display"], "EHR");
+    assert_eq!(ids[1]["assigner"]["display"], "LAB");
+}

@@ -1435,13 +1435,31 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
 /// Merges a second copy of a resource (or a second segment map's part of
 /// it) into the first: array items not
 /// already there are added.
+/// `a` says all that `b` says (and perhaps more): every member of `b` is in
+/// `a` with a value that covers it; other values must be equal.
+fn covers(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => b
+            .iter()
+            .all(|(k, bv)| a.get(k).is_some_and(|av| covers(av, bv))),
+        _ => a == b,
+    }
+}
+
 fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
     for (k, v) in b {
         match (a.get_mut(&k), v) {
             (Some(Value::Array(x)), Value::Array(y)) => {
+                // The same item said twice, once with more (ORC-2 with its
+                // namespace, OBR-2 with only the number), is one item: the
+                // fuller one.
                 for item in y {
-                    if !x.contains(&item) {
-                        x.push(item);
+                    if x.iter().any(|have| covers(have, &item)) {
+                        continue;
+                    }
+                    match x.iter_mut().find(|have| covers(&item, have)) {
+                        Some(have) => *have = item,
+                        None => x.push(item),
                     }
                 }
             }
@@ -2031,7 +2049,31 @@ impl<'r, 'm> Env<'r, 'm> {
 
 #[cfg(test)]
 mod coding_system_tests {
-    use super::{base64_data, code_system_uri, coding_system};
+    use super::{base64_data, code_system_uri, coding_system, merge_distinct};
+    use serde_json::json;
+
+    #[test]
+    fn merging_keeps_the_fuller_of_two_copies() {
+        let mut a = json!({"identifier": [{"value": "O1"}, {"value": "F1", "system": "urn:x"}]});
+        let b = json!({"identifier": [
+            {"value": "O1", "assigner": {"display": "EHR"}},
+            {"value": "F1"},
+            {"value": "O2"}
+        ]});
+        let (serde_json::Value::Object(a_map), serde_json::Value::Object(b_map)) = (&mut a, b)
+        else {
+            unreachable!()
+        };
+        merge_distinct(a_map, b_map);
+        assert_eq!(
+            a["identifier"],
+            json!([
+                {"value": "O1", "assigner": {"display": "EHR"}},
+                {"value": "F1", "system": "urn:x"},
+                {"value": "O2"}
+            ])
+        );
+    }
 
     #[test]
     fn base64_data_takes_wrapped_base64_and_refuses_the_rest() {
