@@ -1772,6 +1772,23 @@ fn iam_allergies_are_mapped_and_keep_their_id() {
     assert_eq!(pen["verificationStatus"]["coding"][0]["code"], "confirmed"); // IAM-17 C
     assert_eq!(pen["onsetDateTime"], "2015-03-12"); // IAM-11
     assert_eq!(pen["recorder"]["display"], "Nurse, Nora"); // IAM-14
+    // IG: the severity as sent stays, as an alternate code on criticality.
+    assert_eq!(
+        pen["_criticality"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "SV"
+    );
+    let unknown = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A04|X1|P|2.5\rPID|||M1^^^H^MR||DOE^JOHN||19800101|M\rAL1|1|DA|PEN^Penicillin|QQ\r",
+    );
+    let al = one(&unknown, "AllergyIntolerance");
+    assert!(
+        al.get("criticality").is_none(),
+        "QQ is no severity the table knows"
+    );
+    assert_eq!(
+        al["_criticality"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"], "QQ",
+        "but it is not lost"
+    );
     let shellfish = allergies[1];
     assert_eq!(
         shellfish["clinicalStatus"]["coding"][0]["code"], "inactive",
