@@ -1666,6 +1666,14 @@ fn an_untyped_number_with_a_unit_is_a_quantity() {
             .map(|(k, v)| (k.clone(), v.clone()))
             .unwrap()
     };
+    // A result status the table does not map (S, partial) is `unknown`, and stays as sent.
+    let partial = map_text(&oru_with("OBX|1|NM|WBC^White cells^L||7.2|10*3/uL|||||S"));
+    let o = one(&partial, "Observation");
+    assert_eq!(o["status"], "unknown");
+    assert_eq!(
+        o["_status"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "S"
+    );
     let (k, v) = value("OBX|1||WBC^White cells^L||7.2|10*3/uL|4.0-11.0|N|||F");
     assert_eq!(k, "valueQuantity");
     assert_eq!(v, serde_json::json!({"value": 7.2, "unit": "10*3/uL"}));
