@@ -1719,6 +1719,12 @@ fn segments_the_ig_maps_are_not_ignored() {
 
     let oml = map("OML-O21-01.hl7");
     assert_eq!(one(&oml, "ServiceRequest")["note"][0]["text"], "Urgent");
+    // IG TQ1[ServiceRequest]: TQ1-9 R is routine, TQ1-11 a note.
+    assert_eq!(one(&oml, "ServiceRequest")["priority"], "routine");
+    assert_eq!(
+        one(&oml, "ServiceRequest")["note"][1]["text"],
+        "Fasting Sugar"
+    );
     // The order's coverage is made in the INSURANCE group, beside the ORDER group.
     assert_eq!(
         one(&oml, "ServiceRequest")["insurance"][0]["reference"],
