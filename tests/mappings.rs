@@ -2002,3 +2002,54 @@ fn an_order_number_said_twice_is_one_identifier() {
     assert_eq!(ids[0]["assigner"]["display"], "EHR");
     assert_eq!(ids[1]["assigner"]["display"], "LAB");
 }
+
+/// `map run` on a batch file maps every message and prints a JSON array,
+/// one Bundle per message; a message that fails is named on stderr (its
+/// place in the batch and why), the others still map, and the exit code says
+/// something failed.
+#[test]
+fn map_run_takes_a_batch_file() {
+    let out = caduceus(&[
+        "map",
+        "run",
+        "hl7v2-fhir-r4",
+        "--input",
+        "fixtures/hl7-batch/adt-batch-2.hl7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundles: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let controls: Vec<&str> = bundles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["identifier"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(controls, ["B1-1", "B1-2"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("batch.hl7");
+    std::fs::write(
+        &file,
+        "FHS|^~\\&|A|F\rBHS|^~\\&|A|F\rMSH|^~\\&|A|F|B|F|20240601||ADT^A04|K1|P|2.5.1\rPID|1||K1^^^F^MR||Ok^One\rMSH|^~\\&|A|F|B|F|20240601||ADT^A04|K2|P|2.5.1\rEVN|A04|20240601\rMSH|^~\\&|A|F|B|F|20240601||ADT^A04|K3|P|2.5.1\rPID|1||K3^^^F^MR||Ok^Three\rBTS|3\rFTS|1\r",
+    )
+    .unwrap();
+    let out = caduceus(&[
+        "map",
+        "run",
+        "hl7v2-fhir-r4",
+        "--input",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("message 2 of 3") && stderr.contains("PID"),
+        "{stderr}"
+    );
+    let bundles: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bundles.as_array().unwrap().len(), 2, "the others still map");
+}

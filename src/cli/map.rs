@@ -34,7 +34,7 @@ pub enum BundleArg {
 pub struct RunArgs {
     /// A mapping name from mappings/ (e.g. hl7v2-fhir-r4) or a path to a mapping file.
     pub mapping: String,
-    /// The input message.
+    /// The input message, or a batch file (FHS/BHS or several messages: one result per message, as a JSON array).
     #[arg(long)]
     pub input: PathBuf,
     /// Bundle type.
@@ -117,21 +117,61 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                 validate: !a.no_validate,
                 report_unread: a.unread,
             };
-            match reg.run(&name, &input, &opts) {
-                Ok(out) => {
-                    println!("{}", fhir::json::to_string_pretty(&out.value));
-                    if a.unread {
-                        for u in &out.unread {
-                            eprintln!("unread: {u}");
-                        }
-                    }
-                    Ok(ExitCode::SUCCESS)
+            // A batch file (FHS/BHS, or several MSH): each message is mapped
+            // and the results are printed as a JSON array, one per message;
+            // a message that fails is named on stderr and the rest still map.
+            let messages: Vec<&[u8]> = match hl7v2::batch::split(&input) {
+                Ok(split)
+                    if split.messages.len() > 1
+                        || split.file_header.is_some()
+                        || !split.batch_headers.is_empty() =>
+                {
+                    split.messages.iter().map(|r| &input[r.clone()]).collect()
                 }
-                Err(e) => {
-                    eprintln!("{e}");
-                    Ok(ExitCode::from(1))
+                _ => vec![&input[..]],
+            };
+            let batch = messages.len() > 1
+                || input.trim_ascii_start().starts_with(b"FHS")
+                || input.trim_ascii_start().starts_with(b"BHS");
+            let mut bundles = Vec::new();
+            let mut failed = 0;
+            for (i, m) in messages.iter().enumerate() {
+                match reg.run(&name, m, &opts) {
+                    Ok(out) => {
+                        if a.unread {
+                            for u in &out.unread {
+                                if batch {
+                                    eprintln!("message {}: unread: {u}", i + 1);
+                                } else {
+                                    eprintln!("unread: {u}");
+                                }
+                            }
+                        }
+                        bundles.push(out.value);
+                    }
+                    Err(e) if batch => {
+                        failed += 1;
+                        eprintln!("message {} of {}: {e}", i + 1, messages.len());
+                    }
+                    Err(e) => eprintln!("{e}"),
                 }
             }
+            match (batch, bundles.pop()) {
+                (false, Some(one)) => println!("{}", fhir::json::to_string_pretty(&one)),
+                (false, None) => return Ok(ExitCode::from(1)),
+                (true, last) => {
+                    bundles.extend(last);
+                    println!(
+                        "{}",
+                        fhir::json::to_string_pretty(&serde_json::Value::Array(bundles))
+                    );
+                }
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         MapCommand::Test(a) => {
             let (reg, _) = registry(cli)?;
