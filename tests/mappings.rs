@@ -2053,3 +2053,59 @@ fn map_run_takes_a_batch_file() {
     let bundles: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(bundles.as_array().unwrap().len(), 2, "the others still map");
 }
+
+/// Adding a block for something else to a mapping does not give unrelated
+/// resources new ids (a redelivery would otherwise make second copies on the
+/// server): default ids are named by alias, not by place in the list.
+#[test]
+fn adding_a_block_keeps_other_resources_ids() {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&repo().join("mappings"), dir.path());
+    let adt = dir.path().join("messages/ADT_A01.yaml");
+    let text = std::fs::read_to_string(&adt).unwrap();
+    let anchor = "  - resource: Location\n    as: location\n";
+    assert!(text.contains(anchor));
+    let added = text.replacen(
+        anchor,
+        &format!(
+            "  - resource: Basic\n    as: note\n    set:\n      - code.text: '\"added\"'\n{anchor}"
+        ),
+        1,
+    );
+    std::fs::write(&adt, added).unwrap();
+    let edited = Registry::load(dir.path()).unwrap();
+    let input = fixture("hl7/ADT-A01-01.hl7");
+    let before = map("ADT-A01-01.hl7");
+    let after = edited
+        .run("hl7v2-fhir-r4", &input, &RunOptions::default())
+        .unwrap()
+        .value;
+    assert_eq!(resources(&after, "Basic").len(), 1, "the block was added");
+    let ids = |b: &Value, ty: &str| -> Vec<String> {
+        resources(b, ty)
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for ty in [
+        "Location",
+        "RelatedPerson",
+        "Observation",
+        "Condition",
+        "Coverage",
+    ] {
+        assert_eq!(ids(&before, ty), ids(&after, ty), "{ty}");
+    }
+}

@@ -267,6 +267,9 @@ pub struct Block {
     pub each: Option<CExpr>,
     /// What it does.
     pub kind: BlockKind,
+    /// Its name in default ids (alias or segment group, and its place among
+    /// the blocks of that name: `location1`, `ORDER1`).
+    pub name: String,
 }
 
 /// What to do with segments no rule reads that the structure does not know (Z-segments).
@@ -1012,7 +1015,31 @@ impl Compiler<'_> {
                 when,
                 each,
                 kind,
+                name: String::new(),
             });
+        }
+        // Each block's name for default ids: its alias (nested blocks: the
+        // segment group they go through) and its place among the blocks of
+        // that name, so adding a block for something else to a mapping does
+        // not give unrelated resources new ids.
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for b in &mut out {
+            let base = match (&b.kind, b.each.as_ref().map(|e| &e.node)) {
+                (BlockKind::Resource(rb), _) => rb.alias.clone(),
+                (BlockKind::Nested(_), Some(CNode::Group(group, _))) => group.clone(),
+                (BlockKind::Nested(_), _) => String::new(),
+            };
+            let nth = match seen.iter_mut().find(|(n, _)| *n == base) {
+                Some((_, k)) => {
+                    *k += 1;
+                    *k
+                }
+                None => {
+                    seen.push((base.clone(), 1));
+                    1
+                }
+            };
+            b.name = format!("{base}{nth}");
         }
         out
     }

@@ -1901,24 +1901,7 @@ impl<'r, 'm> Env<'r, 'm> {
         out: &mut Vec<Instance<'p, 'm>>,
         path: &str,
     ) -> Result<(), MapError> {
-        // A default id is named by the block's alias and its place among the
-        // blocks of that alias (nested blocks: by the segment group they go
-        // through, `for: ORDER[*]`), not
-        // by its place in the list: adding a block for something else to a
-        // mapping must not give unrelated resources new ids (a redelivery
-        // would then make a second copy of each on the server).
-        let mut seen: HashMap<&str, usize> = HashMap::new();
         for b in blocks {
-            let name = match (&b.kind, b.each.as_ref().map(|e| &e.node)) {
-                (BlockKind::Resource(rb), _) => rb.alias.as_str(),
-                (BlockKind::Nested(_), Some(CNode::Group(group, _))) => group.as_str(),
-                (BlockKind::Nested(_), _) => "",
-            };
-            let nth = {
-                let n = seen.entry(name).or_insert(0);
-                *n += 1;
-                *n
-            };
             let iterations: Vec<Option<Val<'m>>> = match &b.each {
                 None => vec![None],
                 Some(e) => self.eval(e, sc)?.into_iter().map(Some).collect(),
@@ -1941,7 +1924,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 {
                     continue;
                 }
-                let here = format!("{path}/{name}{nth}.{k}");
+                let here = format!("{path}/{}.{k}", b.name);
                 match &b.kind {
                     BlockKind::Resource(rb) => {
                         let id = match &rb.id {
@@ -1982,7 +1965,10 @@ impl<'r, 'm> Env<'r, 'm> {
                             let idx = frames.len();
                             frames.push(Frame {
                                 parent: Some(scope.frame),
-                                group: name.to_string(),
+                                group: match b.each.as_ref().map(|e| &e.node) {
+                                    Some(CNode::Group(g, _)) => g.clone(),
+                                    _ => String::new(),
+                                },
                                 ..Frame::default()
                             });
                             frames[scope.frame].children.push(idx);
