@@ -795,7 +795,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("27 case(s), 0 failed"), "{text}");
+    assert!(text.contains("29 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -2108,4 +2108,105 @@ fn adding_a_block_keeps_other_resources_ids() {
     ] {
         assert_eq!(ids(&before, ty), ids(&after, ty), "{ty}");
     }
+}
+
+/// An ADT from a registration system that sends everything it knows: birth
+/// order wins the multipleBirth[x] choice (IG PID-24 only "IF PID-25 NOT
+/// VALUED"), an insured who is the patient makes the Patient the subscriber
+/// (IG IN1-16 "subscriber(Patient)" when IN1-17 is self), and each identifier
+/// and name repetition keeps its type.
+#[test]
+fn registration_with_twins_identities_and_self_insured() {
+    let b = map("ADT-A01-multi-identity.hl7");
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["multipleBirthInteger"], 2); // PID-25
+    assert!(
+        patient.get("multipleBirthBoolean").is_none(),
+        "a choice holds one value"
+    );
+    let ids = patient["identifier"].as_array().unwrap();
+    assert_eq!(ids[0]["value"], "123456");
+    assert_eq!(ids[0]["type"]["coding"][0]["code"], "MR");
+    assert_eq!(ids[1]["type"]["coding"][0]["code"], "SS");
+    assert_eq!(ids[2]["type"]["coding"][0]["code"], "DL");
+    assert_eq!(ids[2]["period"]["end"], "2030-01-01"); // CX.8
+    assert_eq!(patient["name"][0]["family"], "DOE");
+    assert_eq!(patient["name"][0]["suffix"][0], "JR");
+    assert_eq!(patient["name"][1]["use"], "maiden"); // XPN.7 M
+    assert_eq!(
+        patient["name"].as_array().unwrap().len(),
+        2,
+        "the empty alias is no name"
+    );
+    let email = patient["telecom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["system"] == "email")
+        .unwrap();
+    assert_eq!(email["value"], "jane.doe@example.com"); // XTN.4 with XTN.3 Internet
+    assert_eq!(patient["address"][1]["type"], "postal"); // XAD.7 M
+    assert_eq!(patient["deceasedBoolean"], false); // PID-30 N
+    let coverage = one(&b, "Coverage");
+    assert_eq!(coverage["subscriber"]["reference"], full_url(patient));
+    assert_eq!(coverage["subscriber"]["display"], "DOE, JANE"); // IN1-16
+    assert_eq!(coverage["relationship"]["coding"][0]["code"], "self");
+}
+
+/// Without a birth order, the indicator alone is the boolean, N as well as Y.
+#[test]
+fn multiple_birth_indicator_alone_is_a_boolean() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20260101||ADT^A04|1|P|2.5\rPID|1||9^^^H^MR||X^Y||20000101|F||||||||||||||||N\r",
+    );
+    assert_eq!(one(&b, "Patient")["multipleBirthBoolean"], false);
+}
+
+/// A v2.3 lab feed sends its abnormal flags bare (H, L, N): each becomes a
+/// v3 ObservationInterpretation coding (IG OBX-8 vocabulary
+/// InterpretationCodes), keeping the sender's display; a flag the table does
+/// not know stays as sent, and one sent with its table keeps that table.
+#[test]
+fn bare_abnormal_flags_get_their_code_system() {
+    let b = map("ORU-R01-v23-lab.hl7");
+    let obs = resources(&b, "Observation");
+    let by_code = |c: &str| {
+        *obs.iter()
+            .find(|o| o["code"]["coding"][0]["code"] == c)
+            .unwrap()
+    };
+    let v3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
+    let hgb = by_code("HGB");
+    assert_eq!(hgb["interpretation"][0]["coding"][0]["system"], v3);
+    assert_eq!(hgb["interpretation"][0]["coding"][0]["code"], "L");
+    assert_eq!(hgb["interpretation"][0]["coding"][0]["display"], "Low");
+    assert_eq!(hgb["interpretation"][1]["coding"][0]["code"], "A"); // OBX-8 repeats
+    assert_eq!(by_code("K")["interpretation"][0]["coding"][0]["code"], "LL");
+    assert_eq!(by_code("K")["status"], "corrected"); // OBX-11 C
+    assert_eq!(
+        by_code("K")["note"][0]["text"],
+        "Result corrected; previously reported 5.5"
+    );
+    let titer = by_code("TITER");
+    let flag = &titer["interpretation"][0]["coding"][0];
+    assert_eq!(flag["code"], "XYZ");
+    assert_eq!(flag["display"], "Lab flag");
+    assert!(
+        flag.get("system").is_none(),
+        "an unknown flag is not given a system"
+    );
+    assert_eq!(titer["valueRatio"]["denominator"]["value"], 128); // SN 1:128
+    let plt = by_code("PLT");
+    assert_eq!(plt["valueQuantity"]["comparator"], ">");
+    assert_eq!(plt["valueQuantity"]["value"], 450);
+    assert_eq!(by_code("INTERP")["valueString"], "Line one\nLine two"); // TX repetitions
+    assert_eq!(by_code("GLU")["status"], "cancelled"); // OBX-11 X, blank value
+    assert!(by_code("GLU").get("valueQuantity").is_none());
+    assert_eq!(by_code("TIME")["valueTime"], "12:30:00");
+    assert_eq!(by_code("DOB")["valueDateTime"], "2026-11-01");
+    let explicit = map_text(&oru_with("OBX|1|NM|K^K^L||5|mmol/L||H^High^HL70078|||F"));
+    assert_eq!(
+        one(&explicit, "Observation")["interpretation"][0]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0078"
+    );
 }

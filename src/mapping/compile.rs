@@ -1678,7 +1678,7 @@ impl Compiler<'_> {
                         }
                     },
                     Arg::Value => {
-                        if sig.func == Func::Lookup && i == 2 {
+                        if matches!(sig.func, Func::Lookup | Func::Coding) && i == 2 {
                             if let Expr::Lit(Lit::Str(p)) = &a.node {
                                 match Unmapped::parse(p) {
                                     Some(u) => {
@@ -1691,12 +1691,12 @@ impl Compiler<'_> {
                                         continue;
                                     }
                                     None => {
-                                        self.err(apos, format!("lookup(): the policy is \"pass\", \"default\" or \"error\", not {p:?}"));
+                                        self.err(apos, format!("{name}(): the policy is \"pass\", \"default\" or \"error\", not {p:?}"));
                                         return None;
                                     }
                                 }
                             }
-                            self.err(apos, "lookup(): the third argument is a quoted policy: \"pass\", \"default\" or \"error\"");
+                            self.err(apos, format!("{name}(): the third argument is a quoted policy: \"pass\", \"default\" or \"error\""));
                             return None;
                         }
                         // where()'s test reads each value of the first argument as `.`.

@@ -45,7 +45,7 @@ pub enum Func {
     Lookup,
     /// `display(Table, x)`: the translated code's display.
     Display,
-    /// `coding(Table, x)`: a Coding (system, code, display).
+    /// `coding(Table, x[, policy])`: a Coding (system, code, display).
     Coding,
     /// `exists(x)`
     Exists,
@@ -167,7 +167,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::Boolean, "boolean", 1, 1, V, Ty::Bool, false),
     sig(Func::Lookup, "lookup", 2, 4, TABLE, Ty::Code, false),
     sig(Func::Display, "display", 2, 2, TABLE, Ty::Text, false),
-    sig(Func::Coding, "coding", 2, 2, TABLE, Ty::Json("Coding"), false),
+    sig(Func::Coding, "coding", 2, 3, TABLE, Ty::Json("Coding"), false),
     sig(Func::Exists, "exists", 1, 1, V, Ty::Bool, true),
     sig(Func::Empty, "empty", 1, 1, V, Ty::Bool, true),
     sig(Func::Count, "count", 1, 1, V, Ty::Number, true),
