@@ -684,6 +684,16 @@ fn compile_errors_name_file_line_and_column() {
             .any(|e| e.starts_with("t.yaml:4:1: unknown key \"rulez\"")),
         "{got:?}"
     );
+    // 18. A request mode that is not one.
+    let got = broken(
+        "t.yaml",
+        "mapping: T\nkind: message\ntarget: fhir/Bundle\nresources:\n  - resource: Patient\n    request: replace\n",
+    );
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with("t.yaml:6:14: request: expected `update`")),
+        "{got:?}"
+    );
     // `caduceus check` prints the same lines.
     let setup = Setup::new(SERVER, &[]);
     let maps = setup.path().join("mappings");
@@ -2209,4 +2219,156 @@ fn bare_abnormal_flags_get_their_code_system() {
         one(&explicit, "Observation")["interpretation"][0]["coding"][0]["system"],
         "http://terminology.hl7.org/CodeSystem/v2-0078"
     );
+}
+
+/// The SIU resource segments per the IG's AIG/AIL/AIP[Appointment] sheets:
+/// AIG-3 is the resource and AIG-4 its type; AIL-3 is a Location and AIP-3 a
+/// Practitioner, both made and referenced inside the Bundle; each one's start
+/// (AIG-8, AIL-6, AIP-6) is its participation's start.
+#[test]
+fn appointment_resources_are_participants_per_the_ig() {
+    let b = map("SIU-S12-01.hl7");
+    let ap = one(&b, "Appointment");
+    let parts = ap["participant"].as_array().unwrap();
+    let equipment = parts
+        .iter()
+        .find(|p| p["actor"]["identifier"]["value"] == "5001")
+        .expect("AIG-3.1");
+    assert_eq!(equipment["actor"]["display"], "EVIS X12 Video Colonoscope"); // AIG-3.2
+    assert_eq!(equipment["type"][0]["coding"][0]["display"], "Equipment"); // AIG-4
+    assert_eq!(equipment["period"]["start"], "2021-09-24T09:30:00+02:15"); // AIG-8
+    let location = one(&b, "Location");
+    assert_eq!(location["name"], "055 Room01"); // AIL-3.1, AIL-3.2
+    assert_eq!(location["managingOrganization"]["display"], "GH Clinic"); // AIL-3.4
+    let room = parts
+        .iter()
+        .find(|p| p["actor"]["reference"] == full_url(location))
+        .expect("AIL-3 is a participant");
+    assert_eq!(room["type"][0]["coding"][0]["code"], "C"); // AIL-4
+    let doctor = one(&b, "Practitioner");
+    assert_eq!(doctor["identifier"][0]["value"], "1210"); // AIP-3.1
+    assert_eq!(doctor["name"][0]["family"], "GE");
+    let doc = parts
+        .iter()
+        .find(|p| p["actor"]["reference"] == full_url(doctor))
+        .expect("AIP-3 is a participant");
+    assert_eq!(doc["type"][0]["coding"][0]["display"], "Gastroenterologist"); // AIP-4
+    // A bare role from the encounter participant types gets its system.
+    let s = "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1||||||||||^^30^202612011000\rAIP|1|A|55^DOC^DANA|ATND\r";
+    let b = map_text(s);
+    let ap = one(&b, "Appointment");
+    let attending = ap["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"][0]["coding"][0]["code"] == "ATND")
+        .unwrap();
+    assert_eq!(
+        attending["type"][0]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+    );
+}
+
+fn request_of<'a>(b: &'a Value, r: &Value) -> &'a Value {
+    let url = full_url(r);
+    &b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fullUrl"] == url)
+        .unwrap()["request"]
+}
+
+/// Every ADT event of one visit writes the same Encounter (its id comes from
+/// the patient and PV1-19), and a place is the same Location in every
+/// message: an A01, A02 and A03 for one stay are one Encounter on the server,
+/// not three. Another patient's visit with the same number is another one.
+#[test]
+fn one_visit_is_one_encounter_across_messages() {
+    let adt = |event: &str, control: &str, mrn: &str, pv1: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|ADT|HOSP|HIE|HIE|20261122{control}||ADT^{event}|{control}|P|2.5\rEVN|{event}|20261122\rPID|1||{mrn}^^^HOSP^MR||DOE^JO||19600606|F\r{pv1}\r"
+        ))
+    };
+    let admit = adt(
+        "A01",
+        "1000",
+        "888",
+        "PV1|1|I|ICU^1^A^HOSP||||||||||||||||VN888",
+    );
+    let transfer = adt(
+        "A02",
+        "1100",
+        "888",
+        "PV1|1|I|3E^310^B^HOSP|||ICU^1^A^HOSP|||||||||||||VN888",
+    );
+    let discharge = adt(
+        "A03",
+        "1200",
+        "888",
+        "PV1|1|I|3E^310^B^HOSP||||||||||||||||VN888",
+    );
+    let other = adt(
+        "A01",
+        "1300",
+        "999",
+        "PV1|1|I|ICU^1^A^HOSP||||||||||||||||VN888",
+    );
+    let enc = |b: &Value| full_url(one(b, "Encounter"));
+    assert_eq!(enc(&admit), enc(&transfer));
+    assert_eq!(enc(&admit), enc(&discharge));
+    assert_ne!(enc(&admit), enc(&other), "another patient's visit 888");
+    assert_eq!(one(&discharge, "Encounter")["status"], "finished");
+    let e = one(&admit, "Encounter");
+    assert_eq!(request_of(&admit, e)["method"], "PUT");
+    assert_eq!(
+        request_of(&admit, e)["url"],
+        format!("Encounter/{}", e["id"].as_str().unwrap())
+    );
+    // ICU 1 A is one Location, as the A01's current and the A02's prior place.
+    let icu = full_url(one(&admit, "Location"));
+    let prior = &one(&transfer, "Encounter")["location"][1];
+    assert_eq!(prior["status"], "completed");
+    assert_eq!(prior["location"]["reference"], icu);
+    assert_eq!(full_url(one(&other, "Location")), icu);
+}
+
+/// A lab result refers to its patient and visit; the ADT feed owns them.
+/// Both are written as conditional creates on their first identifier, so a
+/// result never overwrites the registered demographics with the thinner
+/// copy an ORU carries, and the references inside the Bundle still resolve
+/// (to the existing record, or to one created for it). The Encounter's
+/// fullUrl is the ADT's Encounter id. A Z-segment goes on a resource the
+/// message does write.
+#[test]
+fn results_refer_to_the_patient_and_visit_without_overwriting_them() {
+    let oru = map_text(
+        "MSH|^~\\&|LAB|HOSP|EHR|HOSP|202611221200||ORU^R01|L1|P|2.5.1\rPID|1||A,1\\F\\2^^^&urn:oid:2.16.840.1.113883.19&ISO^MR||ROE^RI||19700101|M\rPV1|1|I|ICU^1^A^HOSP||||||||||||||||VN888\rOBR|1|O1|F1|CBC^CBC^L|||202611221000\rOBX|1|NM|K^K^L||5|mmol/L|||||F\rZLB|1|lab private\r",
+    );
+    let patient = one(&oru, "Patient");
+    let req = request_of(&oru, patient);
+    assert_eq!(req["method"], "POST");
+    assert_eq!(req["url"], "Patient");
+    // `system|value`, the value's `,` and `|` escaped for FHIR search, then
+    // the whole token for the URL.
+    assert_eq!(
+        req["ifNoneExist"],
+        "identifier=urn%3Aoid%3A2.16.840.1.113883.19|A%5C%2C1%5C%7C2"
+    );
+    let enc = one(&oru, "Encounter");
+    assert_eq!(request_of(&oru, enc)["method"], "POST");
+    assert_eq!(request_of(&oru, enc)["ifNoneExist"], "identifier=VN888");
+    let admit = map_text(
+        "MSH|^~\\&|ADT|HOSP|HIE|HIE|202611221000||ADT^A01|A1|P|2.5.1\rPID|1||A,1\\F\\2^^^&urn:oid:2.16.840.1.113883.19&ISO^MR||ROE^RI||19700101|M\rPV1|1|I|ICU^1^A^HOSP||||||||||||||||VN888\r",
+    );
+    assert_eq!(full_url(enc), full_url(one(&admit, "Encounter")));
+    assert_eq!(
+        one(&oru, "Observation")["subject"]["reference"],
+        full_url(patient)
+    );
+    assert!(patient.get("extension").is_none());
+    let header = one(&oru, "MessageHeader");
+    assert_eq!(header["extension"][0]["valueString"], "ZLB|1|lab private");
+    // The ADT is the source of truth for its patient: a PUT.
+    assert_eq!(request_of(&admit, one(&admit, "Patient"))["method"], "PUT");
 }

@@ -245,13 +245,30 @@ pub struct ResourceBlock {
     pub from: Vec<CExpr>,
     /// `set:` rules applied after.
     pub set: Vec<Rule>,
+    /// `request:` how a transaction Bundle writes it.
+    pub request: Request,
+}
+
+/// How a transaction Bundle writes a resource (a block's `request:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Request {
+    /// `update` (the default): `PUT Type/id`. The message is the source of
+    /// truth for the resource (an ADT for its patient and visit).
+    #[default]
+    Update,
+    /// `create`: `POST Type` with `ifNoneExist` on the resource's first
+    /// identifier. The message only refers to a record another feed owns
+    /// (a lab result's patient): it is created when missing and never
+    /// overwritten with the thinner copy this message carries. Without an
+    /// identifier to search by, the block is written as `update`.
+    Create,
 }
 
 /// What a block does.
 #[derive(Clone, Debug)]
 pub enum BlockKind {
     /// Makes a resource.
-    Resource(ResourceBlock),
+    Resource(Box<ResourceBlock>),
     /// Nested blocks (under `for:`/`when:`).
     Nested(Vec<Block>),
 }
@@ -923,6 +940,7 @@ impl Compiler<'_> {
                 "for",
                 "resources",
                 "note",
+                "request",
             ];
             if let YValue::Map(entries) = &it.value {
                 self.known_keys(entries, &allowed, "a resource block");
@@ -994,13 +1012,25 @@ impl Compiler<'_> {
                     Some(s) => self.rules(s, ctx, &inner),
                     None => Vec::new(),
                 };
-                BlockKind::Resource(ResourceBlock {
+                let request = match it.get("request").map(|r| (r, r.as_str())) {
+                    None | Some((_, Some("update"))) => Request::Update,
+                    Some((_, Some("create"))) => Request::Create,
+                    Some((r, _)) => {
+                        self.err(
+                            r.pos,
+                            "request: expected `update` (PUT, the default) or `create` (POST with ifNoneExist on the first identifier)",
+                        );
+                        Request::Update
+                    }
+                };
+                BlockKind::Resource(Box::new(ResourceBlock {
                     resource: def.name,
                     alias,
                     id,
                     from,
                     set,
-                })
+                    request,
+                }))
             } else if let Some(inner_blocks) = it.get("resources") {
                 BlockKind::Nested(self.blocks(inner_blocks, &inner))
             } else {

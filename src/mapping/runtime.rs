@@ -19,7 +19,7 @@ use smallvec::{SmallVec, smallvec};
 
 use super::Registry;
 use super::compile::{
-    Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Rule,
+    Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Request, Rule,
     StepIndex, TargetPath, ZPolicy,
 };
 use super::datetime;
@@ -129,6 +129,59 @@ struct Frame {
     aliases: HashMap<String, Vec<String>>,
     /// The segment group a nested block goes through (`ORDER`), if any.
     group: String,
+}
+
+/// A resource made from a message, before it goes into the Bundle.
+struct Made {
+    alias: String,
+    id: String,
+    obj: Map<String, Value>,
+    origin: Origin,
+    request: Request,
+}
+
+/// The search a conditional create (`request: create`) runs: the resource's
+/// first identifier with a value, as a FHIR token (`identifier=system|value`,
+/// or `identifier=value` without a system), escaped for FHIR search (`\`,
+/// `|`, `,`, `$`) and then for the URL.
+fn if_none_exist(obj: &Map<String, Value>) -> Option<String> {
+    let first = match obj.get("identifier")? {
+        Value::Array(ids) => ids
+            .iter()
+            .find(|i| i.get("value").is_some_and(Value::is_string))?,
+        one => one,
+    };
+    let value = first.get("value")?.as_str()?;
+    let token = |t: &str| {
+        let mut out = String::new();
+        for c in t.chars() {
+            if matches!(c, '\\' | '|' | ',' | '$') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        // RFC 3986's unreserved characters stay as they are.
+        percent_encode(&out, b"-._~")
+    };
+    Some(match first.get("system").and_then(Value::as_str) {
+        Some(system) => format!("identifier={}|{}", token(system), token(value)),
+        None => format!("identifier={}", token(value)),
+    })
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
 }
 
 struct Instance<'p, 'm> {
@@ -1225,17 +1278,8 @@ pub fn coding_system(name: &str) -> String {
 /// sender's own) becomes `urn:hl7v2:0396:NAME`, percent-encoded, so it stays
 /// readable and reversible.
 pub fn code_system_uri(name: &str) -> String {
-    known_system(name).unwrap_or_else(|| {
-        let mut out = String::from("urn:hl7v2:0396:");
-        for b in name.trim().bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~+".contains(&b) {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    })
+    known_system(name)
+        .unwrap_or_else(|| format!("urn:hl7v2:0396:{}", percent_encode(name.trim(), b"-._~+")))
 }
 
 fn known_system(name: &str) -> Option<String> {
@@ -1610,7 +1654,7 @@ impl Registry {
         let mut instances = Vec::new();
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
         // Phase 2: build.
-        let mut resources: Vec<(String, String, Map<String, Value>, Origin)> = Vec::new();
+        let mut resources: Vec<Made> = Vec::new();
         // Index by id: a large message (thousands of OBX) must not be quadratic.
         let mut by_id: HashMap<String, usize> = HashMap::with_capacity(instances.len());
         for inst in &instances {
@@ -1635,15 +1679,16 @@ impl Registry {
             // The same resource made twice (a practitioner who is both
             // attending and admitting) is one entry.
             match by_id.get(&inst.id).and_then(|i| resources.get_mut(*i)) {
-                Some((_, _, existing, _)) => merge_distinct(existing, obj),
+                Some(made) => merge_distinct(&mut made.obj, obj),
                 None => {
                     by_id.insert(inst.id.clone(), resources.len());
-                    resources.push((
-                        inst.block.alias.clone(),
-                        inst.id.clone(),
+                    resources.push(Made {
+                        alias: inst.block.alias.clone(),
+                        id: inst.id.clone(),
                         obj,
-                        inst.origin.clone(),
-                    ))
+                        origin: inst.origin.clone(),
+                        request: inst.block.request,
+                    })
                 }
             }
         }
@@ -1671,12 +1716,17 @@ impl Registry {
                 });
             }
             ZPolicy::Keep if !z.is_empty() => {
+                // On a resource this message writes (a conditional create
+                // of a record another feed owns may not be written at all).
+                let written = |m: &Made| m.request == Request::Update;
                 let target = resources
                     .iter()
-                    .position(|(alias, _, _, _)| alias == "patient")
+                    .position(|m| m.alias == "patient" && written(m))
                     .or_else(|| {
-                        resources.iter().position(|(_, _, o, _)| {
-                            o.get("resourceType").and_then(Value::as_str) != Some("Bundle")
+                        resources.iter().position(|m| {
+                            written(m)
+                                && m.obj.get("resourceType").and_then(Value::as_str)
+                                    != Some("Bundle")
                         })
                     });
                 if let Some(t) = target {
@@ -1691,7 +1741,7 @@ impl Registry {
                             serde_json::json!({"url": Z_EXTENSION, "valueString": text})
                         })
                         .collect();
-                    let obj = &mut resources[t].2;
+                    let obj = &mut resources[t].obj;
                     match obj.get_mut("extension") {
                         Some(Value::Array(a)) => a.extend(exts),
                         _ => {
@@ -1709,26 +1759,38 @@ impl Registry {
         let bundle_type = opts.bundle_type.unwrap_or(mm.bundle_type);
         let mut entries = Vec::new();
         if bundle_type == BundleType::Message {
-            resources.sort_by_key(|(_, _, o, _)| {
-                o.get("resourceType").and_then(Value::as_str) != Some("MessageHeader")
+            resources.sort_by_key(|m| {
+                m.obj.get("resourceType").and_then(Value::as_str) != Some("MessageHeader")
             });
         }
         let mut origins = Vec::with_capacity(resources.len());
-        for (alias, id, obj, origin) in resources {
+        for Made {
+            alias,
+            id,
+            obj,
+            origin,
+            request,
+        } in resources
+        {
             origins.push((alias, origin));
             let rt = obj
                 .get("resourceType")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            let req = (bundle_type == BundleType::Transaction).then(|| {
+                match (request, if_none_exist(&obj)) {
+                    (Request::Create, Some(query)) => {
+                        serde_json::json!({"method": "POST", "url": rt, "ifNoneExist": query})
+                    }
+                    _ => serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}),
+                }
+            });
             let mut e = Map::new();
             e.insert("fullUrl".into(), Value::String(format!("urn:uuid:{id}")));
             e.insert("resource".into(), Value::Object(obj));
-            if bundle_type == BundleType::Transaction {
-                e.insert(
-                    "request".into(),
-                    serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}),
-                );
+            if let Some(req) = req {
+                e.insert("request".into(), req);
             }
             entries.push(Value::Object(e));
         }
