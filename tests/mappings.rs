@@ -2372,3 +2372,47 @@ fn results_refer_to_the_patient_and_visit_without_overwriting_them() {
     // The ADT is the source of truth for its patient: a PUT.
     assert_eq!(request_of(&admit, one(&admit, "Patient"))["method"], "PUT");
 }
+
+/// Orders, reports and immunizations keep their ids across messages: the
+/// order (by the placer's number, for this patient) that an ORM writes is
+/// the one the ORU's results are based on, and the ORU only refers to it; a
+/// corrected report (by the filler's number) updates the report it
+/// corrects; a resent immunization (by ORC-3) updates the first.
+#[test]
+fn orders_reports_and_immunizations_keep_their_ids_across_messages() {
+    let pid = "PID|1||P7^^^H^MR||ROE^RI||19700101|M";
+    let orm = map_text(&format!(
+        "MSH|^~\\&|EHR|H|LAB|L|202611220900||ORM^O01|O1|P|2.5.1\r{pid}\rORC|NW|ORD9^EHR\rOBR|1|ORD9^EHR||CBC^CBC^L\r"
+    ));
+    let oru = |control: &str, status: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|LAB|L|EHR|H|202611221200||ORU^R01|{control}|P|2.5.1\r{pid}\rORC|RE|ORD9^EHR|F55^LAB\rOBR|1|ORD9^EHR|F55^LAB|CBC^CBC^L|||202611221000||||||||||||||||||{status}\rOBX|1|NM|K^K^L||5|mmol/L|||||{status}\r"
+        ))
+    };
+    let (first, corrected) = (oru("R1", "F"), oru("R2", "C"));
+    let order = one(&orm, "ServiceRequest");
+    assert_eq!(request_of(&orm, order)["method"], "PUT");
+    let based_on = one(&first, "ServiceRequest");
+    assert_eq!(full_url(based_on), full_url(order));
+    assert_eq!(request_of(&first, based_on)["method"], "POST");
+    assert_eq!(
+        request_of(&first, based_on)["ifNoneExist"],
+        "identifier=ORD9"
+    );
+    let (r1, r2) = (
+        one(&first, "DiagnosticReport"),
+        one(&corrected, "DiagnosticReport"),
+    );
+    assert_eq!(r2["status"], "corrected");
+    assert_eq!(full_url(r1), full_url(r2));
+    assert_eq!(request_of(&corrected, r2)["method"], "PUT");
+    let vxu = |control: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|EHR|C|IIS|S|20261122||VXU^V04|{control}|P|2.5.1\r{pid}\rORC|RE||IZ1^C\rRXA|0|1|20261120||08^HepB^CVX|999||||||||||||||CP\r"
+        ))
+    };
+    assert_eq!(
+        full_url(one(&vxu("V1"), "Immunization")),
+        full_url(one(&vxu("V2"), "Immunization"))
+    );
+}
