@@ -2416,3 +2416,55 @@ fn orders_reports_and_immunizations_keep_their_ids_across_messages() {
         full_url(one(&vxu("V2"), "Immunization"))
     );
 }
+
+/// A bare code (no coding system in CWE.3, as v2.3-2.5 feeds send them) is
+/// read through the IG's vocabulary for its field and gains the FHIR coding
+/// beside the one as sent; a code sent with its system is left as sent.
+#[test]
+fn bare_codes_are_read_through_the_ig_vocabulary() {
+    let b = map_text(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A01|1|P|2.3\rPID|1||9^^^H^MR||X^Y||20000101|F\rNK1|1|X^Z|SPO\rPV1|1|I|W^1^1^H|E||||||MED|||R\r",
+    );
+    let enc = one(&b, "Encounter");
+    let ty = &enc["type"][0]["coding"];
+    assert_eq!(ty[0]["code"], "E");
+    assert!(
+        ty[0].get("system").is_none(),
+        "the code as sent stays as sent"
+    );
+    assert_eq!(
+        ty[1]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0007"
+    ); // IG PV1-4 AdmissionType
+    assert_eq!(ty[1]["display"], "Emergency");
+    let service = &enc["serviceType"]["coding"][1]; // IG PV1-10 HospitalService
+    assert_eq!(
+        service["system"],
+        "http://terminology.hl7.org/CodeSystem/service-type"
+    );
+    assert_eq!(service["code"], "382");
+    assert_eq!(
+        enc["hospitalization"]["reAdmission"]["coding"][1]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0092"
+    );
+    let rel = &one(&b, "RelatedPerson")["relationship"][0]["coding"];
+    // IG NK1-3 Relationship: table 0063's SPO is v3 RoleCode's SPS, the
+    // code system RelatedPerson.relationship is bound to.
+    assert_eq!(
+        rel[1]["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+    );
+    assert_eq!(rel[1]["code"], "SPS");
+    let sent = map_text(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A01|1|P|2.5\rPID|1||9^^^H^MR||X^Y||20000101|F\rPV1|1|I|W^1^1^H|E^Emergency^HL70007\r",
+    );
+    let ty = one(&sent, "Encounter")["type"][0]["coding"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ty.len(), 1, "{ty:?}");
+    assert_eq!(
+        ty[0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0007"
+    );
+}
