@@ -140,50 +140,6 @@ struct Made {
     request: Request,
 }
 
-/// The search a conditional create (`request: create`) runs: the resource's
-/// first identifier with a value, as a FHIR token (`identifier=system|value`,
-/// or `identifier=value` without a system), escaped for FHIR search (`\`,
-/// `|`, `,`, `$`) and then for the URL.
-fn if_none_exist(obj: &Map<String, Value>) -> Option<String> {
-    let first = match obj.get("identifier")? {
-        Value::Array(ids) => ids
-            .iter()
-            .find(|i| i.get("value").is_some_and(Value::is_string))?,
-        one => one,
-    };
-    let value = first.get("value")?.as_str()?;
-    let token = |t: &str| {
-        let mut out = String::new();
-        for c in t.chars() {
-            if matches!(c, '\\' | '|' | ',' | '$') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        // RFC 3986's unreserved characters stay as they are.
-        percent_encode(&out, b"-._~")
-    };
-    Some(match first.get("system").and_then(Value::as_str) {
-        Some(system) => format!("identifier={}|{}", token(system), token(value)),
-        None => format!("identifier={}", token(value)),
-    })
-}
-
-/// Percent-encodes every byte but ASCII letters, digits and `keep`.
-fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
-        }
-    }
-    out
-}
-
 struct Instance<'p, 'm> {
     id: String,
     block: &'p super::compile::ResourceBlock,
@@ -1278,8 +1234,12 @@ pub fn coding_system(name: &str) -> String {
 /// sender's own) becomes `urn:hl7v2:0396:NAME`, percent-encoded, so it stays
 /// readable and reversible.
 pub fn code_system_uri(name: &str) -> String {
-    known_system(name)
-        .unwrap_or_else(|| format!("urn:hl7v2:0396:{}", percent_encode(name.trim(), b"-._~+")))
+    known_system(name).unwrap_or_else(|| {
+        format!(
+            "urn:hl7v2:0396:{}",
+            fhir::search::percent_encode(name.trim(), b"-._~+")
+        )
+    })
 }
 
 fn known_system(name: &str) -> Option<String> {
@@ -1779,7 +1739,11 @@ impl Registry {
                 .unwrap_or("")
                 .to_string();
             let req = (bundle_type == BundleType::Transaction).then(|| {
-                match (request, if_none_exist(&obj)) {
+                let query = (request == Request::Create)
+                    .then(|| obj.get("identifier"))
+                    .flatten()
+                    .and_then(fhir::search::identifier_query_of);
+                match (request, query) {
                     (Request::Create, Some(query)) => {
                         serde_json::json!({"method": "POST", "url": rt, "ifNoneExist": query})
                     }

@@ -25,6 +25,7 @@ pub mod generate;
 pub mod json;
 pub mod primitive;
 pub mod schema;
+pub mod search;
 pub mod validate;
 pub mod xml;
 

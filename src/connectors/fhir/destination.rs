@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::config::FhirDestinationConfig;
 use super::intake::Syntax;
-use crate::connectors::http::client::{HttpClient, Outgoing, encode};
+use crate::connectors::http::client::{HttpClient, Outgoing};
 use crate::pipeline::delivery::{Deliver, Delivery, DeliveryError, Receipt};
 
 /// The request a payload becomes.
@@ -45,19 +45,7 @@ pub fn plan(payload: &[u8]) -> Result<Plan, DeliveryError> {
         ("Bundle", Some("transaction" | "batch")) => ("POST", String::new(), None),
         ("Bundle", Some("message")) => ("POST", "$process-message".to_string(), None),
         (_, _) if id.is_some() => ("PUT", format!("{rt}/{}", id.unwrap_or_default()), None),
-        (_, _) => {
-            let ident = v
-                .pointer("/identifier/0")
-                .or_else(|| v.get("identifier").filter(|i| i.is_object()));
-            let cond = ident.and_then(|i| {
-                let value = i.get("value").and_then(Value::as_str)?;
-                Some(match i.get("system").and_then(Value::as_str) {
-                    Some(s) => format!("identifier={}|{}", encode(s), encode(value)),
-                    None => format!("identifier={}", encode(value)),
-                })
-            });
-            ("POST", rt.to_string(), cond)
-        }
+        (_, _) => ("POST", rt.to_string(), fhir::search::identifier_query(&v)),
     };
     Ok(Plan {
         method,

@@ -209,18 +209,10 @@ fn failed_entries(v: &Value) -> usize {
     entry_statuses(v).iter().filter(|s| !is_success(s)).count()
 }
 
-/// Percent-encodes a query or form value.
+/// Percent-encodes a query or form value (RFC 3986's unreserved characters
+/// stay as they are).
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    fhir::search::percent_encode(s, b"-._~")
 }
 
 struct Token {
