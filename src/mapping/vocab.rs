@@ -17,7 +17,7 @@
 //!   SCT: http://snomed.info/sct
 //! ```
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::ConfigError;
@@ -205,7 +205,7 @@ fn concept_map(file: &Path, text: &str) -> Result<Table, ConfigError> {
             )
         })?
         .to_string();
-    let mut entries = HashMap::new();
+    let mut entries = HashMap::default();
     let mut unmapped = Unmapped::Pass;
     let mut default = None;
     for g in v
@@ -279,7 +279,7 @@ fn yaml_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
         ));
     };
     let mut name = None;
-    let mut codes = HashMap::new();
+    let mut codes = HashMap::default();
     let mut unmapped = Unmapped::Pass;
     let mut default = None;
     let mut system = None;
