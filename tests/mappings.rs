@@ -805,7 +805,7 @@ fn map_run_and_map_test_through_the_binary() {
     let out = caduceus(&["map", "test"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("29 case(s), 0 failed"), "{text}");
+    assert!(text.contains("30 case(s), 0 failed"), "{text}");
 }
 
 /// Objects made of a mapping's constants with nothing from the message: a
@@ -2467,4 +2467,62 @@ fn bare_codes_are_read_through_the_ig_vocabulary() {
         ty[0]["system"],
         "http://terminology.hl7.org/CodeSystem/v2-0007"
     );
+}
+
+/// v2.7+ feeds send PRT where older ones send ROL. The primary care provider
+/// (PRT-4 PP) is the Patient's generalPractitioner (IG PRT[Patient-
+/// GeneralPractitioner-Practitioner]: PRT-5 → a Practitioner); another role
+/// is an Encounter participant; a participation the sender ends (PRT-2 D)
+/// is no one's. A procedure's own ROL names its performers.
+#[test]
+fn participations_in_prt_and_procedure_roles() {
+    let b = map("ADT-A04-v28-prt.hl7");
+    let patient = one(&b, "Patient");
+    let people = resources(&b, "Practitioner");
+    let by_family = |f: &str| *people.iter().find(|p| p["name"][0]["family"] == f).unwrap();
+    let welby = by_family("WELBY");
+    assert_eq!(
+        patient["generalPractitioner"][0]["reference"],
+        full_url(welby)
+    );
+    assert_eq!(patient["generalPractitioner"].as_array().unwrap().len(), 1);
+    assert_eq!(welby["identifier"][0]["value"], "1992837465"); // PRT-5.1
+    assert_eq!(
+        welby["identifier"][0]["system"],
+        "urn:oid:2.16.840.1.113883.4.6"
+    ); // PRT-5.9
+    let enc = one(&b, "Encounter");
+    let attending = enc["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"][0]["coding"][0]["code"] == "AT")
+        .expect("PRT-4 AT");
+    assert_eq!(
+        attending["individual"]["reference"],
+        full_url(by_family("NGUYEN"))
+    );
+    assert!(
+        people.iter().all(|p| p["name"][0]["family"] != "OLD"),
+        "PRT-2 D: the referring provider is no longer one"
+    );
+    // ADT-A01-01's procedure has its own ROL.
+    let b = map("ADT-A01-01.hl7");
+    let procedure = resources(&b, "Procedure")
+        .into_iter()
+        .find(|p| {
+            p["performer"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|x| x["actor"]["identifier"]["value"] == "121")
+            })
+        })
+        .expect("the PROCEDURE group's ROL-4 as a performer");
+    let rol = procedure["performer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["actor"]["identifier"]["value"] == "121")
+        .unwrap();
+    assert_eq!(rol["function"]["coding"][0]["code"], "PP"); // ROL-3
+    assert_eq!(rol["actor"]["display"], "Phoeb, Harold");
 }
