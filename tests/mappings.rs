@@ -2526,3 +2526,47 @@ fn participations_in_prt_and_procedure_roles() {
     assert_eq!(rol["function"]["coding"][0]["code"], "PP"); // ROL-3
     assert_eq!(rol["actor"]["display"], "Phoeb, Harold");
 }
+
+/// v2.8 lab results name their people and places in PRT (IG ORU_R01):
+/// the OBSERVATION's PRT is who performed the result (a person in PRT-5, the
+/// performing lab in PRT-8), the ORDER_OBSERVATION's PRT with role PRI the
+/// report's principal interpreter and with role OP the ordering provider
+/// when ORC-12 and OBR-16 name none; an ended participation (PRT-2 D) is
+/// not one.
+#[test]
+fn lab_participations_in_prt() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|L|EHR|H|202611221200||ORU^R01^ORU_R01|P8|P|2.8\rPID|1||P8^^^H^MR||ROE^RI||19700101|M\rORC|RE|ORD8^EHR|F8^LAB\rOBR|1|ORD8^EHR|F8^LAB|CBC^CBC^L|||202611221000\rPRT||UC||PRI^Principal Result Interpreter^HL70443|777^PATH^OLOGIST\rPRT||UC||OP^Ordering Provider^HL70443|555^ORDER^ING\rPRT||D||ARI^Assistant^HL70443|999^GONE^NOW\rOBX|1|NM|K^K^L||5|mmol/L|||||F\rPRT||UC||PO^Performing Organization^HL70912||||ACME LAB^^^^^CLIA&2.16.840.1.113883.4.7&ISO^XX^^^05D0000000\r",
+    );
+    let report = one(&b, "DiagnosticReport");
+    assert_eq!(
+        report["resultsInterpreter"][0]["identifier"]["value"],
+        "777"
+    );
+    assert_eq!(report["resultsInterpreter"][0]["display"], "PATH, OLOGIST");
+    assert!(
+        report.get("performer").is_none(),
+        "PRT-2 D: no longer the assistant"
+    );
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["requester"]["identifier"]["value"], "555");
+    let obs = one(&b, "Observation");
+    assert_eq!(obs["performer"][0]["display"], "ACME LAB"); // PRT-8.1
+    assert_eq!(obs["performer"][0]["identifier"]["value"], "05D0000000"); // PRT-8.10
+}
+
+/// A VXU's ORDER PRT with role OP or AP is an Immunization performer with
+/// that function (IG VXU_V04 ORDER.PRT).
+#[test]
+fn immunization_participations_in_prt() {
+    let b = map_text(
+        "MSH|^~\\&|EHR|C|IIS|S|20261122||VXU^V04^VXU_V04|1|P|2.8\rPID|1||9^^^H^MR||X^Y||20200101|F\rORC|RE||IZ9^C\rPRT||UC||OP^Ordering Provider^HL70443|321^ORDER^OLLY\rRXA|0|1|20261120||08^HepB^CVX|999||||||||||||||CP\r",
+    );
+    let p = &one(&b, "Immunization")["performer"][0];
+    assert_eq!(
+        p["function"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0443"
+    );
+    assert_eq!(p["function"]["coding"][0]["code"], "OP");
+    assert_eq!(p["actor"]["display"], "ORDER, OLLY");
+}
