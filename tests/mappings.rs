@@ -2570,3 +2570,17 @@ fn immunization_participations_in_prt() {
     assert_eq!(p["function"]["coding"][0]["code"], "OP");
     assert_eq!(p["actor"]["display"], "ORDER, OLLY");
 }
+
+/// An OML's ORDER PRT with role OP is the order's requester, and an
+/// OBSERVATION's PRT performed the result (IG OML_O21).
+#[test]
+fn order_participations_in_prt() {
+    let b = map_text(
+        "MSH|^~\\&|EHR|H|LAB|L|20261122||OML^O21^OML_O21|1|P|2.8\rPID|1||9^^^H^MR||X^Y||19800101|F\rORC|NW|ORD1^EHR\rPRT||UC||OP^Ordering Provider^HL70443|555^ORDER^ING\rOBR|1|ORD1^EHR||CBC^CBC^L\rOBX|1|NM|Q^Q^L||1|||||||F\rPRT||UC||PO^Perf^HL70912||||ACME\r",
+    );
+    assert_eq!(
+        one(&b, "ServiceRequest")["requester"]["display"],
+        "ORDER, ING"
+    );
+    assert_eq!(one(&b, "Observation")["performer"][0]["display"], "ACME");
+}
