@@ -538,14 +538,19 @@ impl<'s> Validator<'s> {
         // versions (`meta.versionId`) or the Bundle is a history.
         let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
         let mut full_urls: HashSet<&str> = HashSet::new();
+        let bundle = Loc::Root("Bundle");
+        let entry = Loc::Key(&bundle, "entry");
         for (i, e) in entries.iter().enumerate() {
-            let loc = format!("Bundle.entry[{i}]");
-            let full_url = Loc::Key(&Loc::Root(&loc), "fullUrl");
-            let request = Loc::Key(&Loc::Root(&loc), "request");
+            // Locations are frames, rendered only when an issue is reported.
+            let at = Loc::Index(&entry, i);
+            let full_url = Loc::Key(&at, "fullUrl");
+            let request = Loc::Key(&at, "request");
+            let resource = e.get("resource");
             match e.get("fullUrl").and_then(Value::as_str) {
                 Some(u) => {
-                    let version = e
-                        .pointer("/resource/meta/versionId")
+                    let version = resource
+                        .and_then(|r| r.get("meta"))
+                        .and_then(|m| m.get("versionId"))
                         .and_then(Value::as_str);
                     full_urls.insert(u);
                     if btype != "history" && !seen.insert((u, version)) {
@@ -556,9 +561,9 @@ impl<'s> Validator<'s> {
                             "fullUrl is used by another entry",
                         );
                     }
-                    if let Some(id) = e.pointer("/resource/id").and_then(Value::as_str)
+                    if let Some(id) = resource.and_then(|r| r.get("id")).and_then(Value::as_str)
                         && !u.starts_with("urn:")
-                        && !u.ends_with(&format!("/{id}"))
+                        && !u.strip_suffix(id).is_some_and(|head| head.ends_with('/'))
                     {
                         self.push(
                             Severity::Error,
@@ -568,7 +573,7 @@ impl<'s> Validator<'s> {
                         );
                     }
                 }
-                None if e.get("resource").is_some()
+                None if resource.is_some()
                     && matches!(
                         btype,
                         "transaction" | "batch" | "message" | "document" | "collection"
@@ -613,11 +618,11 @@ impl<'s> Validator<'s> {
                     collect_refs(r, &mut refs);
                     for reference in refs {
                         if reference.starts_with("urn:uuid:") && !full_urls.contains(reference) {
-                            let at = format!("Bundle.entry[{i}].resource");
+                            let at = Loc::Key(&Loc::Index(&entry, i), "resource");
                             self.push(
                                 Severity::Error,
                                 "invalid",
-                                &Loc::Root(&at),
+                                &at,
                                 format!("reference {reference} does not resolve to an entry of this transaction"),
                             );
                         }
@@ -628,7 +633,8 @@ impl<'s> Validator<'s> {
         if btype == "message"
             && entries
                 .first()
-                .and_then(|e| e.pointer("/resource/resourceType"))
+                .and_then(|e| e.get("resource"))
+                .and_then(|r| r.get("resourceType"))
                 .and_then(Value::as_str)
                 != Some("MessageHeader")
         {
