@@ -2584,3 +2584,38 @@ fn order_participations_in_prt() {
     );
     assert_eq!(one(&b, "Observation")["performer"][0]["display"], "ACME");
 }
+
+/// HL7 numbers FHIR's decimal does not allow are written the FHIR way
+/// (`.5` → 0.5, `007` → 7) rather than kept as text, and a range's ends
+/// carry OBX-6's unit (IG SN[Range]).
+#[test]
+fn numbers_are_fhir_decimals_and_ranges_keep_units() {
+    let b = map_text(&oru_with("OBX|1|NM|K^K^L||.5|mmol/L|||||F"));
+    assert_eq!(
+        one(&b, "Observation")["valueQuantity"]["value"].to_string(),
+        "0.5"
+    );
+    let b = map_text(&oru_with("OBX|1|NM|K^K^L||007|mmol/L|||||F"));
+    assert_eq!(
+        one(&b, "Observation")["valueQuantity"]["value"].to_string(),
+        "7"
+    );
+    let b = map_text(&oru_with("OBX|1|NM|K^K^L||1.50|mmol/L|||||F"));
+    assert_eq!(
+        one(&b, "Observation")["valueQuantity"]["value"].to_string(),
+        "1.50"
+    );
+    let b = map_text(&oru_with("OBX|1|NM|K^K^L||1,234|mmol/L|||||F"));
+    assert_eq!(
+        one(&b, "Observation")["valueString"],
+        "1,234",
+        "not a number: kept as sent"
+    );
+    let b = map_text(&oru_with(
+        "OBX|1|SN|X^X^L||^10^-^20|mg^milligram^UCUM|||||F",
+    ));
+    let range = &one(&b, "Observation")["valueRange"];
+    assert_eq!(range["low"]["value"], 10);
+    assert_eq!(range["high"]["code"], "mg");
+    assert_eq!(range["high"]["system"], "http://unitsofmeasure.org");
+}

@@ -770,21 +770,15 @@ impl<'r, 'm> Env<'r, 'm> {
                 })?
             }
             Func::Decimal => map_text(&|t| {
-                let n = t.trim_start_matches('+');
-                if is_decimal(n) {
-                    Ok(Val::Num(n.to_string()))
-                } else {
-                    Err(format!("{t:?} is not a decimal number"))
-                }
+                decimal_text(t)
+                    .map(Val::Num)
+                    .ok_or_else(|| format!("{t:?} is not a decimal number"))
             })?,
             Func::IsDecimal => {
                 let vals = arg(0)?;
                 let texts = self.texts(&vals);
                 smallvec![Val::Bool(
-                    !texts.is_empty()
-                        && texts
-                            .iter()
-                            .all(|(t, _)| is_decimal(t.trim_start_matches('+')))
+                    !texts.is_empty() && texts.iter().all(|(t, _)| decimal_text(t).is_some())
                 )]
             }
             Func::Integer => map_text(&|t| {
@@ -1216,10 +1210,40 @@ impl std::ops::BitOrAssign for Wrote {
 }
 
 /// A FHIR decimal as written (no exponent).
-fn is_decimal(n: &str) -> bool {
-    n.parse::<f64>().is_ok()
-        && !n.contains(['e', 'E'])
-        && serde_json::from_str::<serde_json::Number>(n).is_ok()
+/// An HL7 NM as a FHIR decimal, or `None` when it is not a number: a sign
+/// (`+` dropped), digits with at most one `.`, no exponent. HL7 allows what
+/// FHIR's decimal does not, so it is written the FHIR way: `.5` → `0.5`,
+/// `5.` → `5`, `007` → `7`; the digits after the point, and so the
+/// precision, stay as sent (`1.50`).
+pub fn decimal_text(t: &str) -> Option<String> {
+    let t = t.trim();
+    let (neg, body) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int)
+        || !frac.is_none_or(digits)
+        || (int.is_empty() && frac.is_none_or(str::is_empty))
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let mut out = String::with_capacity(t.len() + 1);
+    if neg {
+        out.push('-');
+    }
+    out.push_str(if int.is_empty() { "0" } else { int });
+    if let Some(f) = frac.filter(|f| !f.is_empty()) {
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
 }
 
 /// An HL7 coding-system or namespace name as a FHIR system URI when it is
@@ -2061,7 +2085,7 @@ impl<'r, 'm> Env<'r, 'm> {
 
 #[cfg(test)]
 mod coding_system_tests {
-    use super::{base64_data, code_system_uri, coding_system, merge_distinct};
+    use super::{base64_data, code_system_uri, coding_system, decimal_text, merge_distinct};
     use serde_json::json;
 
     #[test]
@@ -2085,6 +2109,30 @@ mod coding_system_tests {
                 {"value": "O2"}
             ])
         );
+    }
+
+    #[test]
+    fn hl7_numbers_are_written_as_fhir_decimals() {
+        for (hl7, fhir) in [
+            ("5", "5"),
+            ("+5", "5"),
+            ("-5", "-5"),
+            (".5", "0.5"),
+            ("-.5", "-0.5"),
+            ("5.", "5"),
+            ("007", "7"),
+            ("0.0", "0.0"),
+            ("000", "0"),
+            ("1.50", "1.50"),
+            (" 12 ", "12"),
+        ] {
+            assert_eq!(decimal_text(hl7).as_deref(), Some(fhir), "{hl7:?}");
+        }
+        for bad in [
+            "", ".", "-", "+.", "1,234", "1e5", "1.2.3", "12a", "- 5", "NaN", "inf",
+        ] {
+            assert_eq!(decimal_text(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
