@@ -2619,3 +2619,30 @@ fn numbers_are_fhir_decimals_and_ranges_keep_units() {
     assert_eq!(range["high"]["code"], "mg");
     assert_eq!(range["high"]["system"], "http://unitsofmeasure.org");
 }
+
+/// A document keeps its id across MDM events by TXA-12 (a status change or
+/// an edit updates it); TXA-10 is its authenticator (IG); a replacement
+/// (T10) says which document it replaces (TXA-13).
+#[test]
+fn documents_keep_their_ids_and_say_what_they_replace() {
+    let mdm = |event: &str, control: &str, status: &str, parent: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|T|H|E|H|20261122||MDM^{event}|{control}|P|2.5\rEVN|{event}|20261122\rPID|1||9^^^H^MR||X^Y\rPV1|1|O\rTXA|1|DS|TX|20261122||||||55^AUTH^ANN||DOC1^TRANS|{parent}||||{status}\rOBX|1|TX|DS^DS||text||||||F\r"
+        ))
+    };
+    let draft = mdm("T02", "M1", "IP", "");
+    let signed = mdm("T04", "M2", "AU", "");
+    let (d1, d2) = (
+        one(&draft, "DocumentReference"),
+        one(&signed, "DocumentReference"),
+    );
+    assert_eq!(full_url(d1), full_url(d2));
+    assert_eq!(d1["docStatus"], "preliminary");
+    assert_eq!(d2["docStatus"], "final");
+    assert_eq!(d2["authenticator"]["identifier"]["value"], "55"); // TXA-10
+    assert_eq!(d2["authenticator"]["display"], "AUTH, ANN");
+    let replacement = mdm("T10", "M3", "AU", "DOC0^TRANS");
+    let rel = &one(&replacement, "DocumentReference")["relatesTo"][0];
+    assert_eq!(rel["code"], "replaces");
+    assert_eq!(rel["target"]["identifier"]["value"], "DOC0");
+}
