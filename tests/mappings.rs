@@ -2646,3 +2646,28 @@ fn documents_keep_their_ids_and_say_what_they_replace() {
     assert_eq!(rel["code"], "replaces");
     assert_eq!(rel["target"]["identifier"]["value"], "DOC0");
 }
+
+/// An appointment keeps its id across SIU events (the filler's id, SCH-2):
+/// the cancellation updates the booked Appointment. A charge keeps its id
+/// by its transaction id (FT1-2).
+#[test]
+fn appointments_and_charges_keep_their_ids() {
+    let siu = |event: &str, control: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|S|C|E|H|20261122||SIU^{event}|{control}|P|2.5.1\rSCH|P1^EHR|F1^SCHED||||||||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\r"
+        ))
+    };
+    let (booked, cancelled) = (siu("S12", "1"), siu("S15", "2"));
+    let (a, b) = (one(&booked, "Appointment"), one(&cancelled, "Appointment"));
+    assert_eq!(full_url(a), full_url(b));
+    assert_eq!(b["status"], "cancelled");
+    let dft = |control: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|B|C|E|H|20261122||DFT^P03|{control}|P|2.5\rEVN|P03|20261122\rPID|1||9^^^H^MR||X^Y\rFT1|1|T77||20261122||CG|99213^Visit^CPT|||1\r"
+        ))
+    };
+    assert_eq!(
+        full_url(one(&dft("1"), "ChargeItem")),
+        full_url(one(&dft("2"), "ChargeItem"))
+    );
+}
