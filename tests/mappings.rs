@@ -2671,3 +2671,41 @@ fn appointments_and_charges_keep_their_ids() {
         full_url(one(&dft("2"), "ChargeItem"))
     );
 }
+
+/// An ADT sent again (another control id, another time: an A08 after the
+/// A01) writes the same resources, not second copies: everything but the
+/// message's own MessageHeader and Provenance keeps its id.
+#[test]
+fn a_resent_adt_writes_the_same_resources() {
+    let first =
+        std::fs::read_to_string(repo().join("fixtures/hl7/ADT-A01-multi-identity.hl7")).unwrap();
+    let again = first
+        .replace("|MSG00001|", "|MSG00002|")
+        .replace("ADT^A01^ADT_A01", "ADT^A08^ADT_A01")
+        .replace("20261122083015.1234-0600", "20261123090000-0600");
+    let (a, b) = (map_text(&first), map_text(&again));
+    let urls = |bundle: &Value| {
+        let mut v: Vec<(String, String)> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e["resource"]["resourceType"].as_str(),
+                    Some("MessageHeader" | "Provenance")
+                )
+            })
+            .map(|e| {
+                (
+                    e["resource"]["resourceType"].as_str().unwrap().to_string(),
+                    e["fullUrl"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (ua, ub) = (urls(&a), urls(&b));
+    assert!(ua.len() > 12, "{ua:?}");
+    assert_eq!(ua, ub);
+}
