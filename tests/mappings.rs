@@ -2708,4 +2708,8 @@ fn a_resent_adt_writes_the_same_resources() {
     let (ua, ub) = (urls(&a), urls(&b));
     assert!(ua.len() > 12, "{ua:?}");
     assert_eq!(ua, ub);
+    // A feed that codes weight and height alike (1010.1) without set ids:
+    // two results, not one merged, since nothing tells them apart.
+    let b = map("ADT-A05-placeholders.hl7");
+    assert_eq!(resources(&b, "Observation").len(), 2);
 }
