@@ -2713,3 +2713,26 @@ fn a_resent_adt_writes_the_same_resources() {
     let b = map("ADT-A05-placeholders.hl7");
     assert_eq!(resources(&b, "Observation").len(), 2);
 }
+
+/// Segments the IG maps that were ignored whole: an MDM order's NTE and
+/// TQ1 (IG NTE[ServiceRequest], TQ1[ServiceRequest]) and the document's OBX
+/// notes (IG NTE[DocumentReference], a content of their own); a VXU's PV2
+/// (IG PV2[Encounter]).
+#[test]
+fn mdm_notes_and_timing_and_vxu_visit_details() {
+    let b = map("MDM-T02-01.hl7");
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["priority"], "asap"); // TQ1-9
+    assert_eq!(order["note"][0]["text"], "No Antibodies Detected"); // COMMON_ORDER NTE-3
+    let doc = one(&b, "DocumentReference");
+    let notes = doc["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["attachment"]["title"] == "notes")
+        .expect("the OBSERVATION's NTE");
+    assert_eq!(notes["attachment"]["data"], "QW50aWJvZGllcyBEZXRlY3RlZA=="); // base64("Antibodies Detected")
+    let b = map("VXU-V04-01.hl7");
+    let enc = one(&b, "Encounter");
+    assert_eq!(enc["reasonCode"][0]["coding"][0]["code"], "140004"); // PV2-3
+}
