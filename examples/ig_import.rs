@@ -260,10 +260,17 @@ fn main() -> std::process::ExitCode {
             .trim()
             .to_string();
         // Two sheets describe their choice and resource groups in a way
-        // the importer cannot follow; their v2.5.1 structures are written here.
+        // the importer cannot follow, and one has none where it needs one;
+        // their v2.5.1 structures are written here.
         let fixed = match name.as_str() {
             "ORM_O01" => Some(
                 "MSH NTE* PATIENT?(PID PD1? NTE* PATIENT_VISIT?(PV1 PV2?) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) ORDER+(ORC ORDER_DETAIL?(OBR? RQD? RQ1? RXO? ODS? ODT? NTE* CTD? DG1* OBSERVATION*(OBX NTE*)) FT1* CTI* BLG?)",
+            ),
+            // The two patients of a swap have no group around them in the
+            // sheet; one per patient lets each one's PD1, PV2 and
+            // observations be read with its PID and PV1.
+            "ADT_A17" => Some(
+                "MSH ARV* SFT* UAC? EVN PATIENT+(PID PD1? ARV* PV1 PV2? ARV* DB1* OBSERVATION*(OBX PRT*))",
             ),
             "SIU_S12" => Some(
                 "MSH SCH TQ1* NTE* PATIENT*(PID PD1? PRT* PV1? PV2? OBX* DG1*) RESOURCES+(RGS SERVICE*(AIS NTE*) GENERAL_RESOURCE*(AIG NTE*) LOCATION_RESOURCE*(AIL NTE*) PERSONNEL_RESOURCE*(AIP NTE*))",

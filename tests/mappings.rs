@@ -2736,3 +2736,35 @@ fn mdm_notes_and_timing_and_vxu_visit_details() {
     let enc = one(&b, "Encounter");
     assert_eq!(enc["reasonCode"][0]["coding"][0]["code"], "140004"); // PV2-3
 }
+
+/// A swap (A17) reads each patient's own PD1, PV2 and observations (IG
+/// ADT_A17): a PD1 sent for the second patient only is not the first's.
+/// References to resources made in nested groups come in message order.
+#[test]
+fn a_swap_reads_each_patients_own_segments() {
+    let b = map_text(
+        "MSH|^~\\&|ADT|H|C|C|20261122||ADT^A17^ADT_A17|S1|P|2.5.1\rEVN|A17|20261122\rPID|1||P100^^^H^MR||ONE^A||19500101|M\rPV1|1|I|W1^101^A^H||||||||||||||||V100\rOBX|1|NM|8302-2^Height^LN||180|cm|||||F\rPID|2||P200^^^H^MR||TWO^B||19600202|F\rPD1|||CLINIC B\rPV1|1|I|W1^102^B^H||||||||||||||||V200\rPV2|||^Swap for isolation\r",
+    );
+    let patients = resources(&b, "Patient");
+    assert_eq!(patients.len(), 2);
+    let (one_, two) = (patients[0], patients[1]);
+    assert_eq!(one_["name"][0]["family"], "ONE");
+    assert!(
+        one_.get("generalPractitioner").is_none(),
+        "PD1 is the second patient's"
+    );
+    assert_eq!(two["generalPractitioner"][0]["display"], "CLINIC B"); // PD1-3
+    let obs = one(&b, "Observation");
+    assert_eq!(obs["subject"]["reference"], full_url(one_));
+    let encounters = resources(&b, "Encounter");
+    assert_eq!(
+        encounters[1]["reasonCode"][0]["coding"][0]["display"],
+        "Swap for isolation"
+    ); // PV2-3
+    assert!(encounters[0].get("reasonCode").is_none());
+    assert_eq!(obs["encounter"]["reference"], full_url(encounters[0]));
+    // The MessageHeader focuses on both patients, in the message's order.
+    let header = one(&b, "MessageHeader");
+    assert_eq!(header["focus"][0]["reference"], full_url(one_));
+    assert_eq!(header["focus"][1]["reference"], full_url(two));
+}

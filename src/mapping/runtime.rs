@@ -995,10 +995,13 @@ impl<'r, 'm> Env<'r, 'm> {
         let mut f = Some(frame);
         let mut came_from: Option<usize> = None;
         while let Some(fi) = f {
-            let mut out = Vec::new();
+            // In message order (a report's results as its OBXs come), each
+            // resource once: the frames depth first, children in order.
+            let mut out: Vec<String> = Vec::new();
             let mut stack: Vec<usize> = frames[fi]
                 .children
                 .iter()
+                .rev()
                 .copied()
                 .filter(|c| {
                     came_from.is_none_or(|from| {
@@ -1008,13 +1011,15 @@ impl<'r, 'm> Env<'r, 'm> {
                 .collect();
             while let Some(c) = stack.pop() {
                 if let Some(ids) = frames[c].aliases.get(alias) {
-                    out.extend(ids.iter().cloned());
+                    for id in ids {
+                        if !out.contains(id) {
+                            out.push(id.clone());
+                        }
+                    }
                 }
-                stack.extend(frames[c].children.iter().copied());
+                stack.extend(frames[c].children.iter().rev().copied());
             }
             if !out.is_empty() {
-                out.sort();
-                out.dedup();
                 return out;
             }
             came_from = Some(fi);
