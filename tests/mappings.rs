@@ -2768,3 +2768,32 @@ fn a_swap_reads_each_patients_own_segments() {
     assert_eq!(header["focus"][0]["reference"], full_url(one_));
     assert_eq!(header["focus"][1]["reference"], full_url(two));
 }
+
+/// The PRTs of an ORU's PATIENT_OBSERVATION and of a VXU's observations
+/// name who performed them (IG ORU_R01, VXU_V04), through the shared
+/// XCN_Reference and XON_Reference.
+#[test]
+fn observation_participations_in_prt_across_messages() {
+    let b = map("ORU-R01-01.hl7");
+    let patient_obs = resources(&b, "Observation")
+        .into_iter()
+        .find(|o| {
+            o["performer"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x["display"] == "Hippocrates"))
+        })
+        .expect("PATIENT_OBSERVATION PRT-5");
+    assert!(
+        patient_obs["performer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["display"] == "Birla" && x.get("identifier").is_none()) // PRT-8.1, no PRT-8.10
+    );
+    let b = map("VXU-V04-01.hl7");
+    assert!(resources(&b, "Observation").iter().any(|o| {
+        o["performer"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x["display"] == "Mayo12 Memorial"))
+    }));
+}
