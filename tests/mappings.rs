@@ -2797,3 +2797,24 @@ fn observation_participations_in_prt_across_messages() {
             .is_some_and(|p| p.iter().any(|x| x["display"] == "Mayo12 Memorial"))
     }));
 }
+
+/// An assigning authority with no universal id gets its system from
+/// vocabulary/identifier-system.yaml (the SSA's is us-ssn), so a
+/// conditional create searches that system only; one not listed gets none.
+#[test]
+fn namespaces_listed_as_identifier_systems() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|H|EHR|H|20261122||ORU^R01|1|P|2.5.1\rPID|1||123-45-6789^^^SSA^SS~77^^^LOCAL^MR||X^Y\rOBR|1|O|F|X^X^L\rOBX|1|NM|X^X^L||1|||||||F\r",
+    );
+    let p = one(&b, "Patient");
+    assert_eq!(
+        p["identifier"][0]["system"],
+        "http://hl7.org/fhir/sid/us-ssn"
+    );
+    assert!(p["identifier"][1].get("system").is_none());
+    assert_eq!(p["identifier"][1]["assigner"]["display"], "LOCAL");
+    assert_eq!(
+        request_of(&b, p)["ifNoneExist"],
+        "identifier=http%3A%2F%2Fhl7.org%2Ffhir%2Fsid%2Fus-ssn|123-45-6789"
+    );
+}
