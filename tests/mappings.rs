@@ -2818,3 +2818,26 @@ fn namespaces_listed_as_identifier_systems() {
         "identifier=http%3A%2F%2Fhl7.org%2Ffhir%2Fsid%2Fus-ssn|123-45-6789"
     );
 }
+
+/// A specimen keeps its id by its number (SPM-2, the filler's else the
+/// placer's): the OML's specimen is the one the ORU's results come from.
+#[test]
+fn the_ordered_specimen_is_the_resulted_one() {
+    let pid = "PID|1||9^^^H^MR||X^Y";
+    let oml = map_text(&format!(
+        "MSH|^~\\&|EHR|H|LAB|L|20261122||OML^O21^OML_O21|1|P|2.5.1\r{pid}\rORC|NW|ORD1^EHR\rOBR|1|ORD1^EHR||CBC^CBC^L\rSPM|1|SP1&EHR^SP9&LAB||BLD^Blood^HL70487\r"
+    ));
+    let oru = map_text(&format!(
+        "MSH|^~\\&|LAB|L|EHR|H|20261122||ORU^R01^ORU_R01|2|P|2.5.1\r{pid}\rORC|RE|ORD1^EHR\rOBR|1|ORD1^EHR|F1^LAB|CBC^CBC^L\rOBX|1|NM|K^K^L||5|||||||F\rSPM|1|SP1&EHR^SP9&LAB||BLD^Blood^HL70487\r"
+    ));
+    assert_eq!(
+        full_url(one(&oml, "Specimen")),
+        full_url(one(&oru, "Specimen"))
+    );
+    // So is the order: an OML's ORDER group may hold a prior result's PID,
+    // so ids name the patient by its resource (`id(patient)`), not by PID-3.
+    assert_eq!(
+        full_url(one(&oml, "ServiceRequest")),
+        full_url(one(&oru, "ServiceRequest"))
+    );
+}
