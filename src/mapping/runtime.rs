@@ -998,6 +998,7 @@ impl<'r, 'm> Env<'r, 'm> {
             // In message order (a report's results as its OBXs come), each
             // resource once: the frames depth first, children in order.
             let mut out: Vec<String> = Vec::new();
+            let mut seen: HashSet<&str> = HashSet::new();
             let mut stack: Vec<usize> = frames[fi]
                 .children
                 .iter()
@@ -1012,7 +1013,7 @@ impl<'r, 'm> Env<'r, 'm> {
             while let Some(c) = stack.pop() {
                 if let Some(ids) = frames[c].aliases.get(alias) {
                     for id in ids {
-                        if !out.contains(id) {
+                        if seen.insert(id.as_str()) {
                             out.push(id.clone());
                         }
                     }
