@@ -2841,3 +2841,23 @@ fn the_ordered_specimen_is_the_resulted_one() {
         full_url(one(&oru, "ServiceRequest"))
     );
 }
+
+/// A DFT's procedure is the one the ADT sent (same code and time for the
+/// same patient): the charge's service points at it.
+#[test]
+fn a_charges_procedure_is_the_adts() {
+    let pid = "PID|1||9^^^H^MR||X^Y||19800101|F";
+    let pr1 = "PR1|1||45378^Colonoscopy^C4||20261120093000";
+    let adt = map_text(&format!(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A08|1|P|2.5\rEVN|A08|20261122\r{pid}\rPV1|1|O\r{pr1}\r"
+    ));
+    let dft = map_text(&format!(
+        "MSH|^~\\&|B|H|E|H|20261122||DFT^P03|2|P|2.5\rEVN|P03|20261122\r{pid}\rFT1|1|T1||20261120||CG|45378^Colonoscopy^C4|||1\r{pr1}\r"
+    ));
+    let procedure = one(&adt, "Procedure");
+    assert_eq!(full_url(procedure), full_url(one(&dft, "Procedure")));
+    assert_eq!(
+        one(&dft, "ChargeItem")["service"][0]["reference"],
+        full_url(procedure)
+    );
+}
