@@ -2861,3 +2861,21 @@ fn a_charges_procedure_is_the_adts() {
         full_url(procedure)
     );
 }
+
+/// ADT_A21 events route with A01's mapping, their meaning in the
+/// Encounter's status: a leave of absence is `onleave`, a deleted visit
+/// `entered-in-error`, a cancelled pending admit `cancelled`.
+#[test]
+fn leave_of_absence_and_deleted_visits() {
+    let status = |ev: &str| {
+        let b = map_text(&format!(
+            "MSH|^~\\&|A|H|B|H|20261122||ADT^{ev}^ADT_A21|1|P|2.5\rEVN|{ev}|20261122\rPID|1||9^^^H^MR||X^Y\rPV1|1|I|W^1^1^H||||||||||||||||V1\r"
+        ));
+        one(&b, "Encounter")["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status("A21"), "onleave");
+    assert_eq!(status("A22"), "in-progress");
+    assert_eq!(status("A23"), "entered-in-error");
+    assert_eq!(status("A27"), "cancelled");
+    assert_eq!(status("A25"), "in-progress");
+}
