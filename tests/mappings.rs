@@ -2879,3 +2879,76 @@ fn leave_of_absence_and_deleted_visits() {
     assert_eq!(status("A27"), "cancelled");
     assert_eq!(status("A25"), "in-progress");
 }
+
+/// IG rows that were listed as ignored: PV1-52 (PART) and PV2-13 (REF)
+/// participants, OBR-6 as the order's time when OBR-7 is empty, OBR-34 and
+/// OBR-35 performers with their function, SPM-3 parents, RXA-27 location,
+/// TXA-16 identifier.
+#[test]
+fn ig_rows_that_were_ignored() {
+    let b = map_text(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A01|1|P|2.5\rEVN|A01|20261122\rPID|1||9^^^H^MR||X^Y\rPV1|1|I|||||||||||||||||V1|||||||||||||||||||||||||||||||||55^OTHER^OLGA\rPV2|||||||||||||77^REFER^RITA\r",
+    );
+    let parts = one(&b, "Encounter")["participant"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let by = |code: &str| {
+        parts
+            .iter()
+            .find(|p| p["type"][0]["coding"][0]["code"] == code)
+            .cloned()
+    };
+    assert_eq!(by("PART").unwrap()["individual"]["display"], "OTHER, OLGA"); // PV1-52
+    assert_eq!(by("REF").unwrap()["individual"]["display"], "REFER, RITA"); // PV2-13
+    let b = map_text(&oru_with(
+        "OBX|1|NM|K^K^L||5|||||||F\rSPM|1|SP2&&&^SP3&LAB|SP1&&&^SP0&LAB|BLD^Blood^HL70487",
+    ));
+    assert_eq!(
+        one(&b, "Specimen")["parent"][0]["identifier"]["value"],
+        "SP0"
+    ); // SPM-3.2
+    let b = map_text(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita\rORC|RE|O1\rOBR|1|O1|F1|RPT^Report^L||20240601080000||||||||||||||||||||||||||||5&TECH&TOM|6&TYPE&TINA\rOBX|1|NM|K^K^L||5|||||||F\r",
+    );
+    assert_eq!(
+        one(&b, "ServiceRequest")["occurrenceDateTime"],
+        "2024-06-01T08:00:00+00:00"
+    ); // OBR-6
+    let performers = one(&b, "DiagnosticReport")["performer"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tech = performers
+        .iter()
+        .find(|p| p["display"] == "TECH, TOM")
+        .expect("OBR-34");
+    assert_eq!(
+        tech["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "SPRF"
+    );
+    let trans = performers
+        .iter()
+        .find(|p| p["display"] == "TYPE, TINA")
+        .expect("OBR-35");
+    assert_eq!(
+        trans["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "TRANS"
+    );
+    let rxa = format!(
+        "RXA|0|1|20261120||08^HepB^CVX|999{}^^^CLINIC A",
+        "|".repeat(21)
+    );
+    let b = map_text(&format!(
+        "MSH|^~\\&|EHR|C|IIS|S|20261122||VXU^V04|1|P|2.5.1\rPID|1||9^^^H^MR||X^Y\rORC|RE||IZ1^C\r{rxa}\r"
+    ));
+    assert_eq!(one(&b, "Immunization")["location"]["display"], "CLINIC A"); // RXA-27.4
+    let b = map_text(
+        "MSH|^~\\&|T|H|E|H|20261122||MDM^T02|1|P|2.5\rEVN|T02|20261122\rPID|1||9^^^H^MR||X^Y\rPV1|1|O\rTXA|1|DS|TX|20261122||||||||DOC1||||note-2026.rtf|AU\rOBX|1|TX|DS^DS||text||||||F\r",
+    );
+    let ids = one(&b, "DocumentReference")["identifier"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(ids.iter().any(|i| i["value"] == "note-2026.rtf"), "{ids:?}"); // TXA-16
+}
