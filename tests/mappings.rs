@@ -2952,3 +2952,41 @@ fn ig_rows_that_were_ignored() {
         .clone();
     assert!(ids.iter().any(|i| i["value"] == "note-2026.rtf"), "{ids:?}"); // TXA-16
 }
+
+/// More IG rows: TXA-18 → securityLabel (table 0272), OBX-10 → the
+/// nature-of-abnormal-test extension, ORC-28 → meta.security.
+#[test]
+fn confidentiality_and_nature_of_abnormal_test() {
+    let b = map("MDM-T02-ig-sample.hl7");
+    let label = &one(&b, "DocumentReference")["securityLabel"][0];
+    assert_eq!(
+        label["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0272"
+    );
+    assert_eq!(label["coding"][0]["code"], "R");
+    let b = map_text(&oru_with("OBX|1|NM|K^K^L||5|mmol/L||H||A|F"));
+    let ext = &one(&b, "Observation")["extension"][0];
+    assert_eq!(
+        ext["url"],
+        "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test"
+    );
+    assert_eq!(
+        ext["valueCodeableConcept"]["coding"][1]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0080"
+    );
+    let mut orc = vec![""; 29];
+    orc[0] = "ORC";
+    orc[1] = "NW";
+    orc[2] = "O9^EHR";
+    orc[28] = "V";
+    let b = map_text(&format!(
+        "MSH|^~\\&|E|H|L|L|20261122||ORM^O01|1|P|2.5.1\rPID|1||9^^^H^MR||X^Y\r{}\rOBR|1|O9^EHR||CBC^CBC^L\r",
+        orc.join("|")
+    ));
+    let sec = &one(&b, "ServiceRequest")["meta"]["security"][0];
+    assert_eq!(
+        sec["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    );
+    assert_eq!(sec["code"], "V");
+}
