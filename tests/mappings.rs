@@ -2990,3 +2990,26 @@ fn confidentiality_and_nature_of_abnormal_test() {
     );
     assert_eq!(sec["code"], "V");
 }
+
+/// IG PV1-11 (a temporary location, active) and PV1-42 (the pending one,
+/// reserved) are Encounter locations beside PV1-3 and PV1-6.
+#[test]
+fn temporary_and_pending_locations() {
+    let pv1 = "PV1|1|I|W^1^A^H||||||||XRAY^^^H|||||||||||||||||||||||||||||||W2^5^B^H";
+    let b = map_text(&format!(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A01|1|P|2.5\rEVN|A01|20261122\rPID|1||9^^^H^MR||X^Y\r{pv1}\r"
+    ));
+    let locs = one(&b, "Encounter")["location"].as_array().unwrap().clone();
+    let find = |status: &str| {
+        locs.iter()
+            .find(|l| l["status"] == status)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(locs[0]["status"], "active"); // PV1-3 first
+    assert!(
+        locs.iter()
+            .any(|l| l["location"]["display"] == "XRAY, H" && l["status"] == "active")
+    );
+    assert_eq!(find("reserved")["location"]["display"], "W2 5 B, H");
+}
