@@ -3013,3 +3013,24 @@ fn temporary_and_pending_locations() {
     );
     assert_eq!(find("reserved")["location"]["display"], "W2 5 B, H");
 }
+
+/// IG PV1-40: the bed's status is the Location's operationalStatus.
+#[test]
+fn bed_status_is_the_locations_operational_status() {
+    let mut f = vec![""; 41];
+    f[0] = "PV1";
+    f[1] = "1";
+    f[2] = "I";
+    f[3] = "W^1^A^H";
+    f[40] = "O";
+    let b = map_text(&format!(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A01|1|P|2.5\rEVN|A01|20261122\rPID|1||9^^^H^MR||X^Y\r{}\r",
+        f.join("|")
+    ));
+    let status = &one(&b, "Location")["operationalStatus"];
+    assert_eq!(
+        status["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0116"
+    );
+    assert_eq!(status["code"], "O");
+}
