@@ -72,6 +72,12 @@ fn full_url(r: &Value) -> String {
     format!("urn:uuid:{id}")
 }
 
+/// Asserts that two Bundles (two messages about the same thing) hold the
+/// one resource of type `ty` under the same id.
+fn same_resource(a: &Value, b: &Value, ty: &str) {
+    assert_eq!(full_url(one(a, ty)), full_url(one(b, ty)), "{ty}");
+}
+
 #[test]
 fn every_mapping_test_case_passes() {
     let reg = registry();
@@ -684,7 +690,19 @@ fn compile_errors_name_file_line_and_column() {
             .any(|e| e.starts_with("t.yaml:4:1: unknown key \"rulez\"")),
         "{got:?}"
     );
-    // 18. A request mode that is not one.
+    // 18. coding() takes lookup()'s policies, and says so by its own name.
+    let got = broken(
+        "t.yaml",
+        &format!("{HEAD}  - maritalStatus.coding[+]: coding(MaritalStatus, PID-16, \"maybe\")\n"),
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("t.yaml:6:")
+            && e.contains(
+                "coding(): the policy is \"pass\", \"default\" or \"error\", not \"maybe\""
+            )),
+        "{got:?}"
+    );
+    // 19. A request mode that is not one.
     let got = broken(
         "t.yaml",
         "mapping: T\nkind: message\ntarget: fhir/Bundle\nresources:\n  - resource: Patient\n    request: replace\n",
@@ -2411,10 +2429,7 @@ fn orders_reports_and_immunizations_keep_their_ids_across_messages() {
             "MSH|^~\\&|EHR|C|IIS|S|20261122||VXU^V04|{control}|P|2.5.1\r{pid}\rORC|RE||IZ1^C\rRXA|0|1|20261120||08^HepB^CVX|999||||||||||||||CP\r"
         ))
     };
-    assert_eq!(
-        full_url(one(&vxu("V1"), "Immunization")),
-        full_url(one(&vxu("V2"), "Immunization"))
-    );
+    same_resource(&vxu("V1"), &vxu("V2"), "Immunization");
 }
 
 /// A bare code (no coding system in CWE.3, as v2.3-2.5 feeds send them) is
@@ -2666,10 +2681,7 @@ fn appointments_and_charges_keep_their_ids() {
             "MSH|^~\\&|B|C|E|H|20261122||DFT^P03|{control}|P|2.5\rEVN|P03|20261122\rPID|1||9^^^H^MR||X^Y\rFT1|1|T77||20261122||CG|99213^Visit^CPT|||1\r"
         ))
     };
-    assert_eq!(
-        full_url(one(&dft("1"), "ChargeItem")),
-        full_url(one(&dft("2"), "ChargeItem"))
-    );
+    same_resource(&dft("1"), &dft("2"), "ChargeItem");
 }
 
 /// An ADT sent again (another control id, another time: an A08 after the
@@ -2830,16 +2842,10 @@ fn the_ordered_specimen_is_the_resulted_one() {
     let oru = map_text(&format!(
         "MSH|^~\\&|LAB|L|EHR|H|20261122||ORU^R01^ORU_R01|2|P|2.5.1\r{pid}\rORC|RE|ORD1^EHR\rOBR|1|ORD1^EHR|F1^LAB|CBC^CBC^L\rOBX|1|NM|K^K^L||5|||||||F\rSPM|1|SP1&EHR^SP9&LAB||BLD^Blood^HL70487\r"
     ));
-    assert_eq!(
-        full_url(one(&oml, "Specimen")),
-        full_url(one(&oru, "Specimen"))
-    );
+    same_resource(&oml, &oru, "Specimen");
     // So is the order: an OML's ORDER group may hold a prior result's PID,
     // so ids name the patient by its resource (`id(patient)`), not by PID-3.
-    assert_eq!(
-        full_url(one(&oml, "ServiceRequest")),
-        full_url(one(&oru, "ServiceRequest"))
-    );
+    same_resource(&oml, &oru, "ServiceRequest");
 }
 
 /// A DFT's procedure is the one the ADT sent (same code and time for the
