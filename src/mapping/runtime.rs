@@ -1308,7 +1308,7 @@ fn known_system(name: &str) -> Option<String> {
     {
         return Some(format!("http://terminology.hl7.org/CodeSystem/v2-{num}"));
     }
-    if n.contains(':') {
+    if is_absolute_uri(n) {
         return Some(n.to_string());
     }
     if n.split('.').count() > 1
@@ -1321,6 +1321,20 @@ fn known_system(name: &str) -> Option<String> {
         return Some(format!("urn:uuid:{}", n.to_ascii_lowercase()));
     }
     None
+}
+
+/// Text that is already an absolute URI: a scheme (`http:`, `urn:`) and no
+/// whitespace. A sender's coding-system name with a colon in it
+/// (`POST 12H CFST:MCNC:PT`) is not one.
+fn is_absolute_uri(n: &str) -> bool {
+    let Some((scheme, rest)) = n.split_once(':') else {
+        return false;
+    };
+    let mut b = scheme.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && !n.chars().any(char::is_whitespace)
 }
 
 /// Base64 text as FHIR's base64Binary takes it: whitespace (line breaks
@@ -2182,5 +2196,13 @@ mod coding_system_tests {
             code_system_uri("99 Local/x"),
             "urn:hl7v2:0396:99%20Local%2Fx"
         );
+        // A name with a colon is not a URI unless it has a scheme and no
+        // spaces (OBX-3.3 holding a LOINC long name, as some labs send).
+        assert_eq!(
+            code_system_uri("POST 12H CFST:MCNC:PT"),
+            "urn:hl7v2:0396:POST%2012H%20CFST%3AMCNC%3APT"
+        );
+        assert_eq!(code_system_uri("urn:oid:1.2.3"), "urn:oid:1.2.3");
+        assert_eq!(code_system_uri(":x"), "urn:hl7v2:0396:%3Ax");
     }
 }
