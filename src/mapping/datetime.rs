@@ -64,6 +64,21 @@ fn lenient(t: &str) -> Option<String> {
     if matches!(b.len(), 13 | 15) && b[8] == b' ' {
         return Some(t.replacen(' ', "", 1));
     }
+    // A DTM with the offset in ISO style: `Z` for UTC, or hours only
+    // (`-05`, as some v2.3 feeds write it).
+    let digits_end = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    if digits_end >= 4 {
+        let (main, zone) = t.split_at(digits_end);
+        if zone == "Z" {
+            return Some(format!("{main}+0000"));
+        }
+        let zb = zone.as_bytes();
+        if zb.len() == 3 && matches!(zb[0], b'+' | b'-') && zb[1..].iter().all(u8::is_ascii_digit) {
+            return Some(format!("{main}{zone}00"));
+        }
+    }
     None
 }
 
@@ -240,6 +255,21 @@ mod tests {
             parse("20240305 0930").unwrap().date_time(&utc),
             "2024-03-05T09:30:00+00:00"
         );
+        // ISO-style zones on a DTM: `Z`, and hours only.
+        assert_eq!(
+            parse("20240305093000Z").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00+00:00"
+        );
+        assert_eq!(
+            parse("202403050930-05").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00-05:00"
+        );
+        assert_eq!(
+            parse("20240305093000.25+01").unwrap().date_time(&utc),
+            "2024-03-05T09:30:00.25+01:00"
+        );
+        assert!(parse("202403050930-5").is_err());
+        assert!(parse("202403050930-05x").is_err());
         let e = parse("1962-02-30").unwrap_err();
         assert!(e.contains("read as \"19620230\""), "{e}");
         assert!(parse("0").is_err());
@@ -290,7 +320,7 @@ mod tests {
             "20240230",
             "2024050125",
             "abcd",
-            "20240501+02",
+            "20240501+2",
             "20240501.5",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
