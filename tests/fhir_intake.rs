@@ -213,7 +213,7 @@ fn refusals_carry_an_operation_outcome_and_keep_what_was_sent() {
         "/fhir/Patient",
         Some(TOKEN_A),
         JSON,
-        r#"{"resourceType":"Patient","gender":"f","birthDate":"1962-13-01","nmae":[]}"#,
+        r#"{"resourceType":"Patient","text":{"status":"generated","div":"<p>no div</p>"},"gender":"f","birthDate":"1962-13-01","nmae":[]}"#,
         &[],
     );
     assert_eq!(r.status, 422, "{}", r.body);
@@ -227,7 +227,8 @@ fn refusals_carry_an_operation_outcome_and_keep_what_was_sent() {
     assert!(
         places.contains(&"Patient.gender")
             && places.contains(&"Patient.birthDate")
-            && places.contains(&"Patient.nmae"),
+            && places.contains(&"Patient.nmae")
+            && places.contains(&"Patient.text.div"),
         "{places:?}"
     );
 
@@ -282,6 +283,38 @@ fn xml_in_and_out() {
     assert_eq!(r.status, 422);
     assert!(
         r.body.contains("<expression value=\"Patient.gender\"/>"),
+        "{}",
+        r.body
+    );
+    // A narrative in XML is XHTML in its own namespace: a plain one is
+    // accepted, one with active content is refused where it is (txt-1).
+    let narrative = |div: &str| {
+        format!(
+            r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>{div}</text><gender value="female"/></Patient>"#
+        )
+    };
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        "application/fhir+xml",
+        &narrative(r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>Jane <b>Doe</b></p></div>"#),
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        "application/fhir+xml",
+        &narrative(
+            r#"<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="steal()">Jane</p></div>"#,
+        ),
+        &[],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("<expression value=\"Patient.text.div\"/>") && r.body.contains("onclick"),
         "{}",
         r.body
     );

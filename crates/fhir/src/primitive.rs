@@ -217,6 +217,7 @@ pub fn check(code: &str, v: &Value) -> Result<(), String> {
             }) && r.starts_with(['0', '1', '2'])
         }),
         "uuid" => s.strip_prefix("urn:uuid:").is_some_and(is_uuid),
+        "xhtml" => return check_xhtml(s),
         "base64Binary" => s.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\n' | b'\r')
         }),
@@ -227,6 +228,129 @@ pub fn check(code: &str, v: &Value) -> Result<(), String> {
     } else {
         Err(format!("{s:?} is not a valid {code}"))
     }
+}
+
+const XHTML_NS: &[u8] = b"http://www.w3.org/1999/xhtml";
+
+/// Elements that are active content or document structure, which a
+/// narrative may not hold (txt-1 allows only basic formatting).
+const NOT_IN_NARRATIVE: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"form",
+    b"input",
+    b"button",
+    b"select",
+    b"textarea",
+    b"iframe",
+    b"frame",
+    b"frameset",
+    b"object",
+    b"embed",
+    b"applet",
+    b"base",
+    b"link",
+    b"meta",
+    b"html",
+    b"head",
+    b"body",
+    b"title",
+];
+
+/// A narrative `div` as R4 requires it: well-formed XML whose root is a
+/// `div` in the XHTML namespace (the `xhtml` type's rule), no active content
+/// (scripts, forms, `on*` event attributes, `javascript:` links: txt-1), and
+/// some text or an image (txt-2).
+pub fn check_xhtml(s: &str) -> Result<(), String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(s);
+    let mut depth = 0usize;
+    let mut roots = 0usize;
+    let mut content = false;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("the narrative is not well-formed XHTML: {e}"))?;
+        let (start, empty) = match &event {
+            Event::Start(e) => (Some(e.clone()), false),
+            Event::Empty(e) => (Some(e.clone()), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            let name = e.local_name();
+            let name = name.as_ref();
+            if depth == 0 {
+                roots += 1;
+                if name != b"div" {
+                    return Err("the narrative's root element must be a div".into());
+                }
+                let ns = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.as_ref() == b"xmlns")
+                    .map(|a| a.value.into_owned());
+                if ns.as_deref() != Some(XHTML_NS) {
+                    return Err(
+                        "the narrative's div must be in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\")"
+                            .into(),
+                    );
+                }
+            }
+            if NOT_IN_NARRATIVE
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+            {
+                return Err(format!(
+                    "a narrative may not hold <{}> (txt-1: no active content)",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+            for a in e.attributes() {
+                let a = a.map_err(|e| format!("the narrative is not well-formed XHTML: {e}"))?;
+                let key = a.key.local_name();
+                let key = key.as_ref();
+                if key.len() > 2 && key[..2].eq_ignore_ascii_case(b"on") {
+                    return Err(format!(
+                        "a narrative may not hold event attributes ({}; txt-1)",
+                        String::from_utf8_lossy(key)
+                    ));
+                }
+                let v = a.value.as_ref();
+                let v = v.trim_ascii_start();
+                if v.len() >= 11 && v[..11].eq_ignore_ascii_case(b"javascript:") {
+                    return Err("a narrative may not hold javascript: links (txt-1)".into());
+                }
+            }
+            if name == b"img" {
+                content = true;
+            }
+            if !empty {
+                depth += 1;
+            }
+        }
+        match event {
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(t) if depth > 0 => {
+                content |= t.as_ref().iter().any(|b| !b.is_ascii_whitespace());
+            }
+            Event::GeneralRef(_) | Event::CData(_) if depth > 0 => content = true,
+            Event::Text(t) if t.as_ref().iter().any(|b| !b.is_ascii_whitespace()) => {
+                return Err("the narrative has text outside its div".into());
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if roots != 1 {
+        return Err("the narrative must be one div element".into());
+    }
+    if depth != 0 {
+        return Err("the narrative is not well-formed XHTML: an element is not closed".into());
+    }
+    if !content {
+        return Err("the narrative must have some text or an image (txt-2)".into());
+    }
+    Ok(())
 }
 
 /// `8-4-4-4-12` lower-case hex.
@@ -241,6 +365,56 @@ pub fn is_uuid(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn narratives_are_xhtml_divs_without_active_content() {
+        let ok = [
+            r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>Jane <b>Doe</b> &amp; co</p></div>"#,
+            r#"<div xmlns="http://www.w3.org/1999/xhtml">text</div>"#,
+            r#"<div xmlns="http://www.w3.org/1999/xhtml"><img src="x.png"/></div>"#,
+            r#"<div xmlns="http://www.w3.org/1999/xhtml"><a href="http://x">link</a></div>"#,
+        ];
+        for d in ok {
+            assert_eq!(super::check_xhtml(d), Ok(()), "{d}");
+        }
+        let bad = [
+            ("<p>no namespace</p>", "root element must be a div"),
+            ("<div>plain</div>", "XHTML namespace"),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>open</div>"#,
+                "well-formed",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script></div>"#,
+                "<script>",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="x()">a</p></div>"#,
+                "onclick",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml"><a href=" JavaScript:x()">a</a></div>"#,
+                "javascript:",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml">  </div>"#,
+                "txt-2",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml">a</div><div xmlns="http://www.w3.org/1999/xhtml">b</div>"#,
+                "one div",
+            ),
+            (
+                r#"<div xmlns="http://www.w3.org/1999/xhtml">a</div> tail"#,
+                "outside its div",
+            ),
+            ("not xml at all", "outside its div"),
+        ];
+        for (d, why) in bad {
+            let e = super::check_xhtml(d).unwrap_err();
+            assert!(e.contains(why), "{d}: {e}");
+        }
+    }
 
     #[test]
     fn orders_dates_and_instants_when_certain() {
