@@ -188,6 +188,25 @@ fn refusals_carry_an_operation_outcome_and_keep_what_was_sent() {
             .unwrap()
             .starts_with("not valid JSON")
     );
+    // A key twice in one object: plain JSON parsing would keep the second
+    // and drop the first without a word.
+    let r = post(
+        &server,
+        "/fhir/Patient",
+        Some(TOKEN_A),
+        JSON,
+        r#"{"resourceType":"Patient","gender":"male","gender":"female"}"#,
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("\"gender\" appears twice"),
+        "{}",
+        r.body
+    );
     let r = post(
         &server,
         "/fhir/Patient",
@@ -234,7 +253,7 @@ fn refusals_carry_an_operation_outcome_and_keep_what_was_sent() {
 
     // Each refused body is stored as `error`, byte for byte.
     let list = server.messages();
-    assert_eq!(list.len(), 4);
+    assert_eq!(list.len(), 5);
     assert!(
         list.iter()
             .all(|m| m["state"] == "error" && m["format"] == "fhir")

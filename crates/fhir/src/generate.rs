@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -54,6 +54,148 @@ fn read_json(path: &Path) -> Result<Value, GenerateError> {
 
 /// The JSON schema's definition name for an element's parent path:
 /// `Bundle.entry.request` → `Bundle_Entry_Request`.
+/// The codes of each required binding, from three sources in turn:
+/// the JSON schema's `enum` for the element; the same value set's `enum`
+/// at another element (`observation-status` is enumerated at
+/// `Observation.status`, not at `RiskAssessment.status`); the element's
+/// `short` when it lists every code (`draft | active | on-hold | ...`,
+/// which is how the definitions write a required code list the schema
+/// leaves out, e.g. `ServiceRequest.status`). `resource-types` is the
+/// resource definitions themselves. Mime types, currencies and the other
+/// external code systems stay unchecked.
+struct BindingCodes<'a> {
+    defs: &'a serde_json::Map<String, Value>,
+    by_value_set: BTreeMap<String, String>,
+}
+
+impl<'a> BindingCodes<'a> {
+    fn collect(sds: &[(PathBuf, Value)], defs: &'a serde_json::Map<String, Value>) -> Self {
+        let mut me = BindingCodes {
+            defs,
+            by_value_set: BTreeMap::new(),
+        };
+        let resources: Vec<&str> = sds
+            .iter()
+            .filter(|(_, sd)| sd.get("kind").and_then(Value::as_str) == Some("resource"))
+            .filter_map(|(_, sd)| sd.get("id").and_then(Value::as_str))
+            .collect();
+        me.by_value_set.insert(
+            "http://hl7.org/fhir/ValueSet/resource-types".into(),
+            resources.join("|"),
+        );
+        for (_, sd) in sds {
+            for e in sd
+                .pointer("/snapshot/element")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(vs), Some(codes)) = (Self::required_value_set(e), me.schema_enum(e)) {
+                    me.by_value_set.entry(vs).or_insert(codes);
+                }
+            }
+        }
+        me
+    }
+
+    /// The value set of a required binding on a code (not a choice).
+    fn required_value_set(e: &Value) -> Option<String> {
+        let path = e.get("path")?.as_str()?;
+        if path.ends_with("[x]")
+            || e.pointer("/binding/strength").and_then(Value::as_str) != Some("required")
+        {
+            return None;
+        }
+        let vs = e.pointer("/binding/valueSet")?.as_str()?;
+        Some(vs.split('|').next().unwrap_or(vs).to_string())
+    }
+
+    fn of(&self, e: &Value) -> Option<String> {
+        let vs = Self::required_value_set(e)?;
+        self.schema_enum(e)
+            .or_else(|| self.by_value_set.get(&vs).cloned())
+            .or_else(|| Self::short_list(e))
+    }
+
+    fn schema_enum(&self, e: &Value) -> Option<String> {
+        let original = e.get("path")?.as_str()?;
+        let (parent, prop) = original.rsplit_once('.')?;
+        // The JSON schema names a backbone element by its resource and its
+        // last path part (`Bundle.entry.request` is `Bundle_Request`), with
+        // a number when two share it (`CapabilityStatement.rest.interaction`
+        // is `CapabilityStatement_Interaction1`), or by every part joined.
+        // For a backbone, the property's description must be the element's
+        // definition, so the right one of two same-named is taken.
+        let definition = e.get("definition").and_then(Value::as_str).unwrap_or("");
+        let enums = |def: String, check: bool| {
+            let p = self
+                .defs
+                .get(&def)?
+                .pointer(&format!("/properties/{prop}"))?;
+            if check
+                && p.get("description").and_then(Value::as_str).map(str::trim)
+                    != Some(definition.trim())
+            {
+                return None;
+            }
+            p.pointer("/enum").or_else(|| p.pointer("/items/enum"))
+        };
+        let v = if parent.contains('.') {
+            let short = schema_def_short_name(parent);
+            [
+                String::new(),
+                "1".into(),
+                "2".into(),
+                "3".into(),
+                "4".into(),
+            ]
+            .into_iter()
+            .map(|n| format!("{short}{n}"))
+            .chain([schema_def_name(parent)])
+            .find_map(|d| enums(d, true))?
+        } else {
+            enums(parent.to_string(), false)?
+        }
+        .as_array()?;
+        let mut codes: Vec<&str> = v.iter().filter_map(Value::as_str).collect();
+        // Errata: the published R4 JSON schema's FHIRVersion enum stops at
+        // 4.0.0, but the R4 value set (and R4 itself) is 4.0.1.
+        if codes.last() == Some(&"4.0.0") && codes.contains(&"3.0.1") {
+            codes.push("4.0.1");
+        }
+        (!codes.is_empty()).then(|| codes.join("|"))
+    }
+
+    /// `draft | active | on-hold`: every code, and nothing else, in the
+    /// element's short description (not `registered | final | amended +`).
+    fn short_list(e: &Value) -> Option<String> {
+        let short = e.get("short")?.as_str()?;
+        let codes: Vec<&str> = short.split(" | ").collect();
+        let code_like = |c: &&str| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        };
+        (codes.len() > 1 && codes.iter().all(code_like)).then(|| codes.join("|"))
+    }
+}
+
+/// `Bundle.entry.request` → `Bundle_Request`: how the R4 JSON schema names
+/// most backbone elements.
+fn schema_def_short_name(parent: &str) -> String {
+    match (parent.split_once('.'), parent.rsplit_once('.')) {
+        (Some((root, _)), Some((_, last))) => {
+            let mut c = last.chars();
+            let last = match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            };
+            format!("{root}_{last}")
+        }
+        _ => parent.to_string(),
+    }
+}
+
 fn schema_def_name(parent: &str) -> String {
     parent
         .split('.')
@@ -111,9 +253,13 @@ pub fn generate(dir: &Path) -> Result<String, GenerateError> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    let sds: Vec<(PathBuf, Value)> = files
+        .into_iter()
+        .map(|f| read_json(&f).map(|sd| (f, sd)))
+        .collect::<Result<_, _>>()?;
+    let vocab = BindingCodes::collect(&sds, defs);
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for f in files {
-        let sd = read_json(&f)?;
+    for (f, sd) in &sds {
         // Profiles such as SimpleQuantity constrain another type (`type` is
         // Quantity): they are keyed by their own id, and their element paths
         // are rewritten to start with it.
@@ -191,31 +337,7 @@ pub fn generate(dir: &Path) -> Result<String, GenerateError> {
                     list.join("|")
                 }
             };
-            let required =
-                e.pointer("/binding/strength").and_then(Value::as_str) == Some("required");
-            let codes = if required && !path.ends_with("[x]") {
-                let (parent, prop) = original.rsplit_once('.').unwrap_or(("", original));
-                defs.get(&schema_def_name(parent))
-                    .and_then(|d| d.pointer(&format!("/properties/{prop}/enum")))
-                    .or_else(|| {
-                        defs.get(&schema_def_name(parent))
-                            .and_then(|d| d.pointer(&format!("/properties/{prop}/items/enum")))
-                    })
-                    .and_then(Value::as_array)
-                    .map(|v| {
-                        let mut codes: Vec<&str> = v.iter().filter_map(Value::as_str).collect();
-                        // Errata: the published R4 JSON schema's FHIRVersion enum stops at
-                        // 4.0.0, but the R4 value set (and R4 itself) is 4.0.1.
-                        if codes.last() == Some(&"4.0.0") && codes.contains(&"3.0.1") {
-                            codes.push("4.0.1");
-                        }
-                        codes.join("|")
-                    })
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "-".into())
-            } else {
-                "-".into()
-            };
+            let codes = vocab.of(e).unwrap_or_else(|| "-".into());
             let _ = writeln!(text, "{path} {min} {max} {types} {codes}");
         }
         out.insert(name, text);

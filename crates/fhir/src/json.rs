@@ -23,13 +23,97 @@ pub struct JsonError {
     pub message: String,
 }
 
-/// Parses FHIR JSON.
+/// Parses FHIR JSON. A key repeated in one object is an error (plain JSON
+/// parsing keeps the last and drops the first without a word; FHIR
+/// forbids repeats).
 pub fn parse(text: &[u8]) -> Result<Value, JsonError> {
-    serde_json::from_slice(text).map_err(|e| JsonError {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let fail = |e: serde_json::Error| JsonError {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })
+    };
+    let v = Strict.deserialize(&mut de).map_err(fail)?;
+    de.end().map_err(fail)?;
+    Ok(v)
+}
+
+/// Builds a `Value` as serde_json does, refusing repeated keys.
+struct Strict;
+
+/// How serde_json (with `arbitrary_precision`) hands a number to a
+/// visitor: a one-entry map under this key, the number's text as value.
+/// `parse_keeps_numbers_and_refuses_repeated_keys` fails if it changes.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Strict)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(Strict)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        use serde::de::Error as _;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return serde_json::from_str::<serde_json::Number>(&text)
+                    .map(Value::Number)
+                    .map_err(A::Error::custom);
+            }
+            if out.contains_key(&key) {
+                return Err(A::Error::custom(format_args!(
+                    "the key {key:?} appears twice in one object"
+                )));
+            }
+            let v = map.next_value_seed(Strict)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Reorders every object in a resource to the definitions' element order
@@ -118,6 +202,23 @@ pub fn to_string_pretty(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_keeps_numbers_and_refuses_repeated_keys() {
+        let v =
+            parse(br#"{"a": 1.50, "b": [0.1e-3, -7, 12345678901234567890123], "c": {"d": null}}"#)
+                .unwrap();
+        assert_eq!(
+            to_string(&v),
+            r#"{"a":1.50,"b":[0.1e-3,-7,12345678901234567890123],"c":{"d":null}}"#
+        );
+        let e = parse(b"{\"gender\": \"male\",\n \"gender\": \"female\"}").unwrap_err();
+        assert!(e.message.contains("\"gender\" appears twice"), "{e}");
+        assert_eq!(e.line, 2);
+        // The same key in two objects is fine.
+        assert!(parse(br#"{"a": {"x": 1}, "b": {"x": 2}}"#).is_ok());
+        assert!(parse(b"{} x").is_err());
+    }
 
     #[test]
     fn decimals_and_unknowns_survive() {

@@ -161,6 +161,9 @@ fn utc_micros(s: &str) -> Option<i64> {
     Some(secs * 1_000_000 + micros)
 }
 
+/// The most a string may hold ("Strings SHALL NOT exceed 1MB in size").
+const MAX_STRING: usize = 1024 * 1024;
+
 /// The format check of one primitive value against its type. `Err` says why.
 pub fn check(code: &str, v: &Value) -> Result<(), String> {
     match (json_kind(code), v) {
@@ -192,7 +195,15 @@ pub fn check(code: &str, v: &Value) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty strings are not allowed; leave the element out".into());
     }
+    if s.len() > MAX_STRING {
+        return Err(format!(
+            "{} bytes is over the 1 MiB a FHIR string may hold",
+            s.len()
+        ));
+    }
     let ok = match code {
+        // R4's string pattern `[ \r\n\t\S]+`: no other whitespace.
+        "string" | "markdown" => !s.contains(['\u{b}', '\u{c}']),
         "date" => is_date(s),
         "dateTime" => is_date_time(s),
         "instant" => is_instant(s),
@@ -226,7 +237,11 @@ pub fn check(code: &str, v: &Value) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{s:?} is not a valid {code}"))
+        // Long values are shown by their start: the message goes into an
+        // OperationOutcome and a log line.
+        let shown: String = s.chars().take(80).collect();
+        let more = if shown.len() < s.len() { "..." } else { "" };
+        Err(format!("{shown:?}{more} is not a valid {code}"))
     }
 }
 

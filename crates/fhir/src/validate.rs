@@ -217,6 +217,20 @@ impl<'s> Validator<'s> {
                 if let Some(el) = self.primitive_extension(node, base, val, loc) {
                     present.push(el);
                 }
+                if let (Value::Array(ext), Some(Value::Array(values))) = (val, obj.get(base))
+                    && ext.len() != values.len()
+                {
+                    self.push(
+                        Severity::Error,
+                        "structure",
+                        &Loc::Key(loc, key),
+                        format!(
+                            "{key} lines up with {base}: {} entries for {} values (pad the shorter with null)",
+                            ext.len(),
+                            values.len()
+                        ),
+                    );
+                }
                 continue;
             }
             let here = Loc::Key(loc, key);
@@ -292,6 +306,9 @@ impl<'s> Validator<'s> {
             );
         }
         self.invariants(node, obj, loc);
+        if is_resource && !matches!(loc, Loc::Index(Loc::Key(_, "contained"), _)) {
+            self.contained_rules(obj, loc);
+        }
         // Required elements, and a choice holds one type.
         for el in self.schema.children(node) {
             let here = |p: &*const Element| std::ptr::eq(*p, el);
@@ -389,6 +406,104 @@ impl<'s> Validator<'s> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A resource's contained resources and local references: `#id`
+    /// references resolve to a contained resource (ref-1); each contained
+    /// resource is referred to from the resource, or refers to it (dom-3);
+    /// contained resources contain none (dom-2) and carry no version,
+    /// last-updated time (dom-4) or security labels (dom-5).
+    fn contained_rules(&mut self, obj: &Map<String, Value>, loc: &Loc<'_>) {
+        let no_items = Vec::new();
+        let contained = obj
+            .get("contained")
+            .and_then(Value::as_array)
+            .unwrap_or(&no_items);
+        let ids: Vec<&str> = contained
+            .iter()
+            .filter_map(|c| c.get("id").and_then(Value::as_str))
+            .collect();
+        // ref-1: `reference` values starting with `#`, outside and inside.
+        let mut outer = Vec::new();
+        local_values(obj, true, &mut outer);
+        for r in &outer {
+            if let Some(id) = r.strip_prefix('#')
+                && !ids.contains(&id)
+            {
+                self.push(
+                    Severity::Error,
+                    "invalid",
+                    loc,
+                    format!("reference {r:?} names no contained resource (ref-1)"),
+                );
+            }
+        }
+        let list = Loc::Key(loc, "contained");
+        // Every `#...` value (references, canonicals, uris) anywhere, for dom-3.
+        let mut pointers: Vec<&str> = Vec::new();
+        local_values(obj, false, &mut pointers);
+        for c in contained.iter().filter_map(Value::as_object) {
+            local_values(c, false, &mut pointers);
+        }
+        for (i, c) in contained.iter().enumerate() {
+            let here = Loc::Index(&list, i);
+            let Some(item) = c.as_object() else { continue };
+            let mut inner = Vec::new();
+            local_values(item, true, &mut inner);
+            for r in &inner {
+                if let Some(id) = r.strip_prefix('#')
+                    && !id.is_empty()
+                    && !ids.contains(&id)
+                {
+                    self.push(
+                        Severity::Error,
+                        "invalid",
+                        &here,
+                        format!("reference {r:?} names no contained resource (ref-1)"),
+                    );
+                }
+            }
+            if item.contains_key("contained") {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &here,
+                    "a contained resource contains no resources of its own (dom-2)",
+                );
+            }
+            let meta = item.get("meta");
+            if ["versionId", "lastUpdated"]
+                .iter()
+                .any(|k| meta.and_then(|m| m.get(k)).is_some())
+            {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &here,
+                    "a contained resource has no meta.versionId or meta.lastUpdated (dom-4)",
+                );
+            }
+            if meta.and_then(|m| m.get("security")).is_some() {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &here,
+                    "a contained resource has no security labels of its own (dom-5)",
+                );
+            }
+            let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+            let named = !id.is_empty() && pointers.iter().any(|p| p.strip_prefix('#') == Some(id));
+            if !named && !inner.contains(&"#") {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &here,
+                    format!(
+                        "contained resource {id:?} is not referred to from the resource, nor refers to it (dom-3)"
+                    ),
+                );
+            }
         }
     }
 
@@ -590,13 +705,13 @@ impl<'s> Validator<'s> {
                 }
                 None => {}
             }
-            if matches!(btype, "transaction" | "batch") {
+            if matches!(btype, "transaction" | "batch" | "history") {
                 match e.get("request") {
                     None => self.push(
                         Severity::Error,
                         "required",
                         &request,
-                        format!("entries of a {btype} need a request"),
+                        format!("entries of a {btype} need a request (bdl-3)"),
                     ),
                     Some(r) => {
                         if r.get("method").is_none() || r.get("url").is_none() {
@@ -609,6 +724,40 @@ impl<'s> Validator<'s> {
                         }
                     }
                 }
+            } else if e.get("request").is_some() {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &request,
+                    format!("entries of a {btype} have no request; only batch, transaction and history do (bdl-3)"),
+                );
+            }
+            let response = Loc::Key(&at, "response");
+            match (
+                matches!(btype, "batch-response" | "transaction-response" | "history"),
+                e.get("response").is_some(),
+            ) {
+                (true, false) => self.push(
+                    Severity::Error,
+                    "required",
+                    &response,
+                    format!("entries of a {btype} need a response (bdl-4)"),
+                ),
+                (false, true) => self.push(
+                    Severity::Error,
+                    "invariant",
+                    &response,
+                    format!("entries of a {btype} have no response; only batch-response, transaction-response and history do (bdl-4)"),
+                ),
+                _ => {}
+            }
+            if btype != "searchset" && e.get("search").is_some() {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &Loc::Key(&at, "search"),
+                    format!("entries of a {btype} have no search; only a searchset's do (bdl-2)"),
+                );
             }
         }
         if btype == "transaction" {
@@ -630,6 +779,49 @@ impl<'s> Validator<'s> {
                 }
             }
         }
+        if b.get("total").is_some() && !matches!(btype, "searchset" | "history") {
+            self.push(
+                Severity::Error,
+                "invariant",
+                &Loc::Root("Bundle.total"),
+                format!("a {btype} Bundle has no total; only a searchset or history does (bdl-1)"),
+            );
+        }
+        if btype == "document" {
+            let id = b.get("identifier");
+            if id.and_then(|i| i.get("system")).is_none()
+                || id.and_then(|i| i.get("value")).is_none()
+            {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &Loc::Root("Bundle.identifier"),
+                    "a document Bundle has an identifier with a system and a value (bdl-9)",
+                );
+            }
+            if b.get("timestamp").is_none() {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &Loc::Root("Bundle.timestamp"),
+                    "a document Bundle has a timestamp (bdl-10)",
+                );
+            }
+            if entries
+                .first()
+                .and_then(|e| e.get("resource"))
+                .and_then(|r| r.get("resourceType"))
+                .and_then(Value::as_str)
+                != Some("Composition")
+            {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &Loc::Root("Bundle.entry[0]"),
+                    "a document Bundle starts with a Composition (bdl-11)",
+                );
+            }
+        }
         if btype == "message"
             && entries
                 .first()
@@ -644,6 +836,33 @@ impl<'s> Validator<'s> {
                 &Loc::Root("Bundle.entry[0]"),
                 "a message Bundle starts with a MessageHeader",
             );
+        }
+    }
+}
+
+/// Values in one resource, not in the resources nested in it (a Bundle's
+/// entries, a Parameters' resources, contained ones): `reference` values
+/// when `refs`, else every string starting with `#` (a local reference,
+/// canonical or uri).
+fn local_values<'v>(obj: &'v Map<String, Value>, refs: bool, out: &mut Vec<&'v str>) {
+    fn walk<'v>(v: &'v Value, refs: bool, out: &mut Vec<&'v str>) {
+        match v {
+            Value::String(s) if !refs && s.starts_with('#') && s.len() > 1 => out.push(s),
+            Value::Object(o) if !o.contains_key("resourceType") => {
+                for (k, x) in o {
+                    match x {
+                        Value::String(s) if refs && k == "reference" => out.push(s),
+                        _ => walk(x, refs, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, refs, out)),
+            _ => {}
+        }
+    }
+    for (k, v) in obj {
+        if k != "contained" {
+            walk(v, refs, out);
         }
     }
 }
@@ -739,6 +958,89 @@ mod tests {
             {"start": "2024-01-01T10:00:00+02:00", "end": "2024-01-01T09:00:00Z"}}]})
             )
             .is_empty()
+        );
+        // Required bindings the R4 JSON schema does not enumerate: codes
+        // from another element with the same value set, from the
+        // definition's own list, or the resource types themselves.
+        let e = errs(
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:c757873d-ec9a-4326-a141-556f43239520",
+             "resource": {"resourceType": "ServiceRequest", "status": "ordered", "intent": "order",
+                          "priority": "now", "subject": {"display": "x"}},
+             "request": {"method": "PUTX", "url": "ServiceRequest"}},
+            {"fullUrl": "urn:uuid:c757873d-ec9a-4326-a141-556f43239521",
+             "resource": {"resourceType": "RiskAssessment", "status": "done", "subject": {"display": "x"}},
+             "request": {"method": "POST", "url": "RiskAssessment"}},
+            {"fullUrl": "urn:uuid:c757873d-ec9a-4326-a141-556f43239522",
+             "resource": {"resourceType": "CapabilityStatement", "status": "active", "date": "2024",
+                          "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
+                          "rest": [{"mode": "server", "resource": [{"type": "Patient"}, {"type": "Patinet"}]}]},
+             "request": {"method": "POST", "url": "CapabilityStatement"}}]}),
+        );
+        for want in [
+            "Bundle.entry[0].resource.status code-invalid",
+            "Bundle.entry[0].resource.priority code-invalid",
+            "Bundle.entry[0].request.method code-invalid",
+            "Bundle.entry[1].resource.status code-invalid",
+            "Bundle.entry[2].resource.rest[0].resource[1].type code-invalid",
+        ] {
+            assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
+        }
+        assert_eq!(e.len(), 5, "{e:?}");
+        // Contained resources and local references (ref-1, dom-2..5); a
+        // Bundle's entries are resources of their own.
+        let e = errs(json!({"resourceType": "Patient",
+            "contained": [
+                {"resourceType": "Organization", "id": "o", "meta": {"versionId": "2"}},
+                {"resourceType": "Organization", "id": "lonely", "contained": [{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}]},
+                {"resourceType": "Provenance", "id": "p", "recorded": "2024-01-01T00:00:00Z",
+                 "agent": [{"who": {"reference": "#gone"}}], "target": [{"reference": "#"}]}],
+            "managingOrganization": {"reference": "#o"}, "generalPractitioner": [{"reference": "#nothere"}]}));
+        for want in [
+            "Patient invalid",
+            "Patient.contained[0] invariant",
+            "Patient.contained[1] invariant",
+            "Patient.contained[2] invalid",
+        ] {
+            assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
+        }
+        assert_eq!(
+            e.len(),
+            5,
+            "dom-4, dom-2, dom-3 (lonely), ref-1 twice: {e:?}"
+        );
+        assert!(
+            errs(
+                json!({"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": [
+                {"fullUrl": "http://x/Patient/1", "search": {"mode": "match"},
+                 "resource": {"resourceType": "Patient", "id": "1",
+                    "contained": [{"resourceType": "Organization", "id": "o"}],
+                    "managingOrganization": {"reference": "#o"}}}]})
+            )
+            .is_empty()
+        );
+        // What a Bundle's entries carry follows its type (bdl-1..4, 9..11).
+        let e = errs(
+            json!({"resourceType": "Bundle", "type": "document", "total": 2, "entry": [
+            {"fullUrl": "urn:uuid:c757873d-ec9a-4326-a141-556f43239520", "resource": {"resourceType": "Patient"},
+             "request": {"method": "POST", "url": "Patient"}, "response": {"status": "201"}, "search": {"mode": "match"}}]}),
+        );
+        for want in [
+            "Bundle.total invariant",
+            "Bundle.identifier invariant",
+            "Bundle.timestamp invariant",
+            "Bundle.entry[0] invariant",
+            "Bundle.entry[0].request invariant",
+            "Bundle.entry[0].response invariant",
+            "Bundle.entry[0].search invariant",
+        ] {
+            assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
+        }
+        let e =
+            errs(json!({"resourceType": "Bundle", "type": "transaction-response", "entry": [{}]}));
+        assert!(
+            e.contains(&"Bundle.entry[0].response required".to_string()),
+            "{e:?}"
         );
         let hint = validate(&json!({"resourceType": "Patient", "birthdate": "1980"}));
         assert!(hint[0].message.contains("did you mean \"birthDate\""));
