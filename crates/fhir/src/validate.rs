@@ -283,12 +283,15 @@ impl<'s> Validator<'s> {
                         format!("{key} repeats: it must be a JSON array"),
                     ),
                 }
-            } else if val.is_array() {
+            } else if let Value::Array(items) = val {
                 self.push(
                     Severity::Error,
                     "structure",
                     &here,
-                    format!("{key} holds one value, not an array"),
+                    format!(
+                        "{key} holds one value, not an array (here {} of them)",
+                        items.len()
+                    ),
                 );
             } else {
                 self.value(node, el, ty, val, &here);

@@ -94,6 +94,25 @@ fn parse_tree(text: &str) -> Result<Elem, XmlError> {
                     name: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
                     ..Elem::default()
                 };
+                if stack.is_empty() {
+                    // The resource is in the FHIR namespace (as default or
+                    // under its prefix); its children inherit it.
+                    let ns_attr = match s.name().prefix() {
+                        Some(p) => format!("xmlns:{}", String::from_utf8_lossy(p.as_ref())),
+                        None => "xmlns".to_string(),
+                    };
+                    let ns = s
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == ns_attr.as_bytes())
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+                    if ns.as_deref() != Some(FHIR_NS) {
+                        return Err(XmlError::Shape(format!(
+                            "<{}> is not in the FHIR namespace: write <{} xmlns=\"{FHIR_NS}\">",
+                            el.name, el.name
+                        )));
+                    }
+                }
                 for a in s.attributes() {
                     let a = a.map_err(|e| syntax(&reader, e))?;
                     let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
@@ -277,6 +296,13 @@ fn fill(
             if has_val {
                 obj.insert(name.to_string(), Value::Array(values));
             }
+            if has_ext {
+                obj.insert(format!("_{name}"), Value::Array(exts));
+            }
+        } else if items.len() > 1 {
+            // A single-valued element given more than once: kept as a list
+            // for validation to refuse, not cut to the first.
+            obj.insert(name.to_string(), Value::Array(values));
             if has_ext {
                 obj.insert(format!("_{name}"), Value::Array(exts));
             }
@@ -571,6 +597,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unknown["birthdate"], "1970");
+        // The resource is in the FHIR namespace, as default or by prefix.
+        let e = from_xml("<Patient><gender value=\"male\"/></Patient>").unwrap_err();
+        assert!(e.to_string().contains("not in the FHIR namespace"), "{e}");
+        let prefixed = from_xml(
+            "<f:Patient xmlns:f=\"http://hl7.org/fhir\"><f:gender value=\"male\"/></f:Patient>",
+        )
+        .unwrap();
+        assert_eq!(prefixed["gender"], "male");
+        // A single-valued element twice is kept whole for validation to
+        // refuse, not cut to the first.
+        let twice = from_xml(
+            "<Patient xmlns=\"http://hl7.org/fhir\"><gender value=\"male\"/><gender value=\"female\"/></Patient>",
+        )
+        .unwrap();
+        assert_eq!(twice["gender"], json!(["male", "female"]));
+        let issues = crate::validate::validate(&twice);
+        assert!(
+            issues[0].location == "Patient.gender" && issues[0].message.contains("2 of them"),
+            "{issues:?}"
+        );
     }
 
     #[test]
