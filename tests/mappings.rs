@@ -11,7 +11,7 @@ use std::process::Command;
 use caduceus::mapping::testing::{Outcome, run_cases};
 use caduceus::mapping::{Registry, RunOptions};
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn registry() -> Registry {
     Registry::load(&repo().join("mappings")).unwrap_or_else(|e| {
@@ -1553,6 +1553,20 @@ fn merges_link_the_surviving_patient_to_the_one_it_replaces() {
         "PV1|1|N moves no visit"
     );
 
+    // An identifier change (A47, structure ADT_A30) reads the same way: the
+    // patient known by MRG-1 is now known by PID-3.
+    let changed = map_text(
+        "MSH|^~\\&|A|B|C|D|20240610||ADT^A47^ADT_A30|M3|P|2.5.1\rEVN|A47|20240610\rPID|1||NEW1^^^H^MR||X^Y\rMRG|OLD1^^^H^MR\r",
+    );
+    let p = one(&changed, "Patient");
+    assert_eq!(p["identifier"][0]["value"], "NEW1");
+    assert_eq!(
+        (&p["identifier"][1]["value"], &p["identifier"][1]["use"]),
+        (&json!("OLD1"), &json!("old"))
+    );
+    assert_eq!(p["link"][0]["type"], "replaces");
+    assert_eq!(p["link"][0]["other"]["identifier"]["value"], "OLD1");
+
     let no_mrg = "MSH|^~\\&|A|B|C|D|20240610||ADT^A40|M2|P|2.5.1\rEVN|A40|20240610\rPID|1||MRN9^^^H^MR||X^Y\r";
     let e = registry()
         .run("hl7v2-fhir-r4", no_mrg.as_bytes(), &RunOptions::default())
@@ -2676,6 +2690,13 @@ fn appointments_and_charges_keep_their_ids() {
     let (a, b) = (one(&booked, "Appointment"), one(&cancelled, "Appointment"));
     assert_eq!(full_url(a), full_url(b));
     assert_eq!(b["status"], "cancelled");
+    // A discontinued appointment (S16) is cancelled too, the same one.
+    let discontinued = siu("S16", "3");
+    let c = one(&discontinued, "Appointment");
+    assert_eq!(
+        (full_url(c), &c["status"]),
+        (full_url(a), &json!("cancelled"))
+    );
     let dft = |control: &str| {
         map_text(&format!(
             "MSH|^~\\&|B|C|E|H|20261122||DFT^P03|{control}|P|2.5\rEVN|P03|20261122\rPID|1||9^^^H^MR||X^Y\rFT1|1|T77||20261122||CG|99213^Visit^CPT|||1\r"
