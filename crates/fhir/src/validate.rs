@@ -98,6 +98,7 @@ pub fn validate(resource: &Value) -> Vec<Issue> {
     let mut v = Validator {
         schema: Schema::r4(),
         issues: Vec::new(),
+        local_refs: Vec::new(),
     };
     v.resource(resource, None);
     if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
@@ -109,6 +110,10 @@ pub fn validate(resource: &Value) -> Vec<Issue> {
 struct Validator<'s> {
     schema: &'s Schema,
     issues: Vec<Issue>,
+    /// Local references (`#id`) seen and not yet checked, with where they
+    /// are: the resource that holds them checks them against its
+    /// contained resources when it ends (ref-1).
+    local_refs: Vec<(String, String)>,
 }
 
 /// Where the validator is, as a chain of frames on the stack: rendered to
@@ -208,6 +213,7 @@ impl<'s> Validator<'s> {
         // The elements present, by identity: the required and one-choice
         // checks below ask this list instead of probing the object for every
         // name a choice may take (`value[x]` has fifty).
+        let mark = self.local_refs.len();
         let mut present: Vec<*const Element> = Vec::with_capacity(obj.len());
         for (key, val) in obj {
             if is_resource && key == "resourceType" {
@@ -310,7 +316,7 @@ impl<'s> Validator<'s> {
         }
         self.invariants(node, obj, loc);
         if is_resource && !matches!(loc, Loc::Index(Loc::Key(_, "contained"), _)) {
-            self.contained_rules(obj, loc);
+            self.contained_rules(obj, loc, mark);
         }
         // Required elements, and a choice holds one type.
         for el in self.schema.children(node) {
@@ -417,7 +423,7 @@ impl<'s> Validator<'s> {
     /// resource is referred to from the resource, or refers to it (dom-3);
     /// contained resources contain none (dom-2) and carry no version,
     /// last-updated time (dom-4) or security labels (dom-5).
-    fn contained_rules(&mut self, obj: &Map<String, Value>, loc: &Loc<'_>) {
+    fn contained_rules(&mut self, obj: &Map<String, Value>, loc: &Loc<'_>, mark: usize) {
         let no_items = Vec::new();
         let contained = obj
             .get("contained")
@@ -427,20 +433,22 @@ impl<'s> Validator<'s> {
             .iter()
             .filter_map(|c| c.get("id").and_then(Value::as_str))
             .collect();
-        // ref-1: `reference` values starting with `#`, outside and inside.
-        let mut outer = Vec::new();
-        local_values(obj, true, &mut outer);
-        for r in &outer {
-            if let Some(id) = r.strip_prefix('#')
-                && !ids.contains(&id)
-            {
-                self.push(
-                    Severity::Error,
-                    "invalid",
-                    loc,
-                    format!("reference {r:?} names no contained resource (ref-1)"),
-                );
+        // ref-1: the `#id` references met in this resource and in its
+        // contained ones (`#` alone, from a contained resource, is the
+        // resource itself).
+        for (at, r) in self.local_refs.split_off(mark.min(self.local_refs.len())) {
+            let id = &r[1..];
+            if !id.is_empty() && !ids.contains(&id) && self.issues.len() < 200 {
+                self.issues.push(Issue {
+                    severity: Severity::Error,
+                    code: "invalid",
+                    location: at,
+                    message: format!("reference {r:?} names no contained resource (ref-1)"),
+                });
             }
+        }
+        if contained.is_empty() {
+            return;
         }
         let list = Loc::Key(loc, "contained");
         // Every `#...` value (references, canonicals, uris) anywhere, for dom-3.
@@ -454,19 +462,6 @@ impl<'s> Validator<'s> {
             let Some(item) = c.as_object() else { continue };
             let mut inner = Vec::new();
             local_values(item, true, &mut inner);
-            for r in &inner {
-                if let Some(id) = r.strip_prefix('#')
-                    && !id.is_empty()
-                    && !ids.contains(&id)
-                {
-                    self.push(
-                        Severity::Error,
-                        "invalid",
-                        &here,
-                        format!("reference {r:?} names no contained resource (ref-1)"),
-                    );
-                }
-            }
             if item.contains_key("contained") {
                 self.push(
                     Severity::Error,
@@ -624,6 +619,13 @@ impl<'s> Validator<'s> {
         };
         if let Some(n) = self.schema.descend(node, el, Some(ty)) {
             self.object(n, o, loc, false);
+        }
+        if ty.code == "Reference"
+            && let Some(r) = o.get("reference").and_then(Value::as_str)
+            && r.starts_with('#')
+        {
+            self.local_refs
+                .push((Loc::Key(loc, "reference").render(), r.to_string()));
         }
         if ty.code == "Reference"
             && let Some(r) = o.get("reference").and_then(Value::as_str)
@@ -1000,10 +1002,10 @@ mod tests {
                  "agent": [{"who": {"reference": "#gone"}}], "target": [{"reference": "#"}]}],
             "managingOrganization": {"reference": "#o"}, "generalPractitioner": [{"reference": "#nothere"}]}));
         for want in [
-            "Patient invalid",
+            "Patient.generalPractitioner[0].reference invalid",
             "Patient.contained[0] invariant",
             "Patient.contained[1] invariant",
-            "Patient.contained[2] invalid",
+            "Patient.contained[2].agent[0].who.reference invalid",
         ] {
             assert!(e.contains(&want.to_string()), "missing {want} in {e:?}");
         }
