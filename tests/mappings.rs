@@ -1306,26 +1306,64 @@ fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
     assert_eq!(one(&out, "Patient")["telecom"][0]["system"], "email");
 }
 
-/// A repeating OBX-5 (60~120, two organisms) keeps every repetition: the
-/// first is the value, each other one a component with the same code.
+/// A repeating OBX-5 (60~120, two organisms) keeps every repetition, each
+/// a component with the observation's code and no value beside them (obs-7
+/// forbids a value next to a component of the same code).
 #[test]
 fn repeated_results_are_all_kept() {
     let b = map("ORM-O01-01.hl7");
     let obs = one(&b, "Observation");
-    assert_eq!(obs["valueQuantity"]["value"], 60);
-    assert_eq!(obs["component"][0]["valueQuantity"]["value"], 120);
+    assert!(obs.get("valueQuantity").is_none(), "{obs}");
+    assert_eq!(obs["component"][0]["valueQuantity"]["value"], 60);
+    assert_eq!(obs["component"][1]["valueQuantity"]["value"], 120);
     assert_eq!(obs["component"][0]["code"], obs["code"]);
     let msg = "MSH|^~\\&|L|F|E|H|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Na^Pat||19800101|F\rOBR|1|O1|F1|600-7^Culture^LN|||20240601\rOBX|1|CWE|600-7^Culture^LN||112283007^E. coli^SCT~3092008^S. aureus^SCT||||||F\r";
     let out = map_text(msg);
     let obs = one(&out, "Observation");
+    assert!(obs.get("valueCodeableConcept").is_none(), "{obs}");
+    let organisms: Vec<&Value> = obs["component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["valueCodeableConcept"]["coding"][0]["code"])
+        .collect();
+    assert_eq!(organisms, [&json!("112283007"), &json!("3092008")]);
+    // One value stays the value.
+    let single = map_text(&msg.replace("~3092008^S. aureus^SCT", ""));
+    let obs = one(&single, "Observation");
     assert_eq!(
         obs["valueCodeableConcept"]["coding"][0]["code"],
         "112283007"
     );
+    assert!(obs.get("component").is_none());
+}
+
+/// An appointment's end is its start plus its duration when SCH-11.5 is
+/// empty (FHIR wants both or neither, app-2); one with no time at all and
+/// no filler status is proposed, not booked (app-3).
+#[test]
+fn appointments_have_both_ends_or_are_proposed() {
+    let siu = |sch11: &str| {
+        let b = map_text(&format!(
+            "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1|||||||||{sch11}\rPID|1||9^^^H^MR||X^Y\r"
+        ));
+        let a = one(&b, "Appointment");
+        (a["status"].clone(), a["start"].clone(), a["end"].clone())
+    };
     assert_eq!(
-        obs["component"][0]["valueCodeableConcept"]["coding"][0]["code"],
-        "3092008"
+        siu("^^M45^202612011030-0500"),
+        (
+            json!("booked"),
+            json!("2026-12-01T10:30:00-05:00"),
+            json!("2026-12-01T11:15:00-05:00")
+        )
     );
+    assert_eq!(
+        siu("^^30^202612011030-0500^202612011100-0500").2,
+        json!("2026-12-01T11:00:00-05:00"),
+        "SCH-11.5 wins"
+    );
+    assert_eq!(siu(""), (json!("proposed"), Value::Null, Value::Null));
 }
 
 /// `map test`'s report names a repetition no rule reads: a rule that reads
@@ -2286,7 +2324,7 @@ fn appointment_resources_are_participants_per_the_ig() {
         .expect("AIP-3 is a participant");
     assert_eq!(doc["type"][0]["coding"][0]["display"], "Gastroenterologist"); // AIP-4
     // A bare role from the encounter participant types gets its system.
-    let s = "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1||||||||||^^30^202612011000\rAIP|1|A|55^DOC^DANA|ATND\r";
+    let s = "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1|||||||||^^30^202612011000\rAIP|1|A|55^DOC^DANA|ATND\r";
     let b = map_text(s);
     let ap = one(&b, "Appointment");
     let attending = ap["participant"]
@@ -2683,7 +2721,7 @@ fn documents_keep_their_ids_and_say_what_they_replace() {
 fn appointments_and_charges_keep_their_ids() {
     let siu = |event: &str, control: &str| {
         map_text(&format!(
-            "MSH|^~\\&|S|C|E|H|20261122||SIU^{event}|{control}|P|2.5.1\rSCH|P1^EHR|F1^SCHED||||||||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\r"
+            "MSH|^~\\&|S|C|E|H|20261122||SIU^{event}|{control}|P|2.5.1\rSCH|P1^EHR|F1^SCHED|||||||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\r"
         ))
     };
     let (booked, cancelled) = (siu("S12", "1"), siu("S15", "2"));

@@ -218,6 +218,59 @@ impl Hl7Time {
     }
 }
 
+impl Hl7Time {
+    /// FHIR `instant` of this time plus some minutes (an appointment's end
+    /// from its start and duration), in the offset of the start (the
+    /// channel's time zone's rules when the value has none).
+    pub fn instant_after(&self, minutes: i64, tz: &TimeZone) -> Result<String, String> {
+        let start = DateTime::new(
+            self.year,
+            self.month.unwrap_or(1),
+            self.day.unwrap_or(1),
+            self.hour.unwrap_or(0),
+            self.minute.unwrap_or(0),
+            self.second.unwrap_or(0),
+            0,
+        )
+        .map_err(|e| e.to_string())?;
+        let end = start
+            .checked_add(jiff::SignedDuration::from_mins(minutes))
+            .map_err(|e| format!("{minutes} minutes after the start: {e}"))?;
+        let later = Hl7Time {
+            year: end.year(),
+            month: Some(end.month()),
+            day: Some(end.day()),
+            hour: Some(end.hour()),
+            minute: Some(end.minute()),
+            second: Some(end.second()),
+            fraction: self.fraction.clone(),
+            offset: self.offset,
+        };
+        Ok(later.instant(tz))
+    }
+}
+
+/// A duration as HL7 writes one (TQ.3: `M30`, `H1`, `S90`, `D2`, `W1`; a
+/// bare number is minutes) in whole minutes; `None` for `INDEF` or text.
+pub fn minutes(text: &str) -> Option<i64> {
+    let t = text.split('^').next().unwrap_or("").trim();
+    let (unit, n) = match t.chars().next()? {
+        c if c.is_ascii_alphabetic() => (c.to_ascii_uppercase(), &t[1..]),
+        _ => ('M', t),
+    };
+    let n: f64 = n.trim().parse().ok()?;
+    let per = match unit {
+        'S' => 1.0 / 60.0,
+        'M' => 1.0,
+        'H' => 60.0,
+        'D' => 1440.0,
+        'W' => 10080.0,
+        _ => return None,
+    };
+    let m = (n * per).round();
+    (0.0..1e9).contains(&m).then_some(m as i64)
+}
+
 /// HL7 `TM` (`HH[MM[SS[.S]]]`) as FHIR `time` (`hh:mm:ss`).
 pub fn time(text: &str) -> Result<String, String> {
     let t = text.split('^').next().unwrap_or("").trim();
@@ -273,6 +326,31 @@ mod tests {
         let e = parse("1962-02-30").unwrap_err();
         assert!(e.contains("read as \"19620230\""), "{e}");
         assert!(parse("0").is_err());
+    }
+
+    #[test]
+    fn ends_from_starts_and_durations() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let start = parse("202612011030").unwrap();
+        assert_eq!(
+            start.instant_after(30, &ny).unwrap(),
+            "2026-12-01T11:00:00-05:00"
+        );
+        assert_eq!(
+            parse("202612312330+0100")
+                .unwrap()
+                .instant_after(45, &ny)
+                .unwrap(),
+            "2027-01-01T00:15:00+01:00"
+        );
+        assert_eq!(minutes("M30"), Some(30));
+        assert_eq!(minutes("30"), Some(30));
+        assert_eq!(minutes("H1.5"), Some(90));
+        assert_eq!(minutes("S90"), Some(2));
+        assert_eq!(minutes("D1"), Some(1440));
+        assert_eq!(minutes("INDEF"), None);
+        assert_eq!(minutes(""), None);
+        assert_eq!(minutes("-5"), None);
     }
 
     #[test]

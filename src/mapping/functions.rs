@@ -15,6 +15,10 @@ pub enum Func {
     Instant,
     /// `time(x)`: HL7 TM → FHIR time.
     Time,
+    /// `after(x, minutes)`: HL7 DTM plus some minutes → FHIR instant (an end from a start and a duration).
+    After,
+    /// `minutes(x)`: an HL7 duration (`M30`, `H1`, `30`) in minutes; nothing for `INDEF`.
+    Minutes,
     /// `text(x)`: the text of the first component, unescaped.
     Text,
     /// `raw(x)`: the whole value as text, separators included.
@@ -152,6 +156,8 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::DateTime, "datetime", 1, 1, V, Ty::DateTime, false),
     sig(Func::Instant, "instant", 1, 1, V, Ty::Instant, false),
     sig(Func::Time, "time", 1, 1, V, Ty::Time, false),
+    sig(Func::After, "after", 2, 2, V, Ty::Instant, true),
+    sig(Func::Minutes, "minutes", 1, 1, V, Ty::Number, false),
     sig(Func::Text, "text", 1, 1, V, Ty::Text, false),
     sig(Func::Raw, "raw", 1, 1, V, Ty::Text, false),
     sig(Func::Trim, "trim", 1, 1, V, Ty::Text, false),

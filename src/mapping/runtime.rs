@@ -668,6 +668,37 @@ impl<'r, 'm> Env<'r, 'm> {
                 map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.instant(&self.tz))))?
             }
             Func::Time => map_text(&|t| datetime::time(t).map(Val::Text))?,
+            Func::Minutes => map_text(&|t| {
+                Ok(datetime::minutes(t)
+                    .map_or(Val::Text(String::new()), |m| Val::Num(m.to_string())))
+            })?
+            .into_iter()
+            .filter(|v| !matches!(v, Val::Text(t) if t.is_empty()))
+            .collect(),
+            Func::After => {
+                let (start, mins) = (arg(0)?, arg(1)?);
+                let texts = |vals: &[Val<'m>]| -> Option<String> {
+                    vals.iter()
+                        .find_map(|v| self.text(v).map(|t| t.into_owned()))
+                };
+                match (texts(&start), texts(&mins)) {
+                    (Some(s), Some(m)) => {
+                        let m: i64 = m.trim().parse().map_err(|_| {
+                            fail(
+                                origin,
+                                None,
+                                format!("after(): {m:?} is not a number of minutes"),
+                            )
+                        })?;
+                        let t = datetime::parse(&s).map_err(|e| fail(origin, None, e))?;
+                        let end = t
+                            .instant_after(m, &self.tz)
+                            .map_err(|e| fail(origin, None, e))?;
+                        smallvec![Val::Text(end)]
+                    }
+                    _ => Vals::new(),
+                }
+            }
             Func::Text => map_text(&|t| Ok(Val::Text(t.to_string())))?,
             Func::Raw => arg(0)?
                 .iter()

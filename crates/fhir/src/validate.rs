@@ -414,6 +414,213 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
+            _ => self.resource_invariants(node.path, obj, loc),
+        }
+    }
+
+    /// The error-level invariants of the resources (and their parts) a
+    /// gateway's partners send and its mappings write, as R4 states them.
+    fn resource_invariants(&mut self, path: &str, obj: &Map<String, Value>, loc: &Loc<'_>) {
+        let has = |k: &str| obj.contains_key(k);
+        let text = |k: &str| obj.get(k).and_then(Value::as_str);
+        let fail = |me: &mut Self, message: &str| {
+            me.push(Severity::Error, "invariant", loc, message.to_string());
+        };
+        // The code of a CodeableConcept in a given system, if any.
+        let coded = |k: &str, system: &str| -> Vec<&str> {
+            obj.get(k)
+                .and_then(|c| c.get("coding"))
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .filter(|c| c.get("system").and_then(Value::as_str) == Some(system))
+                        .filter_map(|c| c.get("code").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match path {
+            "Appointment" => {
+                if has("start") != has("end") {
+                    fail(
+                        self,
+                        "an appointment has both start and end, or neither (app-2)",
+                    );
+                }
+                let status = text("status").unwrap_or("");
+                let timed = has("start") && has("end");
+                if !timed && !matches!(status, "proposed" | "cancelled" | "waitlist") {
+                    fail(
+                        self,
+                        "only a proposed, cancelled or waitlisted appointment may lack start and end (app-3)",
+                    );
+                }
+                if has("cancelationReason") && !matches!(status, "noshow" | "cancelled") {
+                    fail(
+                        self,
+                        "a cancelation reason belongs to a cancelled or no-show appointment (app-4)",
+                    );
+                }
+            }
+            "Appointment.participant" if !has("type") && !has("actor") => {
+                fail(self, "a participant has a type or an actor (app-1)");
+            }
+            "AllergyIntolerance" | "Condition" => {
+                let (verification, clinical, ait) = if path == "Condition" {
+                    (
+                        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        false,
+                    )
+                } else {
+                    (
+                        "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                        "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                        true,
+                    )
+                };
+                let in_error =
+                    coded("verificationStatus", verification).contains(&"entered-in-error");
+                if in_error && has("clinicalStatus") {
+                    fail(
+                        self,
+                        if ait {
+                            "clinicalStatus is absent when the verification status is entered-in-error (ait-2)"
+                        } else {
+                            "clinicalStatus is absent when the verification status is entered-in-error (con-5)"
+                        },
+                    );
+                }
+                if ait && !in_error && !has("clinicalStatus") {
+                    fail(
+                        self,
+                        "clinicalStatus is present unless the verification status is entered-in-error (ait-1)",
+                    );
+                }
+                if !ait
+                    && obj.keys().any(|k| k.starts_with("abatement"))
+                    && !coded("clinicalStatus", clinical)
+                        .iter()
+                        .any(|c| matches!(*c, "inactive" | "resolved" | "remission"))
+                {
+                    fail(
+                        self,
+                        "an abated condition's clinicalStatus is inactive, resolved or remission (con-4)",
+                    );
+                }
+            }
+            "Observation" => {
+                let valued = obj.keys().any(|k| k.starts_with("value") && k.len() > 5);
+                if valued && has("dataAbsentReason") {
+                    fail(self, "dataAbsentReason only when there is no value (obs-6)");
+                }
+                let codes = |c: Option<&Value>| -> Vec<(String, String)> {
+                    c.and_then(|c| c.get("coding"))
+                        .and_then(Value::as_array)
+                        .map(|cs| {
+                            cs.iter()
+                                .map(|c| {
+                                    let f = |k: &str| {
+                                        c.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+                                    };
+                                    (f("system"), f("code"))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let own = codes(obj.get("code"));
+                let repeated = obj
+                    .get("component")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| codes(c.get("code")).iter().any(|x| own.contains(x)))
+                    });
+                if valued && repeated {
+                    fail(
+                        self,
+                        "the value belongs in the component that has the observation's own code (obs-7)",
+                    );
+                }
+            }
+            "Observation.referenceRange" if !has("low") && !has("high") && !has("text") => {
+                fail(
+                    self,
+                    "a reference range has a low, a high or a text (obs-3)",
+                );
+            }
+            "Patient.contact"
+                if !["name", "telecom", "address", "organization"]
+                    .iter()
+                    .any(|k| has(k)) =>
+            {
+                fail(
+                    self,
+                    "a contact has a name, telecom, address or organization (pat-1)",
+                );
+            }
+            "Organization" => {
+                if !has("identifier") && !has("name") {
+                    fail(self, "an organization has a name or an identifier (org-1)");
+                }
+                let home = |k: &str| {
+                    obj.get(k).and_then(Value::as_array).is_some_and(|xs| {
+                        xs.iter()
+                            .any(|x| x.get("use").and_then(Value::as_str) == Some("home"))
+                    })
+                };
+                if home("telecom") || home("address") {
+                    fail(
+                        self,
+                        "an organization's telecom and address are never of use home (org-2, org-3)",
+                    );
+                }
+            }
+            "Range" => {
+                let v = |k: &str| {
+                    obj.get(k)
+                        .and_then(|q| q.get("value"))
+                        .and_then(Value::as_number)
+                        .and_then(|n| n.to_string().parse::<f64>().ok())
+                };
+                if let (Some(low), Some(high)) = (v("low"), v("high"))
+                    && low > high
+                {
+                    fail(self, "a range's low is not above its high (rng-2)");
+                }
+            }
+            "Ratio" if has("numerator") != has("denominator") => {
+                fail(
+                    self,
+                    "a ratio has both numerator and denominator, or neither (rat-1)",
+                );
+            }
+            "ServiceRequest" if has("orderDetail") && !has("code") => {
+                fail(self, "orderDetail only with a code (prr-1)");
+            }
+            "Timing.repeat" => {
+                for (a, b, key) in [
+                    ("duration", "durationUnit", "tim-1"),
+                    ("period", "periodUnit", "tim-2"),
+                ] {
+                    if has(a) && !has(b) {
+                        fail(self, &format!("{a} needs {b} ({key})"));
+                    }
+                }
+                for (a, b, key) in [
+                    ("periodMax", "period", "tim-6"),
+                    ("durationMax", "duration", "tim-7"),
+                    ("countMax", "count", "tim-8"),
+                ] {
+                    if has(a) && !has(b) {
+                        fail(self, &format!("{a} needs {b} ({key})"));
+                    }
+                }
+                if has("timeOfDay") && has("when") {
+                    fail(self, "timeOfDay and when do not go together (tim-10)");
+                }
+            }
             _ => {}
         }
     }
@@ -666,7 +873,21 @@ impl<'s> Validator<'s> {
             let full_url = Loc::Key(&at, "fullUrl");
             let request = Loc::Key(&at, "request");
             let resource = e.get("resource");
+            if resource.is_none() && e.get("request").is_none() && e.get("response").is_none() {
+                self.push(
+                    Severity::Error,
+                    "invariant",
+                    &at,
+                    "an entry holds a resource, a request or a response (bdl-5)",
+                );
+            }
             match e.get("fullUrl").and_then(Value::as_str) {
+                Some(u) if u.contains("/_history/") => self.push(
+                    Severity::Error,
+                    "invariant",
+                    &full_url,
+                    "fullUrl is not a version-specific reference (bdl-8)",
+                ),
                 Some(u) => {
                     let version = resource
                         .and_then(|r| r.get("meta"))
@@ -996,8 +1217,8 @@ mod tests {
         // Bundle's entries are resources of their own.
         let e = errs(json!({"resourceType": "Patient",
             "contained": [
-                {"resourceType": "Organization", "id": "o", "meta": {"versionId": "2"}},
-                {"resourceType": "Organization", "id": "lonely", "contained": [{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}]},
+                {"resourceType": "Organization", "id": "o", "name": "A", "meta": {"versionId": "2"}},
+                {"resourceType": "Organization", "id": "lonely", "name": "B", "contained": [{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}]},
                 {"resourceType": "Provenance", "id": "p", "recorded": "2024-01-01T00:00:00Z",
                  "agent": [{"who": {"reference": "#gone"}}], "target": [{"reference": "#"}]}],
             "managingOrganization": {"reference": "#o"}, "generalPractitioner": [{"reference": "#nothere"}]}));
@@ -1019,7 +1240,7 @@ mod tests {
                 json!({"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": [
                 {"fullUrl": "http://x/Patient/1", "search": {"mode": "match"},
                  "resource": {"resourceType": "Patient", "id": "1",
-                    "contained": [{"resourceType": "Organization", "id": "o"}],
+                    "contained": [{"resourceType": "Organization", "id": "o", "name": "A"}],
                     "managingOrganization": {"reference": "#o"}}}]})
             )
             .is_empty()
@@ -1046,6 +1267,89 @@ mod tests {
         assert!(
             e.contains(&"Bundle.entry[0].response required".to_string()),
             "{e:?}"
+        );
+        // Resource invariants R4 gives error severity.
+        let inv = |v: serde_json::Value| -> Vec<String> {
+            validate(&v)
+                .into_iter()
+                .filter(|i| i.severity == Severity::Error)
+                .map(|i| i.message)
+                .collect()
+        };
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            inv(v)
+                .iter()
+                .filter_map(|m| {
+                    m.rsplit_once('(')
+                        .map(|(_, k)| k.trim_end_matches(')').to_string())
+                })
+                .collect()
+        };
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Appointment", "status": "booked", "start": "2024-01-01T10:00:00Z",
+                "cancelationReason": {"text": "x"}, "participant": [{"status": "accepted"}]})
+            ),
+            ["app-1", "app-2", "app-3", "app-4"]
+        );
+        assert!(inv(json!({"resourceType": "Appointment", "status": "proposed", "participant": [{"actor": {"display": "x"}, "status": "accepted"}]})).is_empty());
+        let vs = |sys: &str, code: &str| json!({"coding": [{"system": sys, "code": code}]});
+        assert_eq!(
+            keys(
+                json!({"resourceType": "AllergyIntolerance", "patient": {"display": "x"},
+                "verificationStatus": vs("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed")})
+            ),
+            ["ait-1"]
+        );
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Condition", "subject": {"display": "x"}, "abatementString": "gone",
+                "clinicalStatus": vs("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
+                "verificationStatus": vs("http://terminology.hl7.org/CodeSystem/condition-ver-status", "entered-in-error")})
+            ),
+            ["con-5", "con-4"]
+        );
+        let code = json!({"coding": [{"system": "http://loinc.org", "code": "8867-4"}]});
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Observation", "status": "final", "code": code, "valueString": "x",
+                "dataAbsentReason": {"text": "x"}, "referenceRange": [{"appliesTo": [{"text": "x"}]}],
+                "component": [{"code": code, "valueString": "y"}]})
+            ),
+            ["obs-3", "obs-6", "obs-7"]
+        );
+        assert_eq!(
+            keys(json!({"resourceType": "Patient", "contact": [{"gender": "male"}]})),
+            ["pat-1"]
+        );
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Organization", "telecom": [{"system": "phone", "value": "1", "use": "home"}]})
+            ),
+            ["org-1", "org-2, org-3"]
+        );
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                "valueRange": {"low": {"value": 5}, "high": {"value": 1.5}},
+                "component": [{"code": {"text": "r"}, "valueRatio": {"numerator": {"value": 1}}}]})
+            ),
+            ["rng-2", "rat-1"]
+        );
+        assert_eq!(
+            keys(
+                json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"display": "x"},
+                "medicationCodeableConcept": {"text": "x"},
+                "dosageInstruction": [{"timing": {"repeat": {"period": 1, "durationMax": 2, "when": ["MORN"], "timeOfDay": ["08:00:00"]}}}]})
+            ),
+            ["tim-2", "tim-7", "tim-10"]
+        );
+        assert_eq!(
+            keys(
+                json!({"resourceType": "Bundle", "type": "collection", "entry": [
+                {"fullUrl": "http://x/Patient/1/_history/2", "resource": {"resourceType": "Patient"}}, {"fullUrl": "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"}]})
+            ),
+            ["bdl-8", "bdl-5"]
         );
         let hint = validate(&json!({"resourceType": "Patient", "birthdate": "1980"}));
         assert!(hint[0].message.contains("did you mean \"birthDate\""));
