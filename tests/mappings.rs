@@ -1338,6 +1338,36 @@ fn repeated_results_are_all_kept() {
     assert!(obs.get("component").is_none());
 }
 
+/// An insurer is an Organization FHIR accepts (org-1..3): one IN1 neither
+/// names nor identifies has its name said to be unknown, and a home-typed
+/// phone or address (PRN, H) is the organization's work one.
+#[test]
+fn insurers_are_valid_organizations() {
+    let adt = |in1: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A04^ADT_A01|X1|P|2.5.1\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O\r{in1}\r"
+        ))
+    };
+    let b =
+        adt("IN1|1|PLAN1^Plan|INS1^^^X|Acme Ins|1 Main St^^Town^ST^12345^^H||(555)555-5555^PRN^PH");
+    let coverage = one(&b, "Coverage");
+    let insurer = resources(&b, "Organization")
+        .into_iter()
+        .find(|o| full_url(o) == coverage["payor"][0]["reference"])
+        .expect("the payor is in the Bundle");
+    assert_eq!(insurer["name"], "Acme Ins"); // IN1-4
+    assert_eq!(insurer["telecom"][0]["use"], "work");
+    assert_eq!(insurer["address"][0]["use"], "work");
+    let b = adt("IN1|1|PLAN1^Plan");
+    let coverage = one(&b, "Coverage");
+    let insurer = resources(&b, "Organization")
+        .into_iter()
+        .find(|o| full_url(o) == coverage["payor"][0]["reference"])
+        .expect("the payor is in the Bundle");
+    assert!(insurer.get("name").is_none());
+    assert_eq!(insurer["_name"]["extension"][0]["valueCode"], "unknown");
+}
+
 /// An appointment's end is its start plus its duration when SCH-11.5 is
 /// empty (FHIR wants both or neither, app-2); one with no time at all and
 /// no filler status is proposed, not booked (app-3).

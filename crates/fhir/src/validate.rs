@@ -561,7 +561,8 @@ impl<'s> Validator<'s> {
                 );
             }
             "Organization" => {
-                if !has("identifier") && !has("name") {
+                // `_name` alone (a data-absent-reason) is a name that exists.
+                if !has("identifier") && !has("name") && !has("_name") {
                     fail(self, "an organization has a name or an identifier (org-1)");
                 }
                 let home = |k: &str| {
