@@ -3,12 +3,16 @@
 //!
 //! Owns the checks: element names (unknown elements are errors, and are
 //! kept in the tree, never dropped), types and JSON shapes, primitive
-//! formats, cardinality (arrays where the element repeats, required
-//! elements present), required bindings, reference targets, and Bundle
-//! rules (entries need a fullUrl; transactions and batches need a request;
-//! `urn:uuid:` references inside a transaction must resolve to an entry; a
-//! message starts with a MessageHeader). Profiles, invariants in FHIRPath
-//! and terminology servers are out of scope.
+//! formats (the narrative's XHTML among them), cardinality (arrays where
+//! the element repeats, required elements present, `_x` lined up with
+//! `x`), required bindings, reference targets, contained resources and
+//! local references (ref-1, dom-2..5), Bundle rules (fullUrl, what an
+//! entry carries for the Bundle's type, `urn:uuid:` references inside a
+//! transaction resolve to an entry, a message starts with a MessageHeader,
+//! a document with a Composition), and the error-level invariants of the
+//! data types and of the resources a gateway meets most (written as code
+//! here, each named by its key: `app-3`, `obs-7`, ...). Profiles, the
+//! other FHIRPath invariants and terminology servers are out of scope.
 
 use std::collections::HashSet;
 
