@@ -10,7 +10,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use hl7v2::{Index, Message, Path as Hl7Path};
 use jiff::tz::TimeZone;
@@ -193,7 +195,7 @@ impl FieldSet {
     fn new(segments: usize) -> FieldSet {
         FieldSet {
             bits: vec![[0; 4]; segments],
-            extra: HashSet::new(),
+            extra: HashSet::default(),
         }
     }
 
@@ -1009,7 +1011,8 @@ impl<'r, 'm> Env<'r, 'm> {
                 if ids.len() < 2 {
                     return ids.clone();
                 }
-                let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+                let mut seen: HashSet<&str> =
+                    HashSet::with_capacity_and_hasher(ids.len(), Default::default());
                 return ids
                     .iter()
                     .filter(|id| seen.insert(id.as_str()))
@@ -1029,7 +1032,7 @@ impl<'r, 'm> Env<'r, 'm> {
             // In message order (a report's results as its OBXs come), each
             // resource once: the frames depth first, children in order.
             let mut out: Vec<String> = Vec::new();
-            let mut seen: HashSet<&str> = HashSet::new();
+            let mut seen: HashSet<&str> = HashSet::default();
             let mut stack: Vec<usize> = frames[fi]
                 .children
                 .iter()
@@ -1691,7 +1694,8 @@ impl Registry {
         // Phase 2: build.
         let mut resources: Vec<Made> = Vec::new();
         // Index by id: a large message (thousands of OBX) must not be quadratic.
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(instances.len());
+        let mut by_id: HashMap<String, usize> =
+            HashMap::with_capacity_and_hasher(instances.len(), Default::default());
         for inst in &instances {
             let mut obj = Map::new();
             obj.insert(

@@ -9,7 +9,7 @@
 //! is open when they arrive, so nothing is lost. Every group instance
 //! covers a contiguous run of segments.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 /// One slot of a structure.
@@ -141,7 +141,7 @@ fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
                 return Err(format!("group {name} is not closed"));
             }
             *i += 1;
-            let mut ids = HashSet::new();
+            let mut ids = HashSet::default();
             items.iter().for_each(|it| it.segment_ids(&mut ids));
             let direct = Arc::new(direct_ids(&items));
             out.push(Item::Group {
@@ -162,7 +162,7 @@ fn parse_items(tokens: &[String], i: &mut usize) -> Result<Vec<Item>, String> {
 impl Structures {
     /// Reads `NAME = items` lines.
     pub fn parse(text: &str) -> Result<Structures, (usize, String)> {
-        let mut map = HashMap::new();
+        let mut map = HashMap::default();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
