@@ -1338,6 +1338,32 @@ fn repeated_results_are_all_kept() {
     assert!(obs.get("component").is_none());
 }
 
+/// A person's name sent in XCN.1 (no family or given: `PV1-7 = Dr. Rand
+/// Abbood`, as some v2.3/v2.4 feeds do) names the person, not only numbers them.
+#[test]
+fn a_name_in_the_id_component_is_a_name() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A04^ADT_A01|X1|P|2.4\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O|||||Dr. Rand Abbood|1234^SMITH^JOHN\r",
+    );
+    let names: Vec<&Value> = resources(&b, "Practitioner")
+        .iter()
+        .map(|p| &p["name"][0])
+        .collect();
+    assert!(
+        names.contains(&&json!({"text": "Dr. Rand Abbood"})),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&&json!({"family": "SMITH", "given": ["JOHN"]})),
+        "{names:?}"
+    );
+    let siu = map_text(
+        "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.4\rSCH|A1|F1|||||||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\rPV1|1|O|||||Dr. Rand Abbood\r",
+    );
+    let who = &one(&siu, "Encounter")["participant"][0]["individual"];
+    assert_eq!(who["display"], "Dr. Rand Abbood");
+}
+
 /// An insurer is an Organization FHIR accepts (org-1..3): one IN1 neither
 /// names nor identifies has its name said to be unknown, and a home-typed
 /// phone or address (PRN, H) is the organization's work one.
