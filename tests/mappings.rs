@@ -1338,6 +1338,23 @@ fn repeated_results_are_all_kept() {
     assert!(obs.get("component").is_none());
 }
 
+/// A scheduling resource the sender deletes (AIx-2 D, table 0206) is no
+/// longer a participant of the appointment, nor a resource written for it.
+#[test]
+fn deleted_appointment_resources_are_not_participants() {
+    let b = map_text(
+        "MSH|^~\\&|S|C|E|H|20261122||SIU^S14|S1|P|2.5.1\rSCH|A1|F1|||||||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\rRGS|1\rAIL|1|D|ROOM1^^^CLINIC\rAIL|2|A|ROOM2^^^CLINIC\rAIP|1|D|55^OLD^DOC\rAIP|2||66^NEW^DOC\r",
+    );
+    let a = one(&b, "Appointment");
+    assert_eq!(
+        a["participant"].as_array().unwrap().len(),
+        3,
+        "patient, ROOM2, NEW"
+    );
+    assert_eq!(one(&b, "Location")["name"], "ROOM2");
+    assert_eq!(one(&b, "Practitioner")["name"][0]["family"], "NEW");
+}
+
 /// A person's name sent in XCN.1 (no family or given: `PV1-7 = Dr. Rand
 /// Abbood`, as some v2.3/v2.4 feeds do) names the person, not only numbers them.
 #[test]
