@@ -1437,6 +1437,23 @@ fn appointments_have_both_ends_or_are_proposed() {
         "SCH-11.5 wins"
     );
     assert_eq!(siu(""), (json!("proposed"), Value::Null, Value::Null));
+    // The duration from SCH-9 (an NM, in SCH-10's minutes); one no calendar
+    // can add is an error naming the rule, not a crash.
+    let sch9 = |n: &str| {
+        let msg = format!(
+            "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1|||||||{n}|min|^^^202612011030-0500\rPID|1||9^^^H^MR||X^Y\r"
+        );
+        registry().run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+    };
+    let b = sch9("30.0").unwrap().value;
+    assert_eq!(one(&b, "Appointment")["end"], "2026-12-01T11:00:00-05:00");
+    for huge in ["99999999999999999999", "5000000000"] {
+        let e = sch9(huge).unwrap_err().to_string();
+        assert!(
+            e.contains("SCH_Appointment.yaml") && (e.contains("SCH-9") || e.contains("minutes")),
+            "{e}"
+        );
+    }
 }
 
 /// `map test`'s report names a repetition no rule reads: a rule that reads

@@ -231,6 +231,11 @@ impl Hl7Time {
     /// from its start and duration), in the offset of the start (the
     /// channel's time zone's rules when the value has none).
     pub fn instant_after(&self, minutes: i64, tz: &TimeZone) -> Result<String, String> {
+        // A duration no appointment has (over about 1,900 years) is refused
+        // before it reaches the calendar arithmetic.
+        if !(-1_000_000_000..=1_000_000_000).contains(&minutes) {
+            return Err(format!("{minutes} minutes is not a duration this can add"));
+        }
         let start = self.civil().map_err(|e| e.to_string())?;
         let end = start
             .checked_add(jiff::SignedDuration::from_mins(minutes))
@@ -329,6 +334,8 @@ mod tests {
                 .unwrap(),
             "2027-01-01T00:15:00+01:00"
         );
+        assert!(start.instant_after(i64::MAX, &ny).is_err());
+        assert!(start.instant_after(2_000_000_000, &ny).is_err());
         assert_eq!(minutes("M30"), Some(30));
         assert_eq!(minutes("30"), Some(30));
         assert_eq!(minutes("H1.5"), Some(90));

@@ -685,13 +685,20 @@ impl<'r, 'm> Env<'r, 'm> {
                 };
                 match (texts(&start), texts(&mins)) {
                     (Some(s), Some(m)) => {
-                        let m: i64 = m.trim().parse().map_err(|_| {
-                            fail(
-                                origin,
-                                None,
-                                format!("after(): {m:?} is not a number of minutes"),
-                            )
-                        })?;
+                        // SCH-9 is an NM: `30.0` is thirty minutes.
+                        let m = m
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|m| m.is_finite() && m.abs() < 1e12)
+                            .map(|m| m.round() as i64)
+                            .ok_or_else(|| {
+                                fail(
+                                    origin,
+                                    None,
+                                    format!("after(): {m:?} is not a number of minutes"),
+                                )
+                            })?;
                         let t = datetime::parse(&s).map_err(|e| fail(origin, None, e))?;
                         let end = t
                             .instant_after(m, &self.tz)
@@ -815,7 +822,13 @@ impl<'r, 'm> Env<'r, 'm> {
                 )]
             }
             Func::Integer => map_text(&|t| {
-                t.trim_start_matches('+')
+                let t = t.trim_start_matches('+');
+                // An NM written with a zero fraction (`30.0`) is whole too.
+                let whole = t
+                    .split_once('.')
+                    .and_then(|(i, f)| f.bytes().all(|b| b == b'0').then_some(i));
+                whole
+                    .unwrap_or(t)
                     .parse::<i64>()
                     .map(|i| Val::Num(i.to_string()))
                     .map_err(|_| format!("{t:?} is not a whole number"))
