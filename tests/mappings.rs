@@ -1338,6 +1338,28 @@ fn repeated_results_are_all_kept() {
     assert!(obs.get("component").is_none());
 }
 
+/// A priority the IG maps to no FHIR code (table 0485 P, C, T, PRN) is kept
+/// as sent in an extension, not dropped; S, A and R are FHIR's.
+#[test]
+fn priorities_fhir_has_no_code_for_are_kept() {
+    let orm = |p: &str| {
+        let b = map_text(&format!(
+            "MSH|^~\\&|A|B|C|D|20240101||ORM^O01|X1|P|2.3\rPID|1||123^^^H^MR||DOE^JANE\rORC|NW|O1|F1\rOBR|1|O1|F1|1234-5^Test^LN|{p}\r"
+        ));
+        one(&b, "ServiceRequest").clone()
+    };
+    let stat = orm("S");
+    assert_eq!(stat["priority"], "stat");
+    assert!(stat.get("extension").is_none());
+    let preop = orm("P");
+    assert!(preop.get("priority").is_none());
+    assert_eq!(
+        preop["extension"][0],
+        json!({"url": "http://caduceus.dev/fhir/StructureDefinition/hl7v2-priority",
+               "valueCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0485", "code": "P"}]}})
+    );
+}
+
 /// A scheduling resource the sender deletes (AIx-2 D, table 0206) is no
 /// longer a participant of the appointment, nor a resource written for it.
 #[test]
