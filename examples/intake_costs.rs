@@ -6,12 +6,15 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let body = std::fs::read(std::env::args().nth(1).unwrap()).unwrap();
     let time = caduceus::bench::print_cost;
-    let v = fhir::json::parse(&body).unwrap();
-    time("parse", &mut || {
+    time("parse (serde_json::Value)", &mut || {
         std::hint::black_box(fhir::json::parse(&body).unwrap());
     });
-    time("validate", &mut || {
-        std::hint::black_box(fhir::validate::validate(&v));
+    time("parse (fhir::tree)", &mut || {
+        std::hint::black_box(fhir::tree::Json::parse(&body).unwrap());
+    });
+    let t = fhir::tree::Json::parse(&body).unwrap();
+    time("validate (tree)", &mut || {
+        std::hint::black_box(fhir::validate::validate_tree(&t));
     });
     let policy = caduceus::connectors::fhir::intake::FhirPolicy {
         channel: "c".into(),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::connectors::fhir::intake::{Syntax, parse};
+use crate::connectors::fhir::intake::{Syntax, parse_tree};
 
 /// `fhir` subcommands.
 #[derive(Subcommand, Debug)]
@@ -39,8 +39,8 @@ pub fn run(cmd: &FhirCommand) -> anyhow::Result<ExitCode> {
             .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
             || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
         let syntax = if xml { Syntax::Xml } else { Syntax::Json };
-        let issues = match parse(&body, syntax) {
-            Ok(value) => fhir::validate::validate(&value),
+        let issues = match parse_tree(&body, syntax) {
+            Ok(value) => fhir::validate::validate_tree(&value),
             Err(refusal) => refusal.issues,
         };
         failed |= fhir::validate::has_errors(&issues);

@@ -744,20 +744,14 @@ impl Compiler<'_> {
             self.err(pos, format!("target: {target:?} is a primitive; a mapping builds a resource or a complex data type (a primitive is one expression, e.g. `- family: upper(XPN.1)`)"));
             return None;
         }
-        let path: &'static str = match def.elements.iter().find(|e| e.path == target) {
-            Some(e) => e.path,
-            None if target == def.name => def.name,
-            None => {
-                self.err(
-                    pos,
-                    format!("target: {target:?} is not an element of {def_name}"),
-                );
-                return None;
-            }
+        let Some(node) = self.schema.node_at(def, target) else {
+            self.err(
+                pos,
+                format!("target: {target:?} is not an element of {def_name}"),
+            );
+            return None;
         };
-        Some(TargetCtx {
-            node: SNode { def, path },
-        })
+        Some(TargetCtx { node })
     }
 
     fn router(&mut self, root: &YNode) -> Router {
@@ -979,10 +973,7 @@ impl Compiler<'_> {
                     .map(String::from)
                     .unwrap_or_else(|| rt.to_lowercase());
                 let ctx = TargetCtx {
-                    node: SNode {
-                        def,
-                        path: def.name,
-                    },
+                    node: SNode::root(def),
                 };
                 let id = it.get("id").and_then(|i| self.expr_node(i, &inner));
                 let mut from = Vec::new();

@@ -5,11 +5,14 @@
 //! # Why our own
 //! `fhir-sdk` has STU3, R4B and R5 but no R4, and drops unknown elements;
 //! the `fhir` crate's XML is broken, it drops unknown elements too, and it
-//! takes minutes to compile. Here the resource tree is `serde_json::Value`
-//! (order-preserving, decimals kept as written), and what the engine needs
-//! to know about R4 — every definition's elements, cardinality, types,
-//! choices and required codes — is a compact table generated from the
-//! official definitions (`src/r4/schema.txt`, see [`generate`]).
+//! takes minutes to compile. Here the resource tree is our own
+//! [`tree::Json`] (order-preserving, decimals kept as written, strings
+//! borrowed from the input, each member knowing its place in the schema;
+//! `serde_json::Value` converts both ways for code off the hot paths), and
+//! what the engine needs to know about R4 — every definition's elements,
+//! cardinality, types, choices and required codes — is a compact table
+//! generated from the official definitions (`src/r4/schema.txt`, see
+//! [`generate`]).
 //!
 //! ```
 //! let body = br#"{"resourceType":"Patient","gender":"F","birthdate":"1970"}"#;
@@ -26,6 +29,7 @@ pub mod json;
 pub mod primitive;
 pub mod schema;
 pub mod search;
+pub mod tree;
 pub mod validate;
 pub mod xml;
 

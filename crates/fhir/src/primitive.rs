@@ -4,7 +4,7 @@
 //! Owns checking one primitive value; which element holds which type is
 //! the schema's business.
 
-use serde_json::Value;
+use crate::tree::Json;
 
 /// How a primitive appears in JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,13 +167,12 @@ fn utc_micros(s: &str) -> Option<i64> {
 const MAX_STRING: usize = 1024 * 1024;
 
 /// The format check of one primitive value against its type. `Err` says why.
-pub fn check(code: &str, v: &Value) -> Result<(), String> {
+pub fn check(code: &str, v: &Json<'_>) -> Result<(), String> {
     match (json_kind(code), v) {
-        (JsonKind::Bool, Value::Bool(_)) => return Ok(()),
+        (JsonKind::Bool, Json::Bool(_)) => return Ok(()),
         (JsonKind::Bool, _) => return Err("expected true or false".into()),
-        (JsonKind::Number, Value::Number(_)) if code == "decimal" => return Ok(()),
-        (JsonKind::Number, Value::Number(n)) => {
-            let text = n.to_string();
+        (JsonKind::Number, Json::Number(_)) if code == "decimal" => return Ok(()),
+        (JsonKind::Number, Json::Number(text)) => {
             return match code {
                 "integer" => text
                     .parse::<i32>()
@@ -190,7 +189,7 @@ pub fn check(code: &str, v: &Value) -> Result<(), String> {
             };
         }
         (JsonKind::Number, _) => return Err("expected a JSON number".into()),
-        (JsonKind::String, Value::String(_)) => {}
+        (JsonKind::String, Json::String(_)) => {}
         (JsonKind::String, _) => return Err("expected a JSON string".into()),
     }
     let s = v.as_str().unwrap_or_default();
@@ -462,7 +461,11 @@ mod tests {
     }
 
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn check(code: &str, v: &Value) -> Result<(), String> {
+        super::check(code, &Json::from_value(v))
+    }
 
     #[test]
     fn dates_and_times() {

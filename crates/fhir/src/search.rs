@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use crate::tree::Json;
+
 /// Percent-encodes every byte but ASCII letters, digits and `keep`
 /// (`b"-._~"` keeps RFC 3986's unreserved characters).
 pub fn percent_encode(s: &str, keep: &[u8]) -> String {
@@ -54,14 +56,19 @@ pub fn identifier_query(resource: &Value) -> Option<String> {
 /// Like [`identifier_query`], given the resource's `identifier` element
 /// (an array, or one Identifier).
 pub fn identifier_query_of(identifier: &Value) -> Option<String> {
+    identifier_query_in(&Json::from_value(identifier))
+}
+
+/// Like [`identifier_query_of`], on a [`Json`] tree.
+pub fn identifier_query_in(identifier: &Json<'_>) -> Option<String> {
     let first = match identifier {
-        Value::Array(ids) => ids
+        Json::Array(ids) => ids
             .iter()
-            .find(|i| i.get("value").is_some_and(Value::is_string))?,
+            .find(|i| i.get("value").and_then(Json::as_str).is_some())?,
         one => one,
     };
     let value = first.get("value")?.as_str()?;
-    Some(match first.get("system").and_then(Value::as_str) {
+    Some(match first.get("system").and_then(Json::as_str) {
         Some(system) => format!("identifier={}|{}", token_part(system), token_part(value)),
         None => format!("identifier={}", token_part(value)),
     })

@@ -14,12 +14,12 @@
 //! here, each named by its key: `app-3`, `obs-7`, ...). Profiles, the
 //! other FHIRPath invariants and terminology servers are out of scope.
 
-use std::collections::HashSet;
-
-use serde_json::{Map, Value};
+use rustc_hash::FxHashSet as HashSet;
+use serde_json::Value;
 
 use crate::primitive;
-use crate::schema::{Element, Node, Schema, TypeRef, is_primitive};
+use crate::schema::{Element, Node, Rules, Schema, TypeRef, is_primitive};
+use crate::tree::{Json, Object};
 
 /// Issue severity (OperationOutcome.issue.severity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,15 +97,21 @@ pub fn operation_outcome(issues: &[Issue]) -> Value {
     serde_json::json!({"resourceType": "OperationOutcome", "issue": list})
 }
 
-/// Validates a resource.
+/// Validates a resource given as a `serde_json::Value`.
 pub fn validate(resource: &Value) -> Vec<Issue> {
+    validate_tree(&Json::from_value(resource))
+}
+
+/// Validates a resource. Members whose [`Slot`](crate::schema::Slot) is
+/// set are not looked up by name again.
+pub fn validate_tree(resource: &Json<'_>) -> Vec<Issue> {
     let mut v = Validator {
         schema: Schema::r4(),
         issues: Vec::new(),
         local_refs: Vec::new(),
     };
     v.resource(resource, None);
-    if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+    if resource.get("resourceType").and_then(Json::as_str) == Some("Bundle") {
         v.bundle_rules(resource);
     }
     v.issues
@@ -166,9 +172,9 @@ impl<'s> Validator<'s> {
     }
 
     /// A resource at `loc` (None for the root: the location starts with its type).
-    fn resource(&mut self, v: &Value, loc: Option<&Loc<'_>>) {
+    fn resource(&mut self, v: &Json<'_>, loc: Option<&Loc<'_>>) {
         let empty = Loc::Root("");
-        let Value::Object(obj) = v else {
+        let Json::Object(obj) = v else {
             self.push(
                 Severity::Error,
                 "structure",
@@ -177,7 +183,7 @@ impl<'s> Validator<'s> {
             );
             return;
         };
-        let Some(rt) = obj.get("resourceType").and_then(Value::as_str) else {
+        let Some(rt) = obj.get("resourceType").and_then(Json::as_str) else {
             self.push(
                 Severity::Error,
                 "required",
@@ -199,13 +205,7 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn object(
-        &mut self,
-        node: Node<'s>,
-        obj: &Map<String, Value>,
-        loc: &Loc<'_>,
-        is_resource: bool,
-    ) {
+    fn object(&mut self, node: Node<'s>, obj: &Object<'_>, loc: &Loc<'_>, is_resource: bool) {
         if !is_resource && obj.is_empty() {
             self.push(
                 Severity::Error,
@@ -214,20 +214,21 @@ impl<'s> Validator<'s> {
                 "an element must have content (no empty objects)",
             );
         }
-        // The elements present, by identity: the required and one-choice
-        // checks below ask this list instead of probing the object for every
-        // name a choice may take (`value[x]` has fifty).
+        // The elements present, by index: the required and one-choice checks
+        // below ask this list instead of probing the object for every name a
+        // choice may take (`value[x]` has fifty).
         let mark = self.local_refs.len();
-        let mut present: Vec<*const Element> = Vec::with_capacity(obj.len());
-        for (key, val) in obj {
+        let mut present: smallvec::SmallVec<[u16; 16]> = smallvec::SmallVec::new();
+        for m in &obj.members {
+            let (key, val) = (m.key.as_ref(), &m.value);
             if is_resource && key == "resourceType" {
                 continue;
             }
             if let Some(base) = key.strip_prefix('_') {
                 if let Some(el) = self.primitive_extension(node, base, val, loc) {
-                    present.push(el);
+                    present.push(el.index);
                 }
-                if let (Value::Array(ext), Some(Value::Array(values))) = (val, obj.get(base))
+                if let (Json::Array(ext), Some(Json::Array(values))) = (val, obj.get(base))
                     && ext.len() != values.len()
                 {
                     self.push(
@@ -244,7 +245,13 @@ impl<'s> Validator<'s> {
                 continue;
             }
             let here = Loc::Key(loc, key);
-            let Some((el, ty)) = self.schema.child(node, key) else {
+            // A member built by code that knows the schema carries its slot.
+            let found = if node.owns(m.slot) {
+                self.schema.at_slot(m.slot)
+            } else {
+                self.schema.child(node, key)
+            };
+            let Some((el, ty)) = found else {
                 let hint = self
                     .schema
                     .children(node)
@@ -259,11 +266,11 @@ impl<'s> Validator<'s> {
                 );
                 continue;
             };
-            present.push(el);
+            present.push(el.index);
             let ty = ty.or_else(|| el.types.first());
             if el.is_array() {
                 match val {
-                    Value::Array(items) => {
+                    Json::Array(items) => {
                         if items.is_empty() {
                             self.push(
                                 Severity::Error,
@@ -275,9 +282,9 @@ impl<'s> Validator<'s> {
                         let has_ext = || {
                             el.json_names
                                 .iter()
-                                .position(|n| n == key)
+                                .position(|n| *n == key)
                                 .and_then(|i| el.extension_names.get(i))
-                                .is_some_and(|n| obj.contains_key(*n))
+                                .is_some_and(|n| obj.contains_key(n))
                         };
                         for (i, item) in items.iter().enumerate() {
                             if item.is_null() && has_ext() {
@@ -293,7 +300,7 @@ impl<'s> Validator<'s> {
                         format!("{key} repeats: it must be a JSON array"),
                     ),
                 }
-            } else if let Value::Array(items) = val {
+            } else if let Json::Array(items) = val {
                 self.push(
                     Severity::Error,
                     "structure",
@@ -308,28 +315,27 @@ impl<'s> Validator<'s> {
             }
         }
         if is_resource
-            && let Some(Value::String(id)) = obj.get("id")
-            && primitive::check("id", &Value::String(id.clone())).is_err()
+            && let Some(id @ Json::String(text)) = obj.get("id")
+            && primitive::check("id", id).is_err()
         {
             self.push(
                 Severity::Error,
                 "value",
                 &Loc::Key(loc, "id"),
-                format!("{id:?} is not a valid id (1-64 of A-Z a-z 0-9 - .)"),
+                format!("{text:?} is not a valid id (1-64 of A-Z a-z 0-9 - .)"),
             );
         }
         self.invariants(node, obj, loc);
         if is_resource && !matches!(loc, Loc::Index(Loc::Key(_, "contained"), _)) {
             self.contained_rules(obj, loc, mark);
         }
-        // Required elements, and a choice holds one type.
-        for el in self.schema.children(node) {
-            let here = |p: &*const Element| std::ptr::eq(*p, el);
-            if el.choice && present.iter().filter(|p| here(p)).count() > 1 {
+        // A choice holds one type.
+        for el in node.choices() {
+            if present.iter().filter(|p| **p == el.index).count() > 1 {
                 let present: Vec<&str> = el
                     .json_names
                     .iter()
-                    .filter(|n| obj.contains_key(**n))
+                    .filter(|n| obj.contains_key(n))
                     .copied()
                     .collect();
                 if present.len() > 1 {
@@ -345,10 +351,10 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            if el.min == 0 {
-                continue;
-            }
-            if !present.iter().any(here) {
+        }
+        // Required elements.
+        for el in node.required() {
+            if !present.contains(&el.index) {
                 let name = if el.choice {
                     format!("{}[x]", el.name)
                 } else {
@@ -367,10 +373,11 @@ impl<'s> Validator<'s> {
 
     /// The datatype invariants a FHIR server enforces and a schema cannot
     /// express: ext-1, cpt-2, qty-3, att-1, per-1.
-    fn invariants(&mut self, node: Node<'s>, obj: &Map<String, Value>, loc: &Loc<'_>) {
+    fn invariants(&mut self, node: Node<'s>, obj: &Object<'_>, loc: &Loc<'_>) {
         let has = |k: &str| obj.contains_key(k);
-        match node.path {
-            "Extension" => {
+        match node.rules() {
+            Rules::None => {}
+            Rules::Extension => {
                 let value = obj.keys().any(|k| k.starts_with("value"));
                 let nested = has("extension");
                 if value == nested {
@@ -382,31 +389,26 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            "ContactPoint" if has("value") && !has("system") => self.push(
+            Rules::ContactPoint if has("value") && !has("system") => self.push(
                 Severity::Error,
                 "invariant",
                 loc,
                 "a ContactPoint with a value needs a system (cpt-2)",
             ),
-            "Quantity" | "Age" | "Count" | "Distance" | "Duration" | "SimpleQuantity"
-            | "MoneyQuantity"
-                if has("code") && !has("system") =>
-            {
-                self.push(
-                    Severity::Error,
-                    "invariant",
-                    loc,
-                    "a Quantity with a code needs a system (qty-3)",
-                )
-            }
-            "Attachment" if has("data") && !has("contentType") => self.push(
+            Rules::Quantity if has("code") && !has("system") => self.push(
+                Severity::Error,
+                "invariant",
+                loc,
+                "a Quantity with a code needs a system (qty-3)",
+            ),
+            Rules::Attachment if has("data") && !has("contentType") => self.push(
                 Severity::Error,
                 "invariant",
                 loc,
                 "an Attachment with data needs a contentType (att-1)",
             ),
-            "Period" => {
-                if let (Some(Value::String(a)), Some(Value::String(b))) =
+            Rules::Period => {
+                if let (Some(Json::String(a)), Some(Json::String(b))) =
                     (obj.get("start"), obj.get("end"))
                     && primitive::instant_order(a, b) == Some(std::cmp::Ordering::Greater)
                 {
@@ -418,15 +420,16 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            _ => self.resource_invariants(node.path, obj, loc),
+            Rules::ContactPoint | Rules::Quantity | Rules::Attachment => {}
+            rules => self.resource_invariants(rules, obj, loc),
         }
     }
 
     /// The error-level invariants of the resources (and their parts) a
     /// gateway's partners send and its mappings write, as R4 states them.
-    fn resource_invariants(&mut self, path: &str, obj: &Map<String, Value>, loc: &Loc<'_>) {
+    fn resource_invariants(&mut self, rules: Rules, obj: &Object<'_>, loc: &Loc<'_>) {
         let has = |k: &str| obj.contains_key(k);
-        let text = |k: &str| obj.get(k).and_then(Value::as_str);
+        let text = |k: &str| obj.get(k).and_then(Json::as_str);
         let fail = |me: &mut Self, message: &str| {
             me.push(Severity::Error, "invariant", loc, message.to_string());
         };
@@ -434,17 +437,17 @@ impl<'s> Validator<'s> {
         let coded = |k: &str, system: &str| -> Vec<&str> {
             obj.get(k)
                 .and_then(|c| c.get("coding"))
-                .and_then(Value::as_array)
+                .and_then(Json::as_array)
                 .map(|cs| {
                     cs.iter()
-                        .filter(|c| c.get("system").and_then(Value::as_str) == Some(system))
-                        .filter_map(|c| c.get("code").and_then(Value::as_str))
+                        .filter(|c| c.get("system").and_then(Json::as_str) == Some(system))
+                        .filter_map(|c| c.get("code").and_then(Json::as_str))
                         .collect()
                 })
                 .unwrap_or_default()
         };
-        match path {
-            "Appointment" => {
+        match rules {
+            Rules::Appointment => {
                 if has("start") != has("end") {
                     fail(
                         self,
@@ -466,11 +469,11 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            "Appointment.participant" if !has("type") && !has("actor") => {
+            Rules::AppointmentParticipant if !has("type") && !has("actor") => {
                 fail(self, "a participant has a type or an actor (app-1)");
             }
-            "AllergyIntolerance" | "Condition" => {
-                let (verification, clinical, ait) = if path == "Condition" {
+            Rules::AllergyIntolerance | Rules::Condition => {
+                let (verification, clinical, ait) = if rules == Rules::Condition {
                     (
                         "http://terminology.hl7.org/CodeSystem/condition-ver-status",
                         "http://terminology.hl7.org/CodeSystem/condition-clinical",
@@ -513,19 +516,19 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            "Observation" => {
+            Rules::Observation => {
                 let valued = obj.keys().any(|k| k.starts_with("value") && k.len() > 5);
                 if valued && has("dataAbsentReason") {
                     fail(self, "dataAbsentReason only when there is no value (obs-6)");
                 }
-                let codes = |c: Option<&Value>| -> Vec<(String, String)> {
+                let codes = |c: Option<&Json<'_>>| -> Vec<(String, String)> {
                     c.and_then(|c| c.get("coding"))
-                        .and_then(Value::as_array)
+                        .and_then(Json::as_array)
                         .map(|cs| {
                             cs.iter()
                                 .map(|c| {
                                     let f = |k: &str| {
-                                        c.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+                                        c.get(k).and_then(Json::as_str).unwrap_or("").to_string()
                                     };
                                     (f("system"), f("code"))
                                 })
@@ -536,7 +539,7 @@ impl<'s> Validator<'s> {
                 let own = codes(obj.get("code"));
                 let repeated = obj
                     .get("component")
-                    .and_then(Value::as_array)
+                    .and_then(Json::as_array)
                     .is_some_and(|cs| {
                         cs.iter()
                             .any(|c| codes(c.get("code")).iter().any(|x| own.contains(x)))
@@ -548,13 +551,13 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            "Observation.referenceRange" if !has("low") && !has("high") && !has("text") => {
+            Rules::ObservationReferenceRange if !has("low") && !has("high") && !has("text") => {
                 fail(
                     self,
                     "a reference range has a low, a high or a text (obs-3)",
                 );
             }
-            "Patient.contact"
+            Rules::PatientContact
                 if !["name", "telecom", "address", "organization"]
                     .iter()
                     .any(|k| has(k)) =>
@@ -564,15 +567,15 @@ impl<'s> Validator<'s> {
                     "a contact has a name, telecom, address or organization (pat-1)",
                 );
             }
-            "Organization" => {
+            Rules::Organization => {
                 // `_name` alone (a data-absent-reason) is a name that exists.
                 if !has("identifier") && !has("name") && !has("_name") {
                     fail(self, "an organization has a name or an identifier (org-1)");
                 }
                 let home = |k: &str| {
-                    obj.get(k).and_then(Value::as_array).is_some_and(|xs| {
+                    obj.get(k).and_then(Json::as_array).is_some_and(|xs| {
                         xs.iter()
-                            .any(|x| x.get("use").and_then(Value::as_str) == Some("home"))
+                            .any(|x| x.get("use").and_then(Json::as_str) == Some("home"))
                     })
                 };
                 if home("telecom") || home("address") {
@@ -582,12 +585,12 @@ impl<'s> Validator<'s> {
                     );
                 }
             }
-            "Range" => {
+            Rules::Range => {
                 let v = |k: &str| {
                     obj.get(k)
                         .and_then(|q| q.get("value"))
-                        .and_then(Value::as_number)
-                        .and_then(|n| n.to_string().parse::<f64>().ok())
+                        .and_then(Json::as_number)
+                        .and_then(|n| n.parse::<f64>().ok())
                 };
                 if let (Some(low), Some(high)) = (v("low"), v("high"))
                     && low > high
@@ -595,16 +598,16 @@ impl<'s> Validator<'s> {
                     fail(self, "a range's low is not above its high (rng-2)");
                 }
             }
-            "Ratio" if has("numerator") != has("denominator") => {
+            Rules::Ratio if has("numerator") != has("denominator") => {
                 fail(
                     self,
                     "a ratio has both numerator and denominator, or neither (rat-1)",
                 );
             }
-            "ServiceRequest" if has("orderDetail") && !has("code") => {
+            Rules::ServiceRequest if has("orderDetail") && !has("code") => {
                 fail(self, "orderDetail only with a code (prr-1)");
             }
-            "Timing.repeat" => {
+            Rules::TimingRepeat => {
                 for (a, b, key) in [
                     ("duration", "durationUnit", "tim-1"),
                     ("period", "periodUnit", "tim-2"),
@@ -635,15 +638,11 @@ impl<'s> Validator<'s> {
     /// resource is referred to from the resource, or refers to it (dom-3);
     /// contained resources contain none (dom-2) and carry no version,
     /// last-updated time (dom-4) or security labels (dom-5).
-    fn contained_rules(&mut self, obj: &Map<String, Value>, loc: &Loc<'_>, mark: usize) {
-        let no_items = Vec::new();
-        let contained = obj
-            .get("contained")
-            .and_then(Value::as_array)
-            .unwrap_or(&no_items);
+    fn contained_rules(&mut self, obj: &Object<'_>, loc: &Loc<'_>, mark: usize) {
+        let contained: &[Json<'_>] = obj.get("contained").and_then(Json::as_array).unwrap_or(&[]);
         let ids: Vec<&str> = contained
             .iter()
-            .filter_map(|c| c.get("id").and_then(Value::as_str))
+            .filter_map(|c| c.get("id").and_then(Json::as_str))
             .collect();
         // ref-1: the `#id` references met in this resource and in its
         // contained ones (`#` alone, from a contained resource, is the
@@ -666,7 +665,7 @@ impl<'s> Validator<'s> {
         // Every `#...` value (references, canonicals, uris) anywhere, for dom-3.
         let mut pointers: Vec<&str> = Vec::new();
         local_values(obj, false, &mut pointers);
-        for c in contained.iter().filter_map(Value::as_object) {
+        for c in contained.iter().filter_map(Json::as_object) {
             local_values(c, false, &mut pointers);
         }
         for (i, c) in contained.iter().enumerate() {
@@ -702,7 +701,7 @@ impl<'s> Validator<'s> {
                     "a contained resource has no security labels of its own (dom-5)",
                 );
             }
-            let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+            let id = item.get("id").and_then(Json::as_str).unwrap_or("");
             let named = !id.is_empty() && pointers.iter().any(|p| p.strip_prefix('#') == Some(id));
             if !named && !inner.contains(&"#") {
                 self.push(
@@ -722,7 +721,7 @@ impl<'s> Validator<'s> {
         &mut self,
         node: Node<'s>,
         base: &str,
-        val: &Value,
+        val: &Json<'_>,
         loc: &Loc<'_>,
     ) -> Option<&'s Element> {
         let key = format!("_{base}");
@@ -750,9 +749,9 @@ impl<'s> Validator<'s> {
             return Some(el);
         }
         let element = self.schema.root("Element");
-        let check = |v: &Value, l: &Loc<'_>, me: &mut Self| match (v, element) {
-            (Value::Object(o), Some(n)) => me.object(n, o, l, false),
-            (Value::Null, _) => {}
+        let check = |v: &Json<'_>, l: &Loc<'_>, me: &mut Self| match (v, element) {
+            (Json::Object(o), Some(n)) => me.object(n, o, l, false),
+            (Json::Null, _) => {}
             _ => me.push(
                 Severity::Error,
                 "structure",
@@ -761,12 +760,12 @@ impl<'s> Validator<'s> {
             ),
         };
         match (el.is_array(), val) {
-            (true, Value::Array(items)) => {
+            (true, Json::Array(items)) => {
                 for (i, it) in items.iter().enumerate() {
                     check(it, &Loc::Index(&here, i), self);
                 }
             }
-            (false, v @ Value::Object(_)) => check(v, &here, self),
+            (false, v @ Json::Object(_)) => check(v, &here, self),
             _ => self.push(
                 Severity::Error,
                 "structure",
@@ -782,15 +781,15 @@ impl<'s> Validator<'s> {
         node: Node<'s>,
         el: &'s Element,
         ty: Option<&'s TypeRef>,
-        v: &Value,
+        v: &Json<'_>,
         loc: &Loc<'_>,
     ) {
         if el.content_ref.is_some()
             || ty.is_some_and(|t| t.code == "BackboneElement" || t.code == "Element")
         {
             match (v, self.schema.descend(node, el, ty)) {
-                (Value::Object(o), Some(n)) => self.object(n, o, loc, false),
-                (Value::Object(_), None) => {}
+                (Json::Object(o), Some(n)) => self.object(n, o, loc, false),
+                (Json::Object(_), None) => {}
                 _ => self.push(Severity::Error, "structure", loc, "expected a JSON object"),
             }
             return;
@@ -820,7 +819,7 @@ impl<'s> Validator<'s> {
             }
             return;
         }
-        let Value::Object(o) = v else {
+        let Json::Object(o) = v else {
             self.push(
                 Severity::Error,
                 "structure",
@@ -833,14 +832,14 @@ impl<'s> Validator<'s> {
             self.object(n, o, loc, false);
         }
         if ty.code == "Reference"
-            && let Some(r) = o.get("reference").and_then(Value::as_str)
+            && let Some(r) = o.get("reference").and_then(Json::as_str)
             && r.starts_with('#')
         {
             self.local_refs
                 .push((Loc::Key(loc, "reference").render(), r.to_string()));
         }
         if ty.code == "Reference"
-            && let Some(r) = o.get("reference").and_then(Value::as_str)
+            && let Some(r) = o.get("reference").and_then(Json::as_str)
             && let Some((rtype, _)) = r.split_once('/')
             && !r.contains(':')
             && !ty.targets.is_empty()
@@ -859,17 +858,13 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn bundle_rules(&mut self, b: &Value) {
-        let btype = b.get("type").and_then(Value::as_str).unwrap_or("");
-        let no_entries = Vec::new();
-        let entries = b
-            .get("entry")
-            .and_then(Value::as_array)
-            .unwrap_or(&no_entries);
+    fn bundle_rules(&mut self, b: &Json<'_>) {
+        let btype = b.get("type").and_then(Json::as_str).unwrap_or("");
+        let entries: &[Json<'_>] = b.get("entry").and_then(Json::as_array).unwrap_or(&[]);
         // bdl-7: a fullUrl appears once, unless the copies are different
         // versions (`meta.versionId`) or the Bundle is a history.
-        let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
-        let mut full_urls: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<(&str, Option<&str>)> = HashSet::default();
+        let mut full_urls: HashSet<&str> = HashSet::default();
         let bundle = Loc::Root("Bundle");
         let entry = Loc::Key(&bundle, "entry");
         for (i, e) in entries.iter().enumerate() {
@@ -886,7 +881,7 @@ impl<'s> Validator<'s> {
                     "an entry holds a resource, a request or a response (bdl-5)",
                 );
             }
-            match e.get("fullUrl").and_then(Value::as_str) {
+            match e.get("fullUrl").and_then(Json::as_str) {
                 Some(u) if u.contains("/_history/") => self.push(
                     Severity::Error,
                     "invariant",
@@ -897,7 +892,7 @@ impl<'s> Validator<'s> {
                     let version = resource
                         .and_then(|r| r.get("meta"))
                         .and_then(|m| m.get("versionId"))
-                        .and_then(Value::as_str);
+                        .and_then(Json::as_str);
                     full_urls.insert(u);
                     if btype != "history" && !seen.insert((u, version)) {
                         self.push(
@@ -907,7 +902,7 @@ impl<'s> Validator<'s> {
                             "fullUrl is used by another entry",
                         );
                     }
-                    if let Some(id) = resource.and_then(|r| r.get("id")).and_then(Value::as_str)
+                    if let Some(id) = resource.and_then(|r| r.get("id")).and_then(Json::as_str)
                         && !u.starts_with("urn:")
                         && !u.strip_suffix(id).is_some_and(|head| head.ends_with('/'))
                     {
@@ -1042,7 +1037,7 @@ impl<'s> Validator<'s> {
                 .first()
                 .and_then(|e| e.get("resource"))
                 .and_then(|r| r.get("resourceType"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 != Some("Composition")
             {
                 self.push(
@@ -1058,7 +1053,7 @@ impl<'s> Validator<'s> {
                 .first()
                 .and_then(|e| e.get("resource"))
                 .and_then(|r| r.get("resourceType"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 != Some("MessageHeader")
         {
             self.push(
@@ -1075,33 +1070,33 @@ impl<'s> Validator<'s> {
 /// entries, a Parameters' resources, contained ones): `reference` values
 /// when `refs`, else every string starting with `#` (a local reference,
 /// canonical or uri).
-fn local_values<'v>(obj: &'v Map<String, Value>, refs: bool, out: &mut Vec<&'v str>) {
-    fn walk<'v>(v: &'v Value, refs: bool, out: &mut Vec<&'v str>) {
+fn local_values<'v>(obj: &'v Object<'_>, refs: bool, out: &mut Vec<&'v str>) {
+    fn walk<'v>(v: &'v Json<'_>, refs: bool, out: &mut Vec<&'v str>) {
         match v {
-            Value::String(s) if !refs && s.starts_with('#') && s.len() > 1 => out.push(s),
-            Value::Object(o) if !o.contains_key("resourceType") => {
-                for (k, x) in o {
+            Json::String(s) if !refs && s.starts_with('#') && s.len() > 1 => out.push(s),
+            Json::Object(o) if !o.contains_key("resourceType") => {
+                for (k, x) in o.iter() {
                     match x {
-                        Value::String(s) if refs && k == "reference" => out.push(s),
+                        Json::String(s) if refs && k == "reference" => out.push(s),
                         _ => walk(x, refs, out),
                     }
                 }
             }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, refs, out)),
+            Json::Array(a) => a.iter().for_each(|x| walk(x, refs, out)),
             _ => {}
         }
     }
-    for (k, v) in obj {
+    for (k, v) in obj.iter() {
         if k != "contained" {
             walk(v, refs, out);
         }
     }
 }
 
-fn collect_refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+fn collect_refs<'v>(v: &'v Json<'_>, out: &mut Vec<&'v str>) {
     match v {
-        Value::Object(o) => {
-            for (k, x) in o {
+        Json::Object(o) => {
+            for (k, x) in o.iter() {
                 if k == "reference"
                     && let Some(s) = x.as_str()
                 {
@@ -1111,7 +1106,7 @@ fn collect_refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
                 }
             }
         }
-        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        Json::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
         _ => {}
     }
 }

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use fhir::tree::Json;
 use serde_json::Value;
 
 use crate::store::{NewDelivery, RouteOutcome};
@@ -164,12 +165,11 @@ impl FhirPolicy {
 
     /// Parses and checks a body for a route.
     pub fn assess(&self, body: &[u8], syntax: Syntax, route: &Route) -> Result<Accepted, Refusal> {
-        let value = parse(body, syntax)?;
+        let value = parse_tree(body, syntax)?;
         let rt = value
             .get("resourceType")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+            .and_then(Json::as_str)
+            .unwrap_or("");
         let want = route.resource_type();
         if rt != want {
             return Err(Refusal::one(
@@ -180,7 +180,7 @@ impl FhirPolicy {
             ));
         }
         if let Route::Update(_, id) = route {
-            match value.get("id").and_then(Value::as_str) {
+            match value.get("id").and_then(Json::as_str) {
                 Some(body_id) if body_id == id => {}
                 Some(body_id) => {
                     return Err(Refusal::one(
@@ -200,7 +200,7 @@ impl FhirPolicy {
                 }
             }
         }
-        let bundle_type = value.get("type").and_then(Value::as_str).unwrap_or("");
+        let bundle_type = value.get("type").and_then(Json::as_str).unwrap_or("");
         if *route == Route::ProcessMessage && bundle_type != "message" {
             return Err(Refusal::one(
                 400,
@@ -209,7 +209,7 @@ impl FhirPolicy {
                 format!("$process-message takes a message Bundle, not a {bundle_type:?} one"),
             ));
         }
-        let issues = fhir::validate::validate(&value);
+        let issues = fhir::validate::validate_tree(&value);
         if fhir::validate::has_errors(&issues) {
             return Err(Refusal {
                 status: 422,
@@ -222,19 +222,19 @@ impl FhirPolicy {
         let message_type = if rt == "Bundle" {
             format!("Bundle:{bundle_type}")
         } else {
-            rt.clone()
+            rt.to_string()
         };
         let header_id = (bundle_type == "message")
             .then(|| {
                 value
-                    .pointer("/entry/0/resource/id")
-                    .and_then(Value::as_str)
+                    .pointer(&["entry", "0", "resource", "id"])
+                    .and_then(Json::as_str)
             })
             .flatten();
         let key = header_id
             .or_else(|| {
                 (rt == "Bundle")
-                    .then(|| value.get("id").and_then(Value::as_str))
+                    .then(|| value.get("id").and_then(Json::as_str))
                     .flatten()
             })
             .map(String::from);
@@ -255,8 +255,8 @@ impl FhirPolicy {
     /// The decision again, for a stored message (reprocess).
     pub fn reassess(&self, body: &[u8]) -> RouteOutcome {
         let syntax = Syntax::sniff(body);
-        let route = match parse(body, syntax) {
-            Ok(v) => match v.get("resourceType").and_then(Value::as_str) {
+        let route = match parse_tree(body, syntax) {
+            Ok(v) => match v.get("resourceType").and_then(Json::as_str) {
                 Some("Bundle") => Route::Bundle,
                 Some(t) => Route::Create(t.to_string()),
                 None => Route::Bundle,
@@ -276,10 +276,16 @@ impl FhirPolicy {
     }
 }
 
-/// Reads a body as a FHIR resource.
+/// Reads a body as a FHIR resource (a `serde_json::Value`, for code off the
+/// request path: the CLI, destinations, conversions between syntaxes).
 pub fn parse(body: &[u8], syntax: Syntax) -> Result<Value, Refusal> {
+    parse_tree(body, syntax).map(|t| t.to_value())
+}
+
+/// Reads a body as a FHIR resource tree; JSON strings borrow from `body`.
+pub fn parse_tree(body: &[u8], syntax: Syntax) -> Result<Json<'_>, Refusal> {
     let value = match syntax {
-        Syntax::Json => fhir::json::parse(body).map_err(|e| {
+        Syntax::Json => Json::parse(body).map_err(|e| {
             // serde's message says "at line L column C"; a FHIRPath
             // `expression` cannot point into text that is not FHIR yet.
             Refusal::one(
@@ -292,11 +298,12 @@ pub fn parse(body: &[u8], syntax: Syntax) -> Result<Value, Refusal> {
         Syntax::Xml => {
             let text = std::str::from_utf8(body)
                 .map_err(|e| Refusal::one(400, "structure", "", format!("not UTF-8 text: {e}")))?;
-            fhir::xml::from_xml(text)
-                .map_err(|e| Refusal::one(400, "structure", "", format!("not FHIR XML: {e}")))?
+            let v = fhir::xml::from_xml(text)
+                .map_err(|e| Refusal::one(400, "structure", "", format!("not FHIR XML: {e}")))?;
+            Json::from_value(&v).into_owned()
         }
     };
-    if !value.is_object() || value.get("resourceType").and_then(Value::as_str).is_none() {
+    if value.get("resourceType").and_then(Json::as_str).is_none() {
         return Err(Refusal::one(
             400,
             "structure",
