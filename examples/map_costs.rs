@@ -19,8 +19,15 @@ fn main() {
     };
     let out = reg.run("hl7v2-fhir-r4", &raw, &opts).unwrap().value;
     let time = caduceus::bench::print_cost;
-    time("run (no validate)", &mut || {
-        std::hint::black_box(reg.run("hl7v2-fhir-r4", &raw, &opts).unwrap());
+    time("run_json (no validate)", &mut || {
+        std::hint::black_box(reg.run_json("hl7v2-fhir-r4", &raw, &opts, false).unwrap());
+    });
+    let checked = caduceus::mapping::RunOptions::default();
+    time("run_json (validate)", &mut || {
+        std::hint::black_box(
+            reg.run_json("hl7v2-fhir-r4", &raw, &checked, false)
+                .unwrap(),
+        );
     });
     time("clone + canonicalize", &mut || {
         let mut v = out.clone();

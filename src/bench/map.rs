@@ -79,8 +79,8 @@ pub fn measure_message(
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let resources = first.value["entry"].as_array().map(Vec::len).unwrap_or(0);
     let d = Duration::from_secs_f64(seconds);
-    let (mapped, _) = rate(d, || match registry.run(mapping, &raw, &opts) {
-        Ok(out) => fhir::json::to_string(&out.value).len(),
+    let (mapped, _) = rate(d, || match registry.run_json(mapping, &raw, &opts, false) {
+        Ok(json) => json.len(),
         Err(_) => 0,
     });
     let bundle = first.value;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fhir::schema::{Node as SNode, Schema, is_primitive};
+use fhir::schema::{Node as SNode, Schema, Slot as Place, is_primitive};
 use hl7v2::Path as Hl7Path;
 use serde_json::Value;
 
@@ -168,8 +168,10 @@ pub enum StepIndex {
 /// One step of a FHIR target path.
 #[derive(Clone, Debug)]
 pub struct Step {
-    /// JSON property name.
-    pub name: String,
+    /// JSON property name, as the schema spells it.
+    pub name: &'static str,
+    /// Its place in the schema (the runtime finds and orders members by it).
+    pub place: Place,
     /// Index.
     pub index: StepIndex,
     /// The element repeats (is a JSON array).
@@ -247,6 +249,8 @@ pub struct ResourceBlock {
     pub set: Vec<Rule>,
     /// `request:` how a transaction Bundle writes it.
     pub request: Request,
+    /// The schema place of its `id`.
+    pub id_place: Place,
 }
 
 /// How a transaction Bundle writes a resource (a block's `request:`).
@@ -1021,6 +1025,10 @@ impl Compiler<'_> {
                     from,
                     set,
                     request,
+                    id_place: self
+                        .schema
+                        .slot(SNode::root(def), "id")
+                        .map_or(Place::UNKNOWN, |(p, _, _)| p),
                 }))
             } else if let Some(inner_blocks) = it.get("resources") {
                 BlockKind::Nested(self.blocks(inner_blocks, &inner))
@@ -1259,14 +1267,14 @@ impl Compiler<'_> {
                 }
                 None => (*part, StepIndex::One),
             };
-            let (el, ty, prim_ext) = if let Some(base) = name.strip_prefix('_') {
-                match self.schema.child(node, base) {
-                    Some((el, ty))
+            let (place, el, ty, prim_ext) = if let Some(base) = name.strip_prefix('_') {
+                match self.schema.slot(node, base) {
+                    Some((place, el, ty))
                         if ty
                             .or(el.types.first())
                             .is_some_and(|t| is_primitive(t.code)) =>
                     {
-                        (el, ty, true)
+                        (place.with_extension(true), el, ty, true)
                     }
                     Some(_) => {
                         self.err(
@@ -1281,8 +1289,8 @@ impl Compiler<'_> {
                     }
                 }
             } else {
-                match self.schema.child(node, name) {
-                    Some((el, ty)) => (el, ty, false),
+                match self.schema.slot(node, name) {
+                    Some((place, el, ty)) => (place, el, ty, false),
                     None => {
                         let choice = self
                             .schema
@@ -1340,8 +1348,23 @@ impl Compiler<'_> {
             } else {
                 (self.schema.descend(node, el, ty), code)
             };
+            // The schema's own spelling of the name (a `'static` key).
+            let base = name.trim_start_matches('_');
+            let key = el
+                .json_names
+                .iter()
+                .position(|n| *n == base)
+                .map(|i| {
+                    if prim_ext {
+                        el.extension_names[i]
+                    } else {
+                        el.json_names[i]
+                    }
+                })
+                .unwrap_or(el.name);
             steps.push(Step {
-                name: name.to_string(),
+                name: key,
+                place,
                 index,
                 array,
             });

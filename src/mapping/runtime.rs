@@ -7,22 +7,33 @@
 //! policy, validation of the result, and the record of which input fields
 //! were read (for `map test`'s report of values no rule reads). Resource
 //! ids are UUIDv5 of stable inputs; timestamps come from the message.
+//!
+//! The result is built as a [`fhir::tree::Json`] that borrows: text the
+//! message holds without escapes and text the mapping files hold are not
+//! copied, and every member carries the schema place its rule was compiled
+//! to, so putting members in the definitions' order is a sort of small
+//! integers and validation does not look names up again. It becomes JSON
+//! text ([`Registry::run_json`], what a channel delivers) or a
+//! `serde_json::Value` ([`Registry::run`], for tests and tools).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use fhir::schema::{Schema, Slot};
+use fhir::tree::{Json, Member, Object};
 use hl7v2::{Index, Message, Path as Hl7Path};
 use jiff::tz::TimeZone;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use smallvec::{SmallVec, smallvec};
 
 use super::Registry;
 use super::compile::{
     Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Request, Rule,
-    StepIndex, TargetPath, ZPolicy,
+    Step, StepIndex, TargetPath, ZPolicy,
 };
 use super::datetime;
 use super::functions::Func;
@@ -105,10 +116,10 @@ enum Val<'m> {
     },
     Seg(usize),
     Group(usize),
-    Text(String),
+    Text(Cow<'m, str>),
     Bool(bool),
-    Num(String),
-    Json(Value),
+    Num(Cow<'m, str>),
+    Json(Json<'m>),
 }
 
 /// Segment indexes a path picks: most pick one, kept inline.
@@ -134,19 +145,92 @@ struct Frame {
 }
 
 /// A resource made from a message, before it goes into the Bundle.
-struct Made {
-    alias: String,
+struct Made<'m> {
+    alias: &'m str,
     id: String,
-    obj: Map<String, Value>,
-    origin: Origin,
+    obj: Object<'m>,
+    origin: &'m Origin,
     request: Request,
 }
 
-struct Instance<'p, 'm> {
+struct Instance<'m> {
     id: String,
-    block: &'p super::compile::ResourceBlock,
-    origin: &'p Origin,
+    block: &'m super::compile::ResourceBlock,
+    origin: &'m Origin,
     scope: Scope<'m>,
+}
+
+/// Schema places of the members the runtime writes itself (Bundle parts,
+/// Codings, References, extensions), looked up once.
+struct Places {
+    bundle: [Slot; 6],
+    entry: [Slot; 3],
+    request: [Slot; 3],
+    identifier: [Slot; 2],
+    coding: [Slot; 3],
+    reference: Slot,
+    extension: [Slot; 2],
+}
+
+fn places() -> &'static Places {
+    static P: OnceLock<Places> = OnceLock::new();
+    P.get_or_init(|| {
+        let schema = Schema::r4();
+        let at = |node: Option<fhir::schema::Node<'static>>, name: &str| -> Slot {
+            node.and_then(|n| schema.slot(n, name))
+                .map_or(Slot::UNKNOWN, |(p, _, _)| p)
+        };
+        let bundle = schema.root("Bundle");
+        let entry = bundle.and_then(|b| schema.node_at(b.def, "Bundle.entry"));
+        let request = bundle.and_then(|b| schema.node_at(b.def, "Bundle.entry.request"));
+        let identifier = schema.root("Identifier");
+        let coding = schema.root("Coding");
+        let extension = schema.root("Extension");
+        Places {
+            bundle: [
+                "resourceType",
+                "id",
+                "identifier",
+                "type",
+                "timestamp",
+                "entry",
+            ]
+            .map(|n| {
+                if n == "resourceType" {
+                    Slot::RESOURCE_TYPE
+                } else {
+                    at(bundle, n)
+                }
+            }),
+            entry: ["fullUrl", "resource", "request"].map(|n| at(entry, n)),
+            request: ["method", "url", "ifNoneExist"].map(|n| at(request, n)),
+            identifier: ["system", "value"].map(|n| at(identifier, n)),
+            coding: ["system", "code", "display"].map(|n| at(coding, n)),
+            reference: at(schema.root("Reference"), "reference"),
+            extension: ["url", "valueString"].map(|n| at(extension, n)),
+        }
+    })
+}
+
+/// The place of a member of a resource (`id`, `extension`).
+fn resource_place(resource: &str, name: &str) -> Slot {
+    let schema = Schema::r4();
+    schema
+        .root(resource)
+        .and_then(|n| schema.slot(n, name))
+        .map_or(Slot::UNKNOWN, |(p, _, _)| p)
+}
+
+fn member<'m>(key: &'static str, place: Slot, value: Json<'m>) -> Member<'m> {
+    Member {
+        key: Cow::Borrowed(key),
+        slot: place,
+        value,
+    }
+}
+
+fn text_json<'m>(s: impl Into<Cow<'m, str>>) -> Json<'m> {
+    Json::String(s.into())
 }
 
 const Z_EXTENSION: &str = "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment";
@@ -157,8 +241,8 @@ pub fn uuid5(parts: &[&str]) -> String {
     uuid::Uuid::new_v5(&NAMESPACE, parts.join("|").as_bytes()).to_string()
 }
 
-struct Env<'r, 'm> {
-    reg: &'r Registry,
+struct Env<'m> {
+    reg: &'m Registry,
     msg: &'m Message<'m>,
     grouping: Grouping,
     tz: TimeZone,
@@ -239,7 +323,7 @@ fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
     }
 }
 
-impl<'r, 'm> Env<'r, 'm> {
+impl<'m> Env<'m> {
     /// A value's text (HL7 values trimmed); `None` when empty, blank or not
     /// text. Borrows from the message or the value whenever it can.
     fn text<'a>(&self, v: &'a Val<'m>) -> Option<Cow<'a, str>> {
@@ -256,11 +340,11 @@ impl<'r, 'm> Env<'r, 'm> {
             // as written: `concat(.1, ", ", .2)` keeps its space. The value
             // written into FHIR is trimmed at the end (`to_json`).
             Val::Text(s) if s.trim().is_empty() => Cow::Borrowed(""),
-            Val::Text(s) => Cow::Borrowed(s.as_str()),
+            Val::Text(s) => Cow::Borrowed(s.as_ref()),
             Val::Num(s) => Cow::Borrowed(s.trim()),
             Val::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            Val::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
-            Val::Json(Value::Number(n)) => Cow::Owned(n.to_string()),
+            Val::Json(Json::String(s)) => Cow::Borrowed(s.as_ref()),
+            Val::Json(Json::Number(n)) => Cow::Borrowed(n.as_ref()),
             Val::Seg(_) | Val::Group(_) | Val::Json(_) => return None,
         };
         if s.is_empty() { None } else { Some(s) }
@@ -479,13 +563,13 @@ impl<'r, 'm> Env<'r, 'm> {
         !vals.is_empty() && !vals.iter().all(|v| matches!(v, Val::Bool(false)))
     }
 
-    fn eval(&self, e: &CExpr, sc: &Scope<'m>) -> Result<Vals<'m>, MapError> {
+    fn eval(&self, e: &'m CExpr, sc: &Scope<'m>) -> Result<Vals<'m>, MapError> {
         Ok(match &e.node {
             CNode::Lit(Value::Null) => Vals::new(),
-            CNode::Lit(Value::String(s)) => smallvec![Val::Text(s.clone())],
-            CNode::Lit(Value::Number(n)) => smallvec![Val::Num(n.to_string())],
+            CNode::Lit(Value::String(s)) => smallvec![Val::Text(Cow::Borrowed(s.as_str()))],
+            CNode::Lit(Value::Number(n)) => smallvec![Val::Num(Cow::Borrowed(n.as_str()))],
             CNode::Lit(Value::Bool(b)) => smallvec![Val::Bool(*b)],
-            CNode::Lit(v) => smallvec![Val::Json(v.clone())],
+            CNode::Lit(v) => smallvec![Val::Json(Json::from_value(v))],
             CNode::Path(p, _) => self.path(sc, p),
             CNode::Rel(c) => self.rel(sc, c, &e.origin)?,
             CNode::Group(name, idx) => {
@@ -563,7 +647,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 let mut out = Vals::new();
                 for a in args {
                     if let Some(obj) = self.call(m, a, sc, &e.origin)? {
-                        out.push(Val::Json(Value::Object(obj)));
+                        out.push(Val::Json(Json::Object(obj)));
                     }
                 }
                 out
@@ -574,11 +658,11 @@ impl<'r, 'm> Env<'r, 'm> {
 
     fn call(
         &self,
-        m: &Mapping,
+        m: &'m Mapping,
         arg: Val<'m>,
         sc: &Scope<'m>,
         origin: &Origin,
-    ) -> Result<Option<Map<String, Value>>, MapError> {
+    ) -> Result<Option<Object<'m>>, MapError> {
         let (Kind::Segment(rm) | Kind::Datatype(rm)) = &m.kind else {
             return Err(fail(
                 origin,
@@ -608,7 +692,7 @@ impl<'r, 'm> Env<'r, 'm> {
             current: Some(arg),
             frame: sc.frame,
         };
-        let mut obj = Map::new();
+        let mut obj = Object::new();
         let r = self.apply_rules(&rm.rules, &inner, &mut obj, false);
         *self.depth.borrow_mut() -= 1;
         // Constants left over when every value the mapping reads is empty
@@ -630,7 +714,7 @@ impl<'r, 'm> Env<'r, 'm> {
     fn func(
         &self,
         f: Func,
-        args: &[CExpr],
+        args: &'m [CExpr],
         sc: &Scope<'m>,
         origin: &Origin,
     ) -> Result<Vals<'m>, MapError> {
@@ -652,7 +736,7 @@ impl<'r, 'm> Env<'r, 'm> {
         let one_text = |i: usize| -> Result<String, MapError> {
             let vals = arg(i)?;
             Ok(match vals.first() {
-                Some(Val::Text(s)) => s.clone(),
+                Some(Val::Text(s)) => s.to_string(),
                 _ => self
                     .texts(&vals)
                     .into_iter()
@@ -662,17 +746,22 @@ impl<'r, 'm> Env<'r, 'm> {
             })
         };
         Ok(match f {
-            Func::Date => map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date())))?,
-            Func::DateTime => {
-                map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.date_time(&self.tz))))?
+            Func::Date => {
+                map_text(&|t| datetime::parse(t).map(|d| Val::Text(Cow::Owned(d.date()))))?
             }
-            Func::Instant => {
-                map_text(&|t| datetime::parse(t).map(|d| Val::Text(d.instant(&self.tz))))?
-            }
-            Func::Time => map_text(&|t| datetime::time(t).map(Val::Text))?,
+            Func::DateTime => map_text(&|t| {
+                datetime::parse(t).map(|d| Val::Text(Cow::Owned(d.date_time(&self.tz))))
+            })?,
+            Func::Instant => map_text(&|t| {
+                datetime::parse(t).map(|d| Val::Text(Cow::Owned(d.instant(&self.tz))))
+            })?,
+            Func::Time => map_text(&|t| datetime::time(t).map(|t| Val::Text(Cow::Owned(t))))?,
             Func::Minutes => map_text(&|t| {
-                Ok(datetime::minutes(t)
-                    .map_or(Val::Text(String::new()), |m| Val::Num(m.to_string())))
+                Ok(
+                    datetime::minutes(t).map_or(Val::Text(Cow::Borrowed("")), |m| {
+                        Val::Num(Cow::Owned(m.to_string()))
+                    }),
+                )
             })?
             .into_iter()
             .filter(|v| !matches!(v, Val::Text(t) if t.is_empty()))
@@ -703,30 +792,32 @@ impl<'r, 'm> Env<'r, 'm> {
                         let end = t
                             .instant_after(m, &self.tz)
                             .map_err(|e| fail(origin, None, e))?;
-                        smallvec![Val::Text(end)]
+                        smallvec![Val::Text(Cow::Owned(end))]
                     }
                     _ => Vals::new(),
                 }
             }
-            Func::Text => map_text(&|t| Ok(Val::Text(t.to_string())))?,
+            Func::Text => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_string()))))?,
             Func::Raw => arg(0)?
                 .iter()
                 .filter_map(|v| match v {
-                    Val::Hl7 { v, .. } => Some(Val::Text(v.display_text().into_owned())),
+                    Val::Hl7 { v, .. } => Some(Val::Text(v.display_text())),
                     Val::Seg(i) => self.msg.segment_at(*i).map(|s| {
-                        Val::Text(
+                        Val::Text(Cow::Owned(
                             self.msg
                                 .charset()
-                                .decode(std::borrow::Cow::Borrowed(s.as_bytes()))
+                                .decode(Cow::Borrowed(s.as_bytes()))
                                 .into_owned(),
-                        )
+                        ))
                     }),
-                    other => self.text(other).map(|t| Val::Text(t.into_owned())),
+                    other => self
+                        .text(other)
+                        .map(|t| Val::Text(Cow::Owned(t.into_owned()))),
                 })
                 .collect(),
-            Func::Trim => map_text(&|t| Ok(Val::Text(t.trim().to_string())))?,
-            Func::Upper => map_text(&|t| Ok(Val::Text(t.to_uppercase())))?,
-            Func::Lower => map_text(&|t| Ok(Val::Text(t.to_lowercase())))?,
+            Func::Trim => map_text(&|t| Ok(Val::Text(Cow::Owned(t.trim().to_string()))))?,
+            Func::Upper => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_uppercase()))))?,
+            Func::Lower => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_lowercase()))))?,
             Func::Concat => {
                 let mut s = String::new();
                 for i in 0..args.len() {
@@ -746,7 +837,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 if s.trim().is_empty() {
                     Vals::new()
                 } else {
-                    smallvec![Val::Text(s)]
+                    smallvec![Val::Text(Cow::Owned(s))]
                 }
             }
             Func::Join => {
@@ -759,7 +850,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 if parts.is_empty() {
                     Vals::new()
                 } else {
-                    smallvec![Val::Text(parts.join(&sep))]
+                    smallvec![Val::Text(Cow::Owned(parts.join(&sep)))]
                 }
             }
             Func::Split => {
@@ -767,13 +858,13 @@ impl<'r, 'm> Env<'r, 'm> {
                 let mut out = Vals::new();
                 for (t, _) in self.texts(&arg(0)?) {
                     if sep.is_empty() {
-                        out.push(Val::Text(t.into_owned()));
+                        out.push(Val::Text(Cow::Owned(t.into_owned())));
                     } else {
                         out.extend(
                             t.split(sep.as_str())
                                 .map(|p| p.trim())
                                 .filter(|p| !p.is_empty())
-                                .map(|p| Val::Text(p.to_string())),
+                                .map(|p| Val::Text(Cow::Owned(p.to_string()))),
                         );
                     }
                 }
@@ -782,11 +873,11 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Replace => {
                 let (from, to) = (one_text(1)?, one_text(2)?);
                 map_text(&|t| {
-                    Ok(Val::Text(if from.is_empty() {
+                    Ok(Val::Text(Cow::Owned(if from.is_empty() {
                         t.to_string()
                     } else {
                         t.replace(&from, &to)
-                    }))
+                    })))
                 })?
             }
             Func::Substring => {
@@ -802,16 +893,16 @@ impl<'r, 'm> Env<'r, 'm> {
                 map_text(&|t| {
                     let c: Vec<char> = t.chars().collect();
                     let end = len.map(|l| (start + l).min(c.len())).unwrap_or(c.len());
-                    Ok(Val::Text(
+                    Ok(Val::Text(Cow::Owned(
                         c.get(start.min(c.len())..end)
                             .map(|s| s.iter().collect())
                             .unwrap_or_default(),
-                    ))
+                    )))
                 })?
             }
             Func::Decimal => map_text(&|t| {
                 decimal_text(t)
-                    .map(Val::Num)
+                    .map(|n| Val::Num(Cow::Owned(n)))
                     .ok_or_else(|| format!("{t:?} is not a decimal number"))
             })?,
             Func::IsDecimal => {
@@ -830,7 +921,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 whole
                     .unwrap_or(t)
                     .parse::<i64>()
-                    .map(|i| Val::Num(i.to_string()))
+                    .map(|i| Val::Num(Cow::Owned(i.to_string())))
                     .map_err(|_| format!("{t:?} is not a whole number"))
             })?,
             Func::Boolean => map_text(&|t| match t.to_ascii_uppercase().as_str() {
@@ -877,22 +968,23 @@ impl<'r, 'm> Env<'r, 'm> {
                     };
                     let Some(target) = target else { continue };
                     match f {
-                        Func::Lookup => out.push(Val::Text(target.code)),
+                        Func::Lookup => out.push(Val::Text(Cow::Owned(target.code))),
                         Func::Display => {
                             if let Some(d) = target.display {
-                                out.push(Val::Text(d));
+                                out.push(Val::Text(Cow::Owned(d)));
                             }
                         }
                         _ => {
-                            let mut c = Map::new();
+                            let [system, code, display] = places().coding;
+                            let mut c = Object::with_capacity(3);
                             if let Some(s) = target.system {
-                                c.insert("system".into(), Value::String(s));
+                                c.members.push(member("system", system, text_json(s)));
                             }
-                            c.insert("code".into(), Value::String(target.code));
+                            c.members.push(member("code", code, text_json(target.code)));
                             if let Some(d) = target.display {
-                                c.insert("display".into(), Value::String(d));
+                                c.members.push(member("display", display, text_json(d)));
                             }
-                            out.push(Val::Json(Value::Object(c)));
+                            out.push(Val::Json(Json::Object(c)));
                         }
                     }
                 }
@@ -900,7 +992,7 @@ impl<'r, 'm> Env<'r, 'm> {
             }
             Func::Exists => smallvec![Val::Bool(!arg(0)?.is_empty())],
             Func::Empty => smallvec![Val::Bool(arg(0)?.is_empty())],
-            Func::Count => smallvec![Val::Num(arg(0)?.len().to_string())],
+            Func::Count => smallvec![Val::Num(Cow::Owned(arg(0)?.len().to_string()))],
             Func::First => arg(0)?.into_iter().take(1).collect(),
             Func::Rest => arg(0)?.into_iter().skip(1).collect(),
             Func::Last => arg(0)?.into_iter().next_back().into_iter().collect(),
@@ -936,7 +1028,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     Vals::new()
                 } else {
                     let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-                    smallvec![Val::Text(uuid5(&refs))]
+                    smallvec![Val::Text(Cow::Owned(uuid5(&refs)))]
                 }
             }
             Func::Ref | Func::Id => {
@@ -948,17 +1040,21 @@ impl<'r, 'm> Env<'r, 'm> {
                     .into_iter()
                     .map(|id| {
                         if f == Func::Id {
-                            Val::Text(id)
+                            Val::Text(Cow::Owned(id))
                         } else {
-                            let mut r = Map::new();
-                            r.insert("reference".into(), Value::String(format!("urn:uuid:{id}")));
-                            Val::Json(Value::Object(r))
+                            Val::Json(Json::Object(Object {
+                                members: vec![member(
+                                    "reference",
+                                    places().reference,
+                                    text_json(format!("urn:uuid:{id}")),
+                                )],
+                            }))
                         }
                     })
                     .collect()
             }
-            Func::System => map_text(&|t| Ok(Val::Text(coding_system(t))))?,
-            Func::CodeSystem => map_text(&|t| Ok(Val::Text(code_system_uri(t))))?,
+            Func::System => map_text(&|t| Ok(Val::Text(Cow::Owned(coding_system(t)))))?,
+            Func::CodeSystem => map_text(&|t| Ok(Val::Text(Cow::Owned(code_system_uri(t)))))?,
             Func::Base64 => {
                 let parts: Vec<String> = self
                     .texts(&arg(0)?)
@@ -968,7 +1064,7 @@ impl<'r, 'm> Env<'r, 'm> {
                 if parts.is_empty() {
                     Vals::new()
                 } else {
-                    smallvec![Val::Text(base64(parts.join("\n").as_bytes()))]
+                    smallvec![Val::Text(Cow::Owned(base64(parts.join("\n").as_bytes())))]
                 }
             }
             Func::HexBase64 => map_text(&|t| {
@@ -981,7 +1077,7 @@ impl<'r, 'm> Env<'r, 'm> {
                     .chunks(2)
                     .map(|p| (digit(p[0]).unwrap_or(0) * 16 + digit(p[1]).unwrap_or(0)) as u8)
                     .collect();
-                Ok(Val::Text(base64(&bytes)))
+                Ok(Val::Text(Cow::Owned(base64(&bytes))))
             })?,
             Func::Where => {
                 let mut out = Vals::new();
@@ -1001,7 +1097,7 @@ impl<'r, 'm> Env<'r, 'm> {
             Func::Base64Data => self
                 .texts(&arg(0)?)
                 .into_iter()
-                .filter_map(|(t, _)| base64_data(&t).map(Val::Text))
+                .filter_map(|(t, _)| base64_data(&t).map(|b| Val::Text(Cow::Owned(b))))
                 .collect(),
             Func::Matches => {
                 let pat = one_text(1)?;
@@ -1076,20 +1172,30 @@ impl<'r, 'm> Env<'r, 'm> {
         Vec::new()
     }
 
-    fn to_json(&self, v: Val<'m>, code: &str, origin: &Origin) -> Result<Option<Value>, MapError> {
+    fn to_json(
+        &self,
+        v: Val<'m>,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<Option<Json<'m>>, MapError> {
         let at = Self::place(&v);
         Ok(match v {
             Val::Json(j) => Some(j),
-            Val::Bool(b) => Some(Value::Bool(b)),
+            Val::Bool(b) => Some(Json::Bool(b)),
             Val::Num(n)
                 if matches!(
                     code,
                     "decimal" | "integer" | "positiveInt" | "unsignedInt" | ""
                 ) =>
             {
-                serde_json::from_str::<serde_json::Number>(&n)
-                    .ok()
-                    .map(Value::Number)
+                let t = n.trim();
+                if !is_json_number(t) {
+                    None
+                } else if t.len() == n.len() {
+                    Some(Json::Number(n))
+                } else {
+                    Some(Json::Number(Cow::Owned(t.to_string())))
+                }
             }
             Val::Seg(_) | Val::Group(_) => {
                 return Err(fail(
@@ -1098,17 +1204,11 @@ impl<'r, 'm> Env<'r, 'm> {
                     "a segment or group cannot be written into FHIR; pick a field",
                 ));
             }
-            Val::Text(s) => {
-                let t = s.trim();
-                if t.is_empty() {
-                    None
-                } else if t.len() == s.len() {
-                    Some(Value::String(s))
-                } else {
-                    Some(Value::String(t.to_string()))
-                }
-            }
-            other => self.text(&other).map(|t| Value::String(t.into_owned())),
+            Val::Text(s) => trimmed_json(s),
+            Val::Hl7 { v, .. } => trimmed_json(v.text()),
+            other => self
+                .text(&other)
+                .map(|t| Json::String(Cow::Owned(t.into_owned()))),
         })
     }
 
@@ -1118,9 +1218,9 @@ impl<'r, 'm> Env<'r, 'm> {
     /// condition (`code.text: "unknown"`) counts as data.
     fn apply_rules(
         &self,
-        rules: &[Rule],
+        rules: &'m [Rule],
         sc: &Scope<'m>,
-        obj: &mut Map<String, Value>,
+        obj: &mut Object<'m>,
         asked: bool,
     ) -> Result<Wrote, MapError> {
         let mut wrote = Wrote::default();
@@ -1146,9 +1246,9 @@ impl<'r, 'm> Env<'r, 'm> {
     /// One rule in one scope (one iteration of its `for:`).
     fn apply_rule(
         &self,
-        r: &Rule,
+        r: &'m Rule,
         it: &Scope<'m>,
-        obj: &mut Map<String, Value>,
+        obj: &mut Object<'m>,
         asked: bool,
     ) -> Result<Wrote, MapError> {
         if let Some(w) = &r.when
@@ -1166,7 +1266,7 @@ impl<'r, 'm> Env<'r, 'm> {
             Body::Merge(e) => {
                 let mut gave = false;
                 for v in self.eval(e, it)? {
-                    if let Val::Json(Value::Object(o)) = v {
+                    if let Val::Json(Json::Object(o)) = v {
                         gave |= !o.is_empty();
                         merge_distinct(obj, o);
                     }
@@ -1178,9 +1278,9 @@ impl<'r, 'm> Env<'r, 'm> {
                 })
             }
             Body::Assign(path, value) => {
-                let (vals, wrote): (Vec<Value>, Wrote) = match value {
+                let (vals, wrote): (SmallVec<[Json<'m>; 2]>, Wrote) = match value {
                     RValue::Expr(e) => {
-                        let mut out = Vec::new();
+                        let mut out = SmallVec::new();
                         for v in self.eval(e, it)? {
                             if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
                                 out.push(j);
@@ -1198,7 +1298,7 @@ impl<'r, 'm> Env<'r, 'm> {
                         )
                     }
                     RValue::Object(rules) => {
-                        let mut o = Map::new();
+                        let mut o = Object::new();
                         let wrote = self.apply_rules(rules, it, &mut o, asked)?;
                         // Constants left over when every value an object reads
                         // is empty (`identifier: {system: us-ssn}` when PID-19
@@ -1212,10 +1312,10 @@ impl<'r, 'm> Env<'r, 'm> {
                                 tried: wrote.tried,
                                 based: None,
                             };
-                            (Vec::new(), none)
+                            (SmallVec::new(), none)
                         } else {
                             (
-                                vec![Value::Object(o)],
+                                smallvec![Json::Object(o)],
                                 Wrote {
                                     based: None,
                                     ..wrote
@@ -1435,8 +1535,31 @@ pub fn is_uuid_like(s: &str) -> bool {
             .all(|(x, n)| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The member of `obj` a target step names: found by its schema place
+/// (a member a sub-mapping or the runtime wrote carries one too); one
+/// without a place is matched by name.
+fn slot_of<'o, 'm>(obj: &'o mut Object<'m>, step: &Step) -> &'o mut Json<'m> {
+    let i = match obj
+        .members
+        .iter()
+        .position(|m| m.slot == step.place || (m.slot == Slot::UNKNOWN && m.key == step.name))
+    {
+        Some(i) => i,
+        None => {
+            let empty = if step.array {
+                Json::Array(Vec::new())
+            } else {
+                Json::Object(Object::new())
+            };
+            obj.members.push(member(step.name, step.place, empty));
+            obj.members.len() - 1
+        }
+    };
+    &mut obj.members[i].value
+}
+
 /// Writes values at a target path.
-fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
+fn set<'m>(obj: &mut Object<'m>, path: &TargetPath, vals: SmallVec<[Json<'m>; 2]>) {
     if vals.is_empty() {
         return;
     }
@@ -1447,65 +1570,45 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
         if last {
             if !step.array {
                 if let Some(v) = vals.into_iter().next() {
-                    match cur.get_mut(step.name.as_str()) {
-                        Some(slot) => *slot = v,
-                        None => {
-                            cur.insert(step.name.clone(), v);
-                        }
-                    }
+                    *slot_of(cur, step) = v;
                 }
             } else {
-                if !cur.contains_key(step.name.as_str()) {
-                    cur.insert(step.name.clone(), Value::Array(Vec::new()));
+                let arr = slot_of(cur, step);
+                if !matches!(arr, Json::Array(_)) {
+                    *arr = Json::Array(Vec::new());
                 }
-                let Some(arr) = cur.get_mut(step.name.as_str()) else {
-                    return;
-                };
-                if !arr.is_array() {
-                    *arr = Value::Array(Vec::new());
-                }
-                if let Value::Array(a) = arr {
+                if let Json::Array(a) = arr {
                     match step.index {
                         StepIndex::Append => a.extend(vals),
                         StepIndex::One => {
-                            let v = vals.into_iter().next().unwrap_or(Value::Null);
+                            let v = vals.into_iter().next().unwrap_or(Json::Null);
                             if a.is_empty() { a.push(v) } else { a[0] = v }
                         }
                         StepIndex::Nth(k) => {
                             while a.len() <= k {
-                                a.push(Value::Object(Map::new()));
+                                a.push(Json::Object(Object::new()));
                             }
-                            a[k] = vals.into_iter().next().unwrap_or(Value::Null);
+                            a[k] = vals.into_iter().next().unwrap_or(Json::Null);
                         }
                     }
                 }
             }
             return;
         }
-        if !cur.contains_key(step.name.as_str()) {
-            let empty = if step.array {
-                Value::Array(Vec::new())
-            } else {
-                Value::Object(Map::new())
-            };
-            cur.insert(step.name.clone(), empty);
-        }
-        let Some(entry) = cur.get_mut(step.name.as_str()) else {
-            return;
-        };
-        let next: &mut Value = if step.array {
-            if !entry.is_array() {
-                *entry = Value::Array(Vec::new());
+        let entry = slot_of(cur, step);
+        let next: &mut Json<'m> = if step.array {
+            if !matches!(entry, Json::Array(_)) {
+                *entry = Json::Array(Vec::new());
             }
-            let Value::Array(a) = entry else { return };
+            let Json::Array(a) = entry else { return };
             match step.index {
                 StepIndex::Append => {
-                    a.push(Value::Object(Map::new()));
+                    a.push(Json::Object(Object::new()));
                 }
-                StepIndex::One if a.is_empty() => a.push(Value::Object(Map::new())),
+                StepIndex::One if a.is_empty() => a.push(Json::Object(Object::new())),
                 StepIndex::Nth(k) => {
                     while a.len() <= k {
-                        a.push(Value::Object(Map::new()));
+                        a.push(Json::Object(Object::new()));
                     }
                 }
                 StepIndex::One => {}
@@ -1519,12 +1622,63 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
         } else {
             entry
         };
-        if !next.is_object() {
-            *next = Value::Object(Map::new());
+        if !matches!(next, Json::Object(_)) {
+            *next = Json::Object(Object::new());
         }
-        let Value::Object(o) = next else { return };
+        let Json::Object(o) = next else { return };
         cur = o;
     }
+}
+
+/// A string written into FHIR: trimmed, and nothing when blank.
+fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
+    let t = s.trim();
+    if t.is_empty() {
+        None
+    } else if t.len() == s.len() {
+        Some(Json::String(s))
+    } else {
+        Some(Json::String(match s {
+            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+        }))
+    }
+}
+
+/// JSON's number grammar (what a FHIR decimal or integer is written as).
+fn is_json_number(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > s
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 /// Merges a second copy of a resource (or a second segment map's part of
@@ -1532,19 +1686,23 @@ fn set(obj: &mut Map<String, Value>, path: &TargetPath, vals: Vec<Value>) {
 /// already there are added.
 /// `a` says all that `b` says (and perhaps more): every member of `b` is in
 /// `a` with a value that covers it; other values must be equal.
-fn covers(a: &Value, b: &Value) -> bool {
+fn covers(a: &Json<'_>, b: &Json<'_>) -> bool {
     match (a, b) {
-        (Value::Object(a), Value::Object(b)) => b
+        (Json::Object(a), Json::Object(b)) => b
             .iter()
             .all(|(k, bv)| a.get(k).is_some_and(|av| covers(av, bv))),
         _ => a == b,
     }
 }
 
-fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
-    for (k, v) in b {
-        match (a.get_mut(&k), v) {
-            (Some(Value::Array(x)), Value::Array(y)) => {
+fn merge_distinct<'m>(a: &mut Object<'m>, b: Object<'m>) {
+    for m in b.members {
+        let at = a
+            .members
+            .iter()
+            .position(|x| (x.slot == m.slot && m.slot != Slot::UNKNOWN) || x.key == m.key);
+        match (at.map(|i| &mut a.members[i].value), m.value) {
+            (Some(Json::Array(x)), Json::Array(y)) => {
                 // The same item said twice, once with more (ORC-2 with its
                 // namespace, OBR-2 with only the number), is one item: the
                 // fuller one.
@@ -1558,18 +1716,86 @@ fn merge_distinct(a: &mut Map<String, Value>, b: Map<String, Value>) {
                     }
                 }
             }
-            (Some(Value::Object(x)), Value::Object(y)) => merge_distinct(x, y),
+            (Some(Json::Object(x)), Json::Object(y)) => merge_distinct(x, y),
             (Some(_), _) => {}
-            (None, v) => {
-                a.insert(k, v);
-            }
+            (None, v) => a.members.push(Member {
+                key: m.key,
+                slot: m.slot,
+                value: v,
+            }),
         }
     }
 }
 
+/// Puts the members of every object in their schema places' order (the
+/// compiler gave each member its place, so this needs no lookups; a
+/// member without one goes last, as it came).
+fn order_members(v: &mut Json<'_>) {
+    match v {
+        Json::Object(o) => {
+            for m in &mut o.members {
+                order_members(&mut m.value);
+            }
+            if !o.members.is_sorted_by_key(|m| m.slot) {
+                o.members.sort_by_key(|m| m.slot);
+            }
+        }
+        Json::Array(a) => a.iter_mut().for_each(order_members),
+        _ => {}
+    }
+}
+
+/// What a run gives the caller's `finish`: the result tree, the message
+/// mapping that ran, and the unread report.
+type Finish<'f, R> = dyn FnOnce(&Json<'_>, String, Vec<String>) -> R + 'f;
+
 impl Registry {
-    /// Runs a mapping on an HL7 message.
+    /// Runs a mapping on an HL7 message; the result as a `serde_json::Value`
+    /// (for tests, diffs and tools).
     pub fn run(&self, name: &str, input: &[u8], opts: &RunOptions) -> Result<Output, MapError> {
+        self.run_with(
+            name,
+            input,
+            opts,
+            Box::new(|tree, mapping, unread| Output {
+                value: tree.to_value(),
+                mapping,
+                unread,
+            }),
+        )
+    }
+
+    /// Runs a mapping on an HL7 message; the result as JSON text (compact,
+    /// or indented with `pretty`), written straight from the result tree:
+    /// what a channel's `map:` step delivers.
+    pub fn run_json(
+        &self,
+        name: &str,
+        input: &[u8],
+        opts: &RunOptions,
+        pretty: bool,
+    ) -> Result<String, MapError> {
+        self.run_with(
+            name,
+            input,
+            opts,
+            Box::new(move |tree, _, _| {
+                if pretty {
+                    tree.to_json_pretty()
+                } else {
+                    tree.to_json_string()
+                }
+            }),
+        )
+    }
+
+    fn run_with<R>(
+        &self,
+        name: &str,
+        input: &[u8],
+        opts: &RunOptions,
+        finish: Box<Finish<'_, R>>,
+    ) -> Result<R, MapError> {
         let plain = |m: String| MapError {
             origin: None,
             at: None,
@@ -1623,7 +1849,9 @@ impl Registry {
                 }
             }
             Kind::Message(mm) => (mapping.name.clone(), mm),
-            Kind::Segment(rm) => return self.run_segment(mapping, rm.source.as_str(), &msg, opts),
+            Kind::Segment(rm) => {
+                return self.run_segment(mapping, rm.source.as_str(), &msg, opts, finish);
+            }
             Kind::Datatype(_) => {
                 return Err(plain(format!(
                     "{name} is a datatype mapping; run it through a segment or message mapping"
@@ -1684,15 +1912,12 @@ impl Registry {
             reps: opts.report_unread.then(RefCell::default),
         };
         // Whole segments and fields the message mapping ignores.
-        for (sid, field) in &self
-            .mappings
-            .get(&mm_name)
-            .map(|m| m.ignore.clone())
-            .unwrap_or_default()
-        {
-            for (i, s) in msg.segments().enumerate() {
-                if s.id_bytes() == sid.as_bytes() {
-                    env.ignored.borrow_mut().insert(i, *field);
+        if let Some(m) = self.mappings.get(&mm_name) {
+            for (sid, field) in &m.ignore {
+                for (i, s) in msg.segments().enumerate() {
+                    if s.id_bytes() == sid.as_bytes() {
+                        env.ignored.borrow_mut().insert(i, *field);
+                    }
                 }
             }
         }
@@ -1705,29 +1930,29 @@ impl Registry {
         let mut instances = Vec::new();
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
         // Phase 2: build.
-        let mut resources: Vec<Made> = Vec::new();
+        let mut resources: Vec<Made<'_>> = Vec::new();
         // Index by id: a large message (thousands of OBX) must not be quadratic.
         let mut by_id: HashMap<String, usize> =
             HashMap::with_capacity_and_hasher(instances.len(), Default::default());
-        for inst in &instances {
-            let mut obj = Map::new();
-            obj.insert(
-                "resourceType".into(),
-                Value::String(inst.block.resource.to_string()),
-            );
-            obj.insert("id".into(), Value::String(inst.id.clone()));
-            for f in &inst.block.from {
+        for inst in instances {
+            let rb = inst.block;
+            let mut obj = Object::with_capacity(8);
+            obj.members.push(member(
+                "resourceType",
+                Slot::RESOURCE_TYPE,
+                Json::str(rb.resource),
+            ));
+            for f in &rb.from {
                 for v in env.eval(f, &inst.scope)? {
                     // ORC and OBR both carry the placer and filler numbers:
                     // the same identifier from two segment maps is one.
-                    if let Val::Json(Value::Object(o)) = v {
+                    if let Val::Json(Json::Object(o)) = v {
                         merge_distinct(&mut obj, o);
                     }
                 }
             }
-            env.apply_rules(&inst.block.set, &inst.scope, &mut obj, false)?;
-            let _ = inst.origin;
-            obj.insert("id".into(), Value::String(inst.id.clone()));
+            env.apply_rules(&rb.set, &inst.scope, &mut obj, false)?;
+            obj.insert_slot("id", rb.id_place, text_json(inst.id.clone()));
             // The same resource made twice (a practitioner who is both
             // attending and admitting) is one entry.
             match by_id.get(&inst.id).and_then(|i| resources.get_mut(*i)) {
@@ -1735,11 +1960,11 @@ impl Registry {
                 None => {
                     by_id.insert(inst.id.clone(), resources.len());
                     resources.push(Made {
-                        alias: inst.block.alias.clone(),
-                        id: inst.id.clone(),
+                        alias: &rb.alias,
+                        id: inst.id,
                         obj,
-                        origin: inst.origin.clone(),
-                        request: inst.block.request,
+                        origin: inst.origin,
+                        request: rb.request,
                     })
                 }
             }
@@ -1747,18 +1972,20 @@ impl Registry {
         // Segments no rule read and no mapping ignores: Z-segments, and any
         // other segment the structure left where no rule looks (an RXA
         // before any ORC, a segment out of order). Never dropped silently.
-        let read = env.read.borrow().clone();
-        let ignored = env.ignored.borrow().clone();
-        let untouched = |i: usize| !read.any_in(i) && !ignored.contains(i, 0);
-        let z: Vec<usize> = (0..msg.segment_count())
-            .filter(|i| {
-                // A segment with nothing past its set id (`NK1|3`) holds nothing to keep.
-                untouched(*i)
-                    && msg
-                        .segment_at(*i)
-                        .is_some_and(|s| s.fields().any(|(n, f)| n > 1 && !f.is_empty()))
-            })
-            .collect();
+        let z: Vec<usize> = {
+            let read = env.read.borrow();
+            let ignored = env.ignored.borrow();
+            let untouched = |i: usize| !read.any_in(i) && !ignored.contains(i, 0);
+            (0..msg.segment_count())
+                .filter(|i| {
+                    // A segment with nothing past its set id (`NK1|3`) holds nothing to keep.
+                    untouched(*i)
+                        && msg
+                            .segment_at(*i)
+                            .is_some_and(|s| s.fields().any(|(n, f)| n > 1 && !f.is_empty()))
+                })
+                .collect()
+        };
         match mm.z_segments {
             ZPolicy::Error if !z.is_empty() => {
                 return Err(MapError {
@@ -1770,35 +1997,42 @@ impl Registry {
             ZPolicy::Keep if !z.is_empty() => {
                 // On a resource this message writes (a conditional create
                 // of a record another feed owns may not be written at all).
-                let written = |m: &Made| m.request == Request::Update;
+                let written = |m: &Made<'_>| m.request == Request::Update;
                 let target = resources
                     .iter()
                     .position(|m| m.alias == "patient" && written(m))
                     .or_else(|| {
                         resources.iter().position(|m| {
                             written(m)
-                                && m.obj.get("resourceType").and_then(Value::as_str)
+                                && m.obj.get("resourceType").and_then(Json::as_str)
                                     != Some("Bundle")
                         })
                     });
                 if let Some(t) = target {
-                    let exts: Vec<Value> = z
+                    let [url, value] = places().extension;
+                    let exts: Vec<Json<'_>> = z
                         .iter()
                         .filter_map(|i| msg.segment_at(*i))
                         .map(|s| {
-                            let text = msg
-                                .charset()
-                                .decode(std::borrow::Cow::Borrowed(s.as_bytes()))
-                                .into_owned();
-                            serde_json::json!({"url": Z_EXTENSION, "valueString": text})
+                            let text = msg.charset().decode(Cow::Borrowed(s.as_bytes()));
+                            Json::Object(Object {
+                                members: vec![
+                                    member("url", url, Json::str(Z_EXTENSION)),
+                                    member("valueString", value, Json::String(text)),
+                                ],
+                            })
                         })
                         .collect();
-                    let obj = &mut resources[t].obj;
-                    match obj.get_mut("extension") {
-                        Some(Value::Array(a)) => a.extend(exts),
-                        _ => {
-                            obj.insert("extension".into(), Value::Array(exts));
-                        }
+                    let made = &mut resources[t];
+                    let rt = made
+                        .obj
+                        .get("resourceType")
+                        .and_then(Json::as_str)
+                        .unwrap_or("");
+                    let place = resource_place(rt, "extension");
+                    match made.obj.get_mut("extension") {
+                        Some(Json::Array(a)) => a.extend(exts),
+                        _ => made.obj.insert_slot("extension", place, Json::Array(exts)),
                     }
                     for i in &z {
                         env.mark(*i, 0);
@@ -1809,13 +2043,16 @@ impl Registry {
         }
         // The Bundle.
         let bundle_type = opts.bundle_type.unwrap_or(mm.bundle_type);
-        let mut entries = Vec::new();
         if bundle_type == BundleType::Message {
             resources.sort_by_key(|m| {
-                m.obj.get("resourceType").and_then(Value::as_str) != Some("MessageHeader")
+                m.obj.get("resourceType").and_then(Json::as_str) != Some("MessageHeader")
             });
         }
+        let p = places();
+        let [full_url_at, resource_at, request_at] = p.entry;
+        let [method_at, url_at, if_none_exist_at] = p.request;
         let mut origins = Vec::with_capacity(resources.len());
+        let mut entries = Vec::with_capacity(resources.len());
         for Made {
             alias,
             id,
@@ -1827,60 +2064,87 @@ impl Registry {
             origins.push((alias, origin));
             let rt = obj
                 .get("resourceType")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .unwrap_or("")
                 .to_string();
             let req = (bundle_type == BundleType::Transaction).then(|| {
                 let query = (request == Request::Create)
                     .then(|| obj.get("identifier"))
                     .flatten()
-                    .and_then(fhir::search::identifier_query_of);
-                match (request, query) {
-                    (Request::Create, Some(query)) => {
-                        serde_json::json!({"method": "POST", "url": rt, "ifNoneExist": query})
-                    }
-                    _ => serde_json::json!({"method": "PUT", "url": format!("{rt}/{id}")}),
-                }
+                    .and_then(fhir::search::identifier_query_in);
+                let members = match (request, query) {
+                    (Request::Create, Some(query)) => vec![
+                        member("method", method_at, Json::str("POST")),
+                        member("url", url_at, text_json(rt)),
+                        member("ifNoneExist", if_none_exist_at, text_json(query)),
+                    ],
+                    _ => vec![
+                        member("method", method_at, Json::str("PUT")),
+                        member("url", url_at, text_json(format!("{rt}/{id}"))),
+                    ],
+                };
+                Json::Object(Object { members })
             });
-            let mut e = Map::new();
-            e.insert("fullUrl".into(), Value::String(format!("urn:uuid:{id}")));
-            e.insert("resource".into(), Value::Object(obj));
+            let mut e = Object::with_capacity(3);
+            e.members.push(member(
+                "fullUrl",
+                full_url_at,
+                text_json(format!("urn:uuid:{id}")),
+            ));
+            e.members
+                .push(member("resource", resource_at, Json::Object(obj)));
             if let Some(req) = req {
-                e.insert("request".into(), req);
+                e.members.push(member("request", request_at, req));
             }
-            entries.push(Value::Object(e));
+            entries.push(Json::Object(e));
         }
-        let mut bundle = Map::new();
-        bundle.insert("resourceType".into(), "Bundle".into());
-        bundle.insert("id".into(), Value::String(uuid5(&["bundle", &env.key])));
+        let [rt_at, id_at, identifier_at, type_at, timestamp_at, entry_at] = p.bundle;
+        let mut bundle = Object::with_capacity(6);
+        bundle
+            .members
+            .push(member("resourceType", rt_at, Json::str("Bundle")));
+        bundle
+            .members
+            .push(member("id", id_at, text_json(uuid5(&["bundle", &env.key]))));
         let control = msh("MSH-10");
         if !control.is_empty() {
-            bundle.insert(
-                "identifier".into(),
-                serde_json::json!({"system": "urn:hl7v2:MSH-10", "value": control}),
-            );
+            let [system, value] = p.identifier;
+            bundle.members.push(member(
+                "identifier",
+                identifier_at,
+                Json::Object(Object {
+                    members: vec![
+                        member("system", system, Json::str("urn:hl7v2:MSH-10")),
+                        member("value", value, text_json(control)),
+                    ],
+                }),
+            ));
         }
-        bundle.insert(
-            "type".into(),
-            Value::String(
-                if bundle_type == BundleType::Message {
-                    "message"
-                } else {
-                    "transaction"
-                }
-                .into(),
-            ),
-        );
+        bundle.members.push(member(
+            "type",
+            type_at,
+            Json::str(if bundle_type == BundleType::Message {
+                "message"
+            } else {
+                "transaction"
+            }),
+        ));
         if let Ok(t) = datetime::parse(&msh("MSH-7")) {
-            bundle.insert("timestamp".into(), Value::String(t.instant(&env.tz)));
+            bundle.members.push(member(
+                "timestamp",
+                timestamp_at,
+                text_json(t.instant(&env.tz)),
+            ));
         }
         if !entries.is_empty() {
-            bundle.insert("entry".into(), Value::Array(entries));
+            bundle
+                .members
+                .push(member("entry", entry_at, Json::Array(entries)));
         }
-        let mut value = Value::Object(bundle);
-        fhir::json::canonicalize(&mut value);
+        let mut value = Json::Object(bundle);
+        order_members(&mut value);
         if opts.validate {
-            let issues = fhir::validate::validate(&value);
+            let issues = fhir::validate::validate_tree(&value);
             if fhir::validate::has_errors(&issues) {
                 let errors: Vec<&fhir::validate::Issue> = issues
                     .iter()
@@ -1919,20 +2183,17 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(Output {
-            value,
-            mapping: mm_name,
-            unread,
-        })
+        Ok(finish(&value, mm_name, unread))
     }
 
-    fn run_segment(
+    fn run_segment<R>(
         &self,
         m: &Mapping,
         source: &str,
         msg: &Message<'_>,
         opts: &RunOptions,
-    ) -> Result<Output, MapError> {
+        finish: Box<Finish<'_, R>>,
+    ) -> Result<R, MapError> {
         let plain = |s: String| MapError {
             origin: None,
             at: None,
@@ -1975,14 +2236,17 @@ impl Registry {
             Kind::Segment(rm) | Kind::Datatype(rm) => rm.target.as_str(),
             _ => "",
         };
-        let mut value = Value::Object(obj);
-        if fhir::schema::Schema::r4().is_resource(target)
-            && let Value::Object(o) = &mut value
+        let mut value = Json::Object(obj);
+        if Schema::r4().is_resource(target)
+            && let Json::Object(o) = &mut value
         {
-            o.shift_insert(0, "resourceType".into(), Value::String(target.to_string()));
-            fhir::json::canonicalize(&mut value);
+            o.members.insert(
+                0,
+                member("resourceType", Slot::RESOURCE_TYPE, Json::str(target)),
+            );
+            order_members(&mut value);
             if opts.validate {
-                let issues = fhir::validate::validate(&value);
+                let issues = fhir::validate::validate_tree(&value);
                 if fhir::validate::has_errors(&issues) {
                     let list: Vec<String> = issues
                         .iter()
@@ -1997,26 +2261,25 @@ impl Registry {
                     )));
                 }
             }
+        } else {
+            order_members(&mut value);
         }
-        Ok(Output {
-            value,
-            mapping: m.name.clone(),
-            unread: if opts.report_unread {
-                env.unread()
-            } else {
-                Vec::new()
-            },
-        })
+        let unread = if opts.report_unread {
+            env.unread()
+        } else {
+            Vec::new()
+        };
+        Ok(finish(&value, m.name.clone(), unread))
     }
 }
 
-impl<'r, 'm> Env<'r, 'm> {
-    fn plan<'p>(
+impl<'m> Env<'m> {
+    fn plan(
         &self,
-        blocks: &'p [Block],
+        blocks: &'m [Block],
         sc: &Scope<'m>,
         mapping: &str,
-        out: &mut Vec<Instance<'p, 'm>>,
+        out: &mut Vec<Instance<'m>>,
         path: &str,
     ) -> Result<(), MapError> {
         for b in blocks {
@@ -2158,17 +2421,20 @@ mod coding_system_tests {
 
     #[test]
     fn merging_keeps_the_fuller_of_two_copies() {
-        let mut a = json!({"identifier": [{"value": "O1"}, {"value": "F1", "system": "urn:x"}]});
+        use fhir::tree::Json;
+        let a = json!({"identifier": [{"value": "O1"}, {"value": "F1", "system": "urn:x"}]});
         let b = json!({"identifier": [
             {"value": "O1", "assigner": {"display": "EHR"}},
             {"value": "F1"},
             {"value": "O2"}
         ]});
-        let (serde_json::Value::Object(a_map), serde_json::Value::Object(b_map)) = (&mut a, b)
+        let (Json::Object(mut a_map), Json::Object(b_map)) =
+            (Json::from_value(&a), Json::from_value(&b))
         else {
             unreachable!()
         };
-        merge_distinct(a_map, b_map);
+        merge_distinct(&mut a_map, b_map);
+        let a = Json::Object(a_map).to_value();
         assert_eq!(
             a["identifier"],
             json!([

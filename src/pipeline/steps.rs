@@ -122,14 +122,9 @@ impl Steps {
                 report_unread: false,
             };
             let input = payload.as_deref().unwrap_or(raw);
-            let out = registry
-                .run(&step.mapping, input, &opts)
+            let json = registry
+                .run_json(&step.mapping, input, &opts, step.pretty)
                 .map_err(|e| format!("map {}: {e}", step.mapping))?;
-            let json = if step.pretty {
-                fhir::json::to_string_pretty(&out.value)
-            } else {
-                fhir::json::to_string(&out.value)
-            };
             payload = Some(Bytes::from(json));
         }
         let payload = payload.unwrap_or_else(|| Bytes::copy_from_slice(raw));

@@ -54,8 +54,10 @@ pub enum Json<'a> {
     Object(Object<'a>),
 }
 
-/// A JSON object: members in order.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// A JSON object: members in order. Two objects are equal when they have
+/// the same members with equal values, in any order (as JSON objects are,
+/// and as `serde_json` compares them); slots do not count.
+#[derive(Clone, Debug, Default)]
 pub struct Object<'a> {
     /// The members.
     pub members: Vec<Member<'a>>,
@@ -70,6 +72,16 @@ pub struct Member<'a> {
     pub slot: Slot,
     /// The value.
     pub value: Json<'a>,
+}
+
+impl PartialEq for Object<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.members.len() == other.members.len()
+            && self
+                .members
+                .iter()
+                .all(|m| other.get(&m.key) == Some(&m.value))
+    }
 }
 
 impl<'a> Object<'a> {
@@ -928,6 +940,15 @@ mod tests {
         );
         assert_eq!(ours.to_value(), theirs);
         assert_eq!(Json::from_value(&theirs), ours);
+        // Objects compare as JSON objects: by members, in any order.
+        assert_eq!(
+            Json::parse(br#"{"a":1,"b":[{"c":2,"d":3}]}"#).unwrap(),
+            Json::parse(br#"{"b":[{"d":3,"c":2}],"a":1}"#).unwrap()
+        );
+        assert_ne!(
+            Json::parse(br#"{"a":1}"#).unwrap(),
+            Json::parse(br#"{"a":1,"b":2}"#).unwrap()
+        );
         // Strings without escapes borrow from the input.
         let p = Json::parse(br#"{"k": "plain"}"#).unwrap();
         assert!(matches!(
