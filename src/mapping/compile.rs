@@ -221,6 +221,8 @@ pub struct Rule {
     pub each: Option<CExpr>,
     /// What it does.
     pub body: Body,
+    /// What stands in for it when the parts it reads are all empty.
+    pub skip: Option<super::absence::Skip>,
 }
 
 /// A segment or data-type map.
@@ -672,13 +674,17 @@ impl Compiler<'_> {
                     .trim_start_matches("hl7v2/")
                     .to_string();
                 let here = if kind == "segment" { Ty::Seg } else { Ty::Hl7 };
-                let rules = match root.get("rules") {
+                let mut rules = match root.get("rules") {
                     Some(r) => self.rules(r, ctx, &here),
                     None => {
                         self.err(root.pos, "`rules:` is required");
                         Vec::new()
                     }
                 };
+                super::absence::annotate(
+                    &mut rules,
+                    (kind == "segment").then_some(source.as_str()),
+                );
                 let map = RuleMap {
                     source,
                     target,
@@ -1114,6 +1120,7 @@ impl Compiler<'_> {
                             when: None,
                             each: None,
                             body: r,
+                            skip: None,
                         });
                     }
                 }
@@ -1191,6 +1198,7 @@ impl Compiler<'_> {
                 when,
                 each,
                 body: Body::Merge(e),
+                skip: None,
             });
         }
         let body = match (do_node, targets.len()) {
@@ -1223,6 +1231,7 @@ impl Compiler<'_> {
             when,
             each,
             body,
+            skip: None,
         })
     }
 

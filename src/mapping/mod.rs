@@ -29,11 +29,13 @@
 //!
 //! - `yaml`: YAML with positions; `expr`: expression parsing.
 //! - `compile`: files → plans, with every check; `functions`: the registry.
+//! - `absence`: which rules need not run when what they read is empty.
 //! - `runtime`: running plans; `datetime`: HL7 → FHIR dates and times.
 //! - `structure`: message structures and segment groups; `vocab`: tables.
 //! - `testing`: `map test` (cases, structural diffs, unread fields).
 //! - `live`: the server's mappings, reloaded when the folder changes.
 
+pub mod absence;
 pub mod compile;
 pub mod datetime;
 pub mod expr;

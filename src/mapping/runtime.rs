@@ -133,6 +133,29 @@ struct Scope<'m> {
     group: usize,
     current: Option<Val<'m>>,
     frame: usize,
+    /// The segment a segment mapping reads (its paths to that segment
+    /// read the current one), inherited by the scopes of its `for:`.
+    source: Option<&'m str>,
+    /// Which fields of the current segment hold a value, when it is the
+    /// mapping's source (else all bits: nothing is skipped on fields).
+    fields: u64,
+    /// Which parts (`.n`) of the current value hold a value.
+    parts: u64,
+}
+
+impl<'m> Scope<'m> {
+    /// A scope whose rules are never skipped (no current value, or one the
+    /// rules run in do not read by parts).
+    fn plain(group: usize, current: Option<Val<'m>>, frame: usize) -> Scope<'m> {
+        Scope {
+            group,
+            current,
+            frame,
+            source: None,
+            fields: u64::MAX,
+            parts: u64::MAX,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -236,9 +259,26 @@ fn text_json<'m>(s: impl Into<Cow<'m, str>>) -> Json<'m> {
 const Z_EXTENSION: &str = "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment";
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6ba7b811_9dad_11d1_80b4_00c04fd430c8);
 
-/// A deterministic id from parts.
+/// A deterministic id from parts: the UUIDv5 (RFC 9562: SHA-1 of the
+/// namespace and the name) of the parts joined with `|`. Hashed with
+/// aws-lc's SHA-1 (several times faster than the `uuid` crate's own on
+/// these short names) from a stack buffer; the same ids as
+/// `uuid::Uuid::new_v5` (a unit test holds them to it).
 pub fn uuid5(parts: &[&str]) -> String {
-    uuid::Uuid::new_v5(&NAMESPACE, parts.join("|").as_bytes()).to_string()
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(NAMESPACE.as_bytes());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            ctx.update(b"|");
+        }
+        ctx.update(p.as_bytes());
+    }
+    let digest = ctx.finish();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    let id = uuid::Builder::from_sha1_bytes(bytes).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut buf).to_string()
 }
 
 struct Env<'m> {
@@ -248,6 +288,9 @@ struct Env<'m> {
     tz: TimeZone,
     read: RefCell<FieldSet>,
     ignored: RefCell<FieldSet>,
+    /// Segments a segment mapping ran on (read, even when every rule that
+    /// reads them stood aside because what it reads is empty).
+    touched: RefCell<Vec<bool>>,
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
@@ -360,6 +403,44 @@ impl<'m> Env<'m> {
 
     fn at(&self, place: Place) -> Option<String> {
         place.map(|(s, f)| loc(self.msg, s, f))
+    }
+
+    /// The scope of rules run on `current` (a mapping's argument, a `for:`
+    /// value): which of its fields and parts hold something, for the rules
+    /// that stand aside when theirs are empty (see `absence`).
+    fn scope(
+        &self,
+        group: usize,
+        current: Val<'m>,
+        frame: usize,
+        source: Option<&'m str>,
+    ) -> Scope<'m> {
+        let of_source = |i: usize| -> u64 {
+            match self.msg.segment_at(i) {
+                Some(seg) if source.is_some_and(|s| s.as_bytes() == seg.id_bytes()) => {
+                    seg.fields_present()
+                }
+                _ => u64::MAX,
+            }
+        };
+        let (fields, parts) = match &current {
+            Val::Seg(i) => (
+                of_source(*i),
+                self.msg
+                    .segment_at(*i)
+                    .map_or(u64::MAX, |s| s.fields_present()),
+            ),
+            Val::Hl7 { v, seg, .. } => (of_source(*seg), v.parts_present()),
+            _ => (u64::MAX, u64::MAX),
+        };
+        Scope {
+            group,
+            current: Some(current),
+            frame,
+            source,
+            fields,
+            parts,
+        }
     }
 
     /// Field `n` of segment `si` (which is `seg`), from the per-segment cache.
@@ -687,11 +768,16 @@ impl<'m> Env<'m> {
                 }
             }
         }
-        let inner = Scope {
-            group: sc.group,
-            current: Some(arg),
-            frame: sc.frame,
+        if let Val::Seg(i) = &arg
+            && let Some(t) = self.touched.borrow_mut().get_mut(*i)
+        {
+            *t = true;
+        }
+        let source = match &m.kind {
+            Kind::Segment(rm) => Some(rm.source.as_str()),
+            _ => None,
         };
+        let inner = self.scope(sc.group, arg, sc.frame, source);
         let mut obj = Object::new();
         let r = self.apply_rules(&rm.rules, &inner, &mut obj, false);
         *self.depth.borrow_mut() -= 1;
@@ -1082,11 +1168,11 @@ impl<'m> Env<'m> {
             Func::Where => {
                 let mut out = Vals::new();
                 for v in arg(0)? {
-                    let each = Scope {
-                        group: if let Val::Group(g) = v { g } else { sc.group },
-                        current: Some(v.clone()),
-                        frame: sc.frame,
-                    };
+                    let each = Scope::plain(
+                        if let Val::Group(g) = v { g } else { sc.group },
+                        Some(v.clone()),
+                        sc.frame,
+                    );
                     let test = args.get(1).map(|t| self.eval(t, &each)).transpose()?;
                     if test.is_some_and(|t| Self::truthy(&t)) {
                         out.push(v);
@@ -1225,16 +1311,27 @@ impl<'m> Env<'m> {
     ) -> Result<Wrote, MapError> {
         let mut wrote = Wrote::default();
         for r in rules {
+            // A rule whose parts are all empty would write nothing: what it
+            // would report stands in for running it. Not under a `when:`
+            // that held (`asked`), where a constant counts as data.
+            if !asked
+                && let Some(k) = &r.skip
+                && k.applies(sc.fields, sc.parts)
+            {
+                wrote |= Wrote {
+                    data: false,
+                    tried: true,
+                    based: k.based.then_some(false),
+                };
+                continue;
+            }
             match &r.each {
                 None => wrote |= self.apply_rule(r, sc, obj, asked)?,
                 Some(e) => {
                     wrote.tried = true;
                     for v in self.eval(e, sc)? {
-                        let it = Scope {
-                            group: if let Val::Group(g) = v { g } else { sc.group },
-                            current: Some(v),
-                            frame: sc.frame,
-                        };
+                        let group = if let Val::Group(g) = v { g } else { sc.group };
+                        let it = self.scope(group, v, sc.frame, sc.source);
                         wrote |= self.apply_rule(r, &it, obj, asked)?;
                     }
                 }
@@ -1905,6 +2002,7 @@ impl Registry {
             tz: opts.timezone.clone(),
             read: RefCell::new(FieldSet::new(msg.segment_count())),
             ignored: RefCell::new(FieldSet::new(msg.segment_count())),
+            touched: RefCell::new(vec![false; msg.segment_count()]),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
@@ -1921,11 +2019,7 @@ impl Registry {
                 }
             }
         }
-        let root = Scope {
-            group: 0,
-            current: None,
-            frame: 0,
-        };
+        let root = Scope::plain(0, None, 0);
         // Phase 1: every resource gets its id.
         let mut instances = Vec::new();
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
@@ -1975,7 +2069,12 @@ impl Registry {
         let z: Vec<usize> = {
             let read = env.read.borrow();
             let ignored = env.ignored.borrow();
-            let untouched = |i: usize| !read.any_in(i) && !ignored.contains(i, 0);
+            let touched = env.touched.borrow();
+            let untouched = |i: usize| {
+                !read.any_in(i)
+                    && !ignored.contains(i, 0)
+                    && !touched.get(i).copied().unwrap_or(false)
+            };
             (0..msg.segment_count())
                 .filter(|i| {
                     // A segment with nothing past its set id (`NK1|3`) holds nothing to keep.
@@ -2212,17 +2311,14 @@ impl Registry {
             tz: opts.timezone.clone(),
             read: RefCell::new(FieldSet::new(msg.segment_count())),
             ignored: RefCell::new(FieldSet::new(msg.segment_count())),
+            touched: RefCell::new(vec![false; msg.segment_count()]),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),
             fields: RefCell::new(vec![None; msg.segment_count()]),
             reps: opts.report_unread.then(RefCell::default),
         };
-        let sc = Scope {
-            group: 0,
-            current: None,
-            frame: 0,
-        };
+        let sc = Scope::plain(0, None, 0);
         let origin = Origin {
             file: m.file.clone(),
             pos: Default::default(),
@@ -2290,15 +2386,15 @@ impl<'m> Env<'m> {
             for (k, v) in iterations.into_iter().enumerate() {
                 let scope = match &v {
                     None => sc.clone(),
-                    Some(val) => Scope {
-                        group: if let Val::Group(g) = val {
+                    Some(val) => Scope::plain(
+                        if let Val::Group(g) = val {
                             *g
                         } else {
                             sc.group
                         },
-                        current: Some(val.clone()),
-                        frame: sc.frame,
-                    },
+                        Some(val.clone()),
+                        sc.frame,
+                    ),
                 };
                 if let Some(w) = &b.when
                     && !Self::truthy(&self.eval(w, &scope)?)
@@ -2443,6 +2539,19 @@ mod coding_system_tests {
                 {"value": "O2"}
             ])
         );
+    }
+
+    #[test]
+    fn ids_are_the_uuid_crates_v5() {
+        for parts in [
+            &["bundle", "A|B|1|2024"][..],
+            &["Patient", "urn:oid:1.2.3", "MRN 7"],
+            &[""],
+            &["x"; 40],
+        ] {
+            let want = uuid::Uuid::new_v5(&super::NAMESPACE, parts.join("|").as_bytes());
+            assert_eq!(super::uuid5(parts), want.to_string());
+        }
     }
 
     #[test]

@@ -818,33 +818,71 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Writes a JSON string literal (escapes as serde_json writes them).
+/// The bytes of an 8-byte word (little endian) that JSON must escape: `"`,
+/// `\` and control characters. The lowest flagged byte is exact (higher
+/// ones may be false alarms after a true one, which the caller rescans).
+#[inline]
+fn escapes_in(w: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    zero(w ^ (LO * u64::from(b'"')))
+        | zero(w ^ (LO * u64::from(b'\\')))
+        | (w.wrapping_sub(LO * 0x20) & !w & HI)
+}
+
+/// Writes a JSON string literal (escapes as serde_json writes them). Runs
+/// without escapes, the usual case, are found eight bytes at a time and
+/// copied whole.
 pub fn write_str(s: &str, out: &mut String) {
     out.push('"');
     let b = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &str = match c {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(HEX[usize::from(c >> 4)] as char);
-            out.push(HEX[usize::from(c & 0xf)] as char);
-        } else {
-            out.push_str(esc);
+    let mut i = 0;
+    loop {
+        // Find the next byte to escape, a word at a time.
+        while i + 8 <= b.len() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            let m = escapes_in(u64::from_le_bytes(w));
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
         }
-        start = i + 1;
+        while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1f) {
+            i += 1;
+            // Back to whole words once aligned with a run again.
+            if i + 8 <= b.len() && i.is_multiple_of(8) {
+                break;
+            }
+        }
+        if i >= b.len() {
+            break;
+        }
+        let c = b[i];
+        if !matches!(c, b'"' | b'\\' | 0..=0x1f) {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[usize::from(c >> 4)] as char);
+                out.push(HEX[usize::from(c & 0xf)] as char);
+            }
+        }
+        i += 1;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
@@ -999,6 +1037,31 @@ mod tests {
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(Json::parse(deep.as_bytes()).is_err());
         assert!(Json::parse(b"\xff").is_err());
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain text that runs past eight bytes".into(),
+            "a\"b\\c\nd\re\tf\u{1}g\u{1f}h\u{8}i\u{c}j\u{7f}é😀".into(),
+            "\"\"\"\"\"\"\"\"\"\"".into(),
+            "12345678\"12345678\\".into(),
+        ];
+        // Every control and escape at every offset around word boundaries.
+        for off in 0..17 {
+            for c in ['"', '\\', '\n', '\u{0}', '\u{1b}', 'x', 'é'] {
+                let mut t = "a".repeat(off);
+                t.push(c);
+                t.push_str("tail-tail");
+                samples.push(t);
+            }
+        }
+        for t in samples {
+            let mut out = String::new();
+            write_str(&t, &mut out);
+            assert_eq!(out, serde_json::to_string(&t).unwrap(), "{t:?}");
+        }
     }
 
     #[test]

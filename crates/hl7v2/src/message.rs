@@ -507,6 +507,49 @@ impl<'m> Segment<'m> {
             .map(|b| Value::new(b, Level::Field, self.delims, self.charset))
     }
 
+    /// Which fields hold a value (bit n for field n, 1 to 63; a field that is
+    /// empty or HL7's explicit null `""` is not set). MSH-1 and MSH-2 are
+    /// always set.
+    pub fn fields_present(&self) -> u64 {
+        let header = self.is_header();
+        let (mut n, mut bits) = if header {
+            (2u32, 0b110u64)
+        } else {
+            (0u32, 0u64)
+        };
+        let mut start = if header {
+            // After MSH|^~\&: the first separator after the encoding characters.
+            match self
+                .bytes
+                .get(4..)
+                .and_then(|r| memchr::memchr(self.delims.field, r))
+            {
+                Some(i) => 4 + i,
+                None => return bits,
+            }
+        } else {
+            match memchr::memchr(self.delims.field, self.bytes) {
+                Some(i) => i,
+                None => return 0,
+            }
+        };
+        // `start` is at a separator: the field after it is number n + 1.
+        while start < self.bytes.len() && n < 63 {
+            n += 1;
+            let rest = &self.bytes[start + 1..];
+            let end = rest
+                .iter()
+                .position(|b| *b == self.delims.field)
+                .unwrap_or(rest.len());
+            let f = &rest[..end];
+            if !f.is_empty() && f != b"\"\"" {
+                bits |= 1 << n;
+            }
+            start += 1 + end;
+        }
+        bits
+    }
+
     /// How many fields the segment has (its highest field number).
     pub fn field_count(&self) -> usize {
         let seps = memchr::memchr_iter(self.delims.field, self.bytes).count();
@@ -532,16 +575,32 @@ impl<'m> Segment<'m> {
     }
 }
 
-/// The part at `n` (0-based) of `bytes` split by `sep`.
+/// The part at `n` (0-based) of `bytes` split by `sep`. Components and
+/// repetitions are short: a plain scan beats setting up a vector search
+/// for each; long values (an embedded document) use `memchr`.
 #[inline]
 pub(crate) fn nth_part(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
-    let mut start = 0;
-    let mut it = memchr::memchr_iter(sep, bytes);
-    for _ in 0..n {
-        start = it.next()? + 1;
+    if bytes.len() > 64 {
+        let mut start = 0;
+        let mut it = memchr::memchr_iter(sep, bytes);
+        for _ in 0..n {
+            start = it.next()? + 1;
+        }
+        let end = it.next().unwrap_or(bytes.len());
+        return Some(&bytes[start..end]);
     }
-    let end = it.next().unwrap_or(bytes.len());
-    Some(&bytes[start..end])
+    let mut start = 0;
+    let mut left = n;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == sep {
+            if left == 0 {
+                return Some(&bytes[start..i]);
+            }
+            left -= 1;
+            start = i + 1;
+        }
+    }
+    (left == 0).then(|| &bytes[start..])
 }
 
 #[inline]
@@ -660,6 +719,34 @@ impl<'m> Value<'m> {
         }
     }
 
+    /// Which parts `.n` reads hold a value (bit n for part n, 1 to 63; an
+    /// empty part or HL7's explicit null `""` is not set): components of a
+    /// field's first repetition or of a repetition, subcomponents of a
+    /// component, the value itself (part 1) for a leaf.
+    pub fn parts_present(&self) -> u64 {
+        let present = |b: &[u8]| !b.is_empty() && b != b"\"\"";
+        let (bytes, sep) = match self.level {
+            Level::Field => match self.repetition(1) {
+                Some(r) => (r.bytes, Some(self.delims.component)),
+                None => return 0,
+            },
+            Level::Repetition => (self.bytes, Some(self.delims.component)),
+            Level::Component => (self.bytes, self.delims.subcomponent),
+            Level::Segment => return 0,
+            Level::Subcomponent | Level::Literal => (self.bytes, None),
+        };
+        let Some(sep) = sep else {
+            return if present(bytes) { 0b10 } else { 0 };
+        };
+        let mut bits = 0u64;
+        for (i, part) in bytes.split(|b| *b == sep).enumerate().take(63) {
+            if present(part) {
+                bits |= 1 << (i + 1);
+            }
+        }
+        bits
+    }
+
     /// Every component of this value (of its first repetition for a field).
     pub fn components(&self) -> Vec<Value<'m>> {
         let rep = match self.level {
@@ -735,6 +822,38 @@ mod tests {
 
     fn p(s: &str) -> Path {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn presence_of_fields_and_parts_matches_what_reading_them_gives() {
+        let other = b"MSH|^~\\&|||||||ORU^R01|1|P|2.5\rOBX|\"\"|CE|a&b&&\"\"^^x&\"\"~~z||||\"\"|\rPID|||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||x\r";
+        let a = Message::parse(ADT).unwrap();
+        let b = Message::parse(other).unwrap();
+        for seg in a.segments().chain(b.segments()) {
+            let bits = seg.fields_present();
+            for n in 1..64u16 {
+                let has = seg.field(n).is_some_and(|f| !f.is_empty() && !f.is_null());
+                assert_eq!(bits >> n & 1 == 1, has, "{}-{n}", seg.id());
+                let Some(f) = seg.field(n) else { continue };
+                if n <= 2 && seg.id() == "MSH" {
+                    continue;
+                }
+                for v in [Some(f), f.repetition(1), f.repetition(2), f.component(1)]
+                    .into_iter()
+                    .flatten()
+                {
+                    let parts = v.parts_present();
+                    for k in 1..64u16 {
+                        let got = match v.level() {
+                            Level::Component => v.subcomponent(k),
+                            _ => v.component(k),
+                        };
+                        let has = got.is_some_and(|x| !x.is_empty() && !x.is_null());
+                        assert_eq!(parts >> k & 1 == 1, has, "{}-{n} part {k}", seg.id());
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,381 @@
+//! What a rule does when the values it reads are all empty, worked out once
+//! at compile time, so the runtime can pass over it without evaluating it.
+//!
+//! Owns the analysis only. A segment or data-type mapping is mostly rules
+//! about parts a given message leaves empty (XPN has fourteen components;
+//! a PID rarely fills half its fields). Each such rule, evaluated, reads its
+//! empty part, finds nothing and writes nothing. Here each rule gets a
+//! [`Skip`]: the fields and components it reads, and what it would report
+//! had it run (read the message, wrote nothing, or a `from:` that gave
+//! nothing). The runtime knows which parts of the current value hold
+//! something (one pass over the value when it becomes current); when none of
+//! a rule's parts does, the rule's [`Skip`] stands in for running it.
+//!
+//! The analysis is conservative: a rule that reads anything beyond the
+//! current value's own parts (another segment, a group, a resource alias, a
+//! part past 63, the whole value `.`) gets no [`Skip`] and always runs; so
+//! does one that would write a constant when its inputs are empty. What a
+//! skipped rule would have marked as read is a part that is empty, which the
+//! unread report never names.
+
+use super::compile::{Body, CExpr, CNode, RValue, Rule};
+use super::functions::Func;
+use serde_json::Value;
+
+/// Stands in for a rule whose inputs are all empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// Fields of the current segment it reads (bit n: field n).
+    pub fields: u64,
+    /// Parts of the current value it reads (bit n: component n of a field
+    /// or repetition, subcomponent n of a component, field n of a segment).
+    pub parts: u64,
+    /// It is a `from:` that would give nothing (the block it is in is then
+    /// not a result).
+    pub based: bool,
+}
+
+impl Skip {
+    /// True when none of the parts it reads holds anything.
+    #[inline]
+    pub fn applies(&self, fields: u64, parts: u64) -> bool {
+        self.fields & fields == 0 && self.parts & parts == 0
+    }
+}
+
+/// What an expression reads, when that is only parts of the current value.
+#[derive(Clone, Copy, Default)]
+struct Reads {
+    fields: u64,
+    parts: u64,
+}
+
+impl Reads {
+    fn or(self, o: Reads) -> Reads {
+        Reads {
+            fields: self.fields | o.fields,
+            parts: self.parts | o.parts,
+        }
+    }
+}
+
+/// How an expression comes out when everything it reads is empty.
+#[derive(Clone, Copy)]
+struct Empty {
+    /// It gives no values.
+    nothing: bool,
+    /// As a condition, it does not hold (nothing, or `false`).
+    falsy: bool,
+    /// As a condition, it holds (`empty(.1)`, `not exists(.1)`).
+    truthy: bool,
+}
+
+const NOTHING: Empty = Empty {
+    nothing: true,
+    falsy: true,
+    truthy: false,
+};
+const UNKNOWN: Empty = Empty {
+    nothing: false,
+    falsy: false,
+    truthy: false,
+};
+const FALSE: Empty = Empty {
+    nothing: false,
+    falsy: true,
+    truthy: false,
+};
+const TRUE: Empty = Empty {
+    nothing: false,
+    falsy: false,
+    truthy: true,
+};
+
+fn bit(n: u16) -> Option<u64> {
+    (1..64).contains(&n).then(|| 1u64 << n)
+}
+
+/// The analysis of one mapping: `source` is the segment id a segment
+/// mapping reads (its paths to that segment read the current one).
+struct Analysis<'a> {
+    source: Option<&'a str>,
+}
+
+impl Analysis<'_> {
+    /// What `e` reads (`None`: something beyond the current value's parts)
+    /// and how it comes out when that is empty.
+    fn expr(&self, e: &CExpr) -> Option<(Reads, Empty)> {
+        Some(match &e.node {
+            CNode::Lit(Value::Null) => (Reads::default(), NOTHING),
+            CNode::Lit(Value::String(s)) if s.trim().is_empty() => (Reads::default(), NOTHING),
+            CNode::Lit(Value::Bool(false)) => (Reads::default(), FALSE),
+            CNode::Lit(_) => (Reads::default(), UNKNOWN),
+            CNode::Rel(comps) => {
+                let first = *comps.first()?;
+                (
+                    Reads {
+                        fields: 0,
+                        parts: bit(first)?,
+                    },
+                    NOTHING,
+                )
+            }
+            CNode::Path(p, _) => {
+                let source = self.source?;
+                if p.segment_id() != source {
+                    return None;
+                }
+                (
+                    Reads {
+                        fields: bit(p.field?)?,
+                        parts: 0,
+                    },
+                    NOTHING,
+                )
+            }
+            CNode::Group(..) | CNode::Alias(_) => return None,
+            CNode::Table(_) | CNode::Policy(_) => (Reads::default(), UNKNOWN),
+            CNode::Sub(_, arg) => {
+                let (r, a) = self.expr(arg)?;
+                (r, if a.nothing { NOTHING } else { UNKNOWN })
+            }
+            CNode::Not(a) => {
+                let (r, a) = self.expr(a)?;
+                let out = if a.falsy {
+                    TRUE
+                } else if a.truthy {
+                    FALSE
+                } else {
+                    UNKNOWN
+                };
+                (r, out)
+            }
+            CNode::And(a, b) => {
+                let (ra, a) = self.expr(a)?;
+                let (rb, b) = self.expr(b)?;
+                let out = if a.falsy || b.falsy {
+                    FALSE
+                } else if a.truthy && b.truthy {
+                    TRUE
+                } else {
+                    UNKNOWN
+                };
+                (ra.or(rb), out)
+            }
+            CNode::Or(a, b) => {
+                let (ra, a) = self.expr(a)?;
+                let (rb, b) = self.expr(b)?;
+                let out = if a.falsy && b.falsy {
+                    FALSE
+                } else if a.truthy || b.truthy {
+                    TRUE
+                } else {
+                    UNKNOWN
+                };
+                (ra.or(rb), out)
+            }
+            CNode::Eq(a, b, neg) => {
+                let (ra, a) = self.expr(a)?;
+                let (rb, b) = self.expr(b)?;
+                // Nothing on either side compares equal to nothing.
+                let none = a.nothing || b.nothing;
+                let out = match (none, *neg) {
+                    (true, false) => FALSE,
+                    (true, true) => TRUE,
+                    _ => UNKNOWN,
+                };
+                (ra.or(rb), out)
+            }
+            CNode::In(a, list) => {
+                let (mut r, a) = self.expr(a)?;
+                for x in list {
+                    r = r.or(self.expr(x)?.0);
+                }
+                (r, if a.nothing { FALSE } else { UNKNOWN })
+            }
+            CNode::List(items) => {
+                let mut r = Reads::default();
+                let mut all = true;
+                for x in items {
+                    let (rx, ex) = self.expr(x)?;
+                    r = r.or(rx);
+                    all &= ex.nothing;
+                }
+                (r, if all { NOTHING } else { UNKNOWN })
+            }
+            CNode::Func(f, args) => {
+                let mut r = Reads::default();
+                let mut each = Vec::with_capacity(args.len());
+                for a in args {
+                    let (ra, ea) = self.expr(a)?;
+                    r = r.or(ra);
+                    each.push(ea);
+                }
+                let arg = |i: usize| each.get(i).copied().unwrap_or(NOTHING);
+                let out = match f {
+                    // Give nothing for nothing in their first value.
+                    Func::Date
+                    | Func::DateTime
+                    | Func::Instant
+                    | Func::Time
+                    | Func::Minutes
+                    | Func::Text
+                    | Func::Raw
+                    | Func::Trim
+                    | Func::Upper
+                    | Func::Lower
+                    | Func::Join
+                    | Func::Split
+                    | Func::Replace
+                    | Func::Substring
+                    | Func::Decimal
+                    | Func::Integer
+                    | Func::Boolean
+                    | Func::First
+                    | Func::Last
+                    | Func::Rest
+                    | Func::Where
+                    | Func::System
+                    | Func::CodeSystem
+                    | Func::Base64
+                    | Func::HexBase64
+                    | Func::Base64Data => {
+                        if arg(0).nothing {
+                            NOTHING
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    // The value is the second argument (the first is a table).
+                    Func::Lookup | Func::Display | Func::Coding => {
+                        if arg(1).nothing {
+                            NOTHING
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    Func::After => {
+                        if arg(0).nothing || arg(1).nothing {
+                            NOTHING
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    // Nothing only when every argument gives nothing (a
+                    // blank separator counts as nothing: the result is trimmed).
+                    Func::Concat | Func::Coalesce | Func::Uuid => {
+                        if each.iter().all(|e| e.nothing) {
+                            NOTHING
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    Func::If => {
+                        if arg(1).nothing && arg(2).nothing {
+                            NOTHING
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    Func::Exists | Func::Matches | Func::IsDecimal => {
+                        if arg(0).nothing {
+                            FALSE
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    Func::Empty => {
+                        if arg(0).nothing {
+                            TRUE
+                        } else {
+                            UNKNOWN
+                        }
+                    }
+                    Func::Count => UNKNOWN,
+                    Func::Ref | Func::Id => return None,
+                };
+                (r, out)
+            }
+        })
+    }
+
+    /// What a rule reads, when skipping it is exact: when its inputs are all
+    /// empty it writes nothing and reports that it read the message (and,
+    /// the flag, that a `from:` in it gave nothing). `Ok(None)` for a rule
+    /// of constants only (it runs: it writes them).
+    fn rule(&self, r: &Rule) -> Result<Option<(Reads, bool)>, ()> {
+        if let Some(each) = &r.each {
+            // The rest runs once per value of `for:`: none, when it gives nothing.
+            return match self.expr(each) {
+                Some((reads, e)) if e.nothing => Ok(Some((reads, false))),
+                _ => Err(()),
+            };
+        }
+        if let Some(when) = &r.when {
+            return match self.expr(when) {
+                Some((reads, e)) if e.falsy => Ok(Some((reads, false))),
+                _ => Err(()),
+            };
+        }
+        match &r.body {
+            Body::Assign(_, RValue::Expr(e)) => match (&e.node, self.expr(e)) {
+                (CNode::Lit(_), _) => Ok(None),
+                (_, Some((reads, x))) if x.nothing => Ok(Some((reads, false))),
+                _ => Err(()),
+            },
+            // An object of what it reads and of constants: with nothing
+            // read, what is left is constants, which are dropped (and a
+            // `from:` in it that gave nothing drops it too, but says so
+            // only to the object itself).
+            Body::Assign(_, RValue::Object(rules)) => {
+                let mut reads = Reads::default();
+                let mut read_any = false;
+                for inner in rules {
+                    if let Some((r, _)) = self.rule(inner)? {
+                        reads = reads.or(r);
+                        read_any = true;
+                    }
+                }
+                Ok(read_any.then_some((reads, false)))
+            }
+            // Rules that write into this same object: each must write nothing.
+            Body::Many(rules) => {
+                let mut reads = Reads::default();
+                let mut based = false;
+                for inner in rules {
+                    let (r, b) = self.rule(inner)?.ok_or(())?;
+                    reads = reads.or(r);
+                    based |= b;
+                }
+                Ok(Some((reads, based)))
+            }
+            Body::Merge(e) => match self.expr(e) {
+                Some((reads, x)) if x.nothing => Ok(Some((reads, true))),
+                _ => Err(()),
+            },
+        }
+    }
+}
+
+/// Gives each rule (and the rules nested in its objects) its [`Skip`].
+pub fn annotate(rules: &mut [Rule], source: Option<&str>) {
+    let a = Analysis { source };
+    annotate_with(&a, rules);
+}
+
+fn annotate_with(a: &Analysis<'_>, rules: &mut [Rule]) {
+    for r in rules.iter_mut() {
+        r.skip = match a.rule(r) {
+            Ok(Some((reads, based))) if reads.fields | reads.parts != 0 => Some(Skip {
+                fields: reads.fields,
+                parts: reads.parts,
+                based,
+            }),
+            _ => None,
+        };
+        match &mut r.body {
+            Body::Assign(_, RValue::Object(inner)) | Body::Many(inner) => annotate_with(a, inner),
+            _ => {}
+        }
+    }
+}
