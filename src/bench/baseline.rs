@@ -1,9 +1,11 @@
-//! The baseline the MLLP benchmark compares with: a bare server that does
-//! only what durability requires. It frames with the same codec, takes
-//! MSH-10 from the first line, group-commits the raw bytes to SQLite (WAL,
-//! `synchronous=FULL`, up to 64 messages per transaction) and answers a
-//! minimal AA, in order, per connection. No parsing, validation, routing,
-//! queues or metrics: the gap between it and `serve` is the engine's cost.
+//! The baselines that do only what durability requires: the one the MLLP
+//! benchmark compares with (frames with the same codec, takes MSH-10 from
+//! the first line, group-commits the raw bytes to SQLite and answers a
+//! minimal AA, in order, per connection), and the [`RawStore`] it and the
+//! FHIR benchmark's stored baseline commit with (WAL, `synchronous=FULL`,
+//! up to 64 bodies per transaction, as the engine's store). No parsing,
+//! validation, routing, queues or metrics: the gap between them and `serve`
+//! is the engine's own cost.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -35,16 +37,37 @@ impl Drop for Baseline {
     }
 }
 
+/// Raw bodies group-committed to SQLite by a writer thread, as the
+/// engine's store commits them (one transaction and one fsync per group).
+#[derive(Clone)]
+pub struct RawStore {
+    tx: mpsc::Sender<Job>,
+}
+
+impl RawStore {
+    /// Opens (creating) `dir/baseline.db` and starts the writer.
+    pub fn open(dir: &Path) -> Result<RawStore, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let conn = Connection::open(dir.join("baseline.db")).map_err(|e| e.to_string())?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+        )
+        .map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        std::thread::spawn(move || writer(conn, rx));
+        Ok(RawStore { tx })
+    }
+
+    /// Commits one body; true once it is durable.
+    pub async fn commit(&self, body: Bytes) -> bool {
+        let (r, w) = oneshot::channel();
+        self.tx.send((body, r)).await.is_ok() && w.await.unwrap_or(false)
+    }
+}
+
 /// Starts the baseline on 127.0.0.1 with its database in `dir`.
 pub async fn start(dir: &Path) -> Result<Baseline, String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let conn = Connection::open(dir.join("baseline.db")).map_err(|e| e.to_string())?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
-    )
-    .map_err(|e| e.to_string())?;
-    let (tx, rx) = mpsc::channel::<Job>(4096);
-    std::thread::spawn(move || writer(conn, rx));
+    let store = RawStore::open(dir)?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -55,7 +78,7 @@ pub async fn start(dir: &Path) -> Result<Baseline, String> {
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((sock, _)) => { tokio::spawn(connection(sock, tx.clone())); }
+                    Ok((sock, _)) => { tokio::spawn(connection(sock, store.clone())); }
                     Err(_) => continue,
                 },
                 _ = s.cancelled() => return,
@@ -101,7 +124,7 @@ fn control_id(msg: &[u8]) -> &[u8] {
     msg[..line_end].split(|&b| b == sep).nth(9).unwrap_or(b"")
 }
 
-async fn connection(sock: TcpStream, tx: mpsc::Sender<Job>) {
+async fn connection(sock: TcpStream, store: RawStore) {
     let _ = sock.set_nodelay(true);
     let (mut rd, mut wr) = sock.into_split();
     let mut codec = MllpCodec::new(10 << 20);
@@ -110,11 +133,10 @@ async fn connection(sock: TcpStream, tx: mpsc::Sender<Job>) {
     let mut reading = true;
     loop {
         while let Ok(Some(Frame::Message(m))) = codec.decode(&mut buf) {
-            let tx = tx.clone();
+            let store = store.clone();
             inflight.push_back(async move {
                 let ctrl = control_id(&m).to_vec();
-                let (r, w) = oneshot::channel();
-                let ok = tx.send((m, r)).await.is_ok() && w.await.unwrap_or(false);
+                let ok = store.commit(m).await;
                 let mut ack = b"MSH|^~\\&|BASE|BASE|||20240101000000||ACK|1|P|2.5\rMSA|".to_vec();
                 ack.extend_from_slice(if ok { b"AA|" } else { b"AE|" });
                 ack.extend_from_slice(&ctrl);

@@ -1,7 +1,9 @@
 //! `caduceus bench fhir`: load a FHIR intake over keep-alive HTTP/1.1 (C
-//! connections, one request in flight each), and the same-run baseline: a
+//! connections, one request in flight each), and the same-run baselines: a
 //! bare server that reads the body and answers 202 without validating or
-//! storing anything.
+//! storing anything (the issue's), and one that answers 202 once the body
+//! is group-committed to SQLite as the engine's store commits it (what
+//! durability alone costs, as the MLLP benchmark's baseline does).
 //!
 //! Owns the load (a minimal HTTP/1.1 client on tokio: write a request,
 //! read the status line, headers and a Content-Length body; every answer
@@ -177,19 +179,35 @@ pub async fn run(load: FhirLoad) -> FhirReport {
 }
 
 /// The baseline: reads each request's body and answers 202 with a small
-/// OperationOutcome, over keep-alive HTTP/1.1 (hyper, as the gateway).
-pub async fn baseline() -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+/// OperationOutcome, over keep-alive HTTP/1.1 (hyper, as the gateway);
+/// with `store`, only once the body is durable there.
+pub async fn baseline(
+    store: Option<crate::bench::baseline::RawStore>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().route(
         "/{*rest}",
-        axum::routing::post(|body: axum::body::Bytes| async move {
-            std::hint::black_box(body.len());
-            (
-                axum::http::StatusCode::ACCEPTED,
-                [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
-                r#"{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}"#,
-            )
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                let ok = match &store {
+                    Some(s) => s.commit(body).await,
+                    None => {
+                        std::hint::black_box(body.len());
+                        true
+                    }
+                };
+                (
+                    if ok {
+                        axum::http::StatusCode::ACCEPTED
+                    } else {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    },
+                    [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
+                    r#"{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}"#,
+                )
+            }
         }),
     );
     let h = tokio::spawn(async move {

@@ -6,6 +6,106 @@
 
 use crate::tree::Json;
 
+/// The primitive types of R4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prim {
+    /// boolean
+    Boolean,
+    /// integer
+    Integer,
+    /// string
+    String,
+    /// decimal
+    Decimal,
+    /// uri
+    Uri,
+    /// url
+    Url,
+    /// canonical
+    Canonical,
+    /// base64Binary
+    Base64Binary,
+    /// instant
+    Instant,
+    /// date
+    Date,
+    /// dateTime
+    DateTime,
+    /// time
+    Time,
+    /// code
+    Code,
+    /// oid
+    Oid,
+    /// id
+    Id,
+    /// markdown
+    Markdown,
+    /// unsignedInt
+    UnsignedInt,
+    /// positiveInt
+    PositiveInt,
+    /// uuid
+    Uuid,
+    /// xhtml
+    Xhtml,
+}
+
+impl Prim {
+    /// The primitive type a type code names.
+    pub fn of(code: &str) -> Option<Prim> {
+        Some(match code {
+            "boolean" => Prim::Boolean,
+            "integer" => Prim::Integer,
+            "string" => Prim::String,
+            "decimal" => Prim::Decimal,
+            "uri" => Prim::Uri,
+            "url" => Prim::Url,
+            "canonical" => Prim::Canonical,
+            "base64Binary" => Prim::Base64Binary,
+            "instant" => Prim::Instant,
+            "date" => Prim::Date,
+            "dateTime" => Prim::DateTime,
+            "time" => Prim::Time,
+            "code" => Prim::Code,
+            "oid" => Prim::Oid,
+            "id" => Prim::Id,
+            "markdown" => Prim::Markdown,
+            "unsignedInt" => Prim::UnsignedInt,
+            "positiveInt" => Prim::PositiveInt,
+            "uuid" => Prim::Uuid,
+            "xhtml" => Prim::Xhtml,
+            _ => return None,
+        })
+    }
+
+    /// Its type code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Prim::Boolean => "boolean",
+            Prim::Integer => "integer",
+            Prim::String => "string",
+            Prim::Decimal => "decimal",
+            Prim::Uri => "uri",
+            Prim::Url => "url",
+            Prim::Canonical => "canonical",
+            Prim::Base64Binary => "base64Binary",
+            Prim::Instant => "instant",
+            Prim::Date => "date",
+            Prim::DateTime => "dateTime",
+            Prim::Time => "time",
+            Prim::Code => "code",
+            Prim::Oid => "oid",
+            Prim::Id => "id",
+            Prim::Markdown => "markdown",
+            Prim::UnsignedInt => "unsignedInt",
+            Prim::PositiveInt => "positiveInt",
+            Prim::Uuid => "uuid",
+            Prim::Xhtml => "xhtml",
+        }
+    }
+}
+
 /// How a primitive appears in JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonKind {
@@ -26,29 +126,33 @@ pub fn json_kind(code: &str) -> JsonKind {
     }
 }
 
-fn digits(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn num(s: &str) -> u32 {
-    s.parse().unwrap_or(99)
+/// Two ASCII digits at `i` as a number.
+fn d2(b: &[u8], i: usize) -> Option<u32> {
+    let (x, y) = (*b.get(i)?, *b.get(i + 1)?);
+    (x.is_ascii_digit() && y.is_ascii_digit())
+        .then(|| u32::from(x - b'0') * 10 + u32::from(y - b'0'))
 }
 
 /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with real months and days.
 pub fn is_date(s: &str) -> bool {
-    let mut p = s.split('-');
-    match (p.next(), p.next(), p.next(), p.next()) {
-        (Some(y), None, None, None) => digits(y, 4),
-        (Some(y), Some(m), None, None) => {
-            digits(y, 4) && digits(m, 2) && (1..=12).contains(&num(m))
-        }
-        (Some(y), Some(m), Some(d), None) => {
-            digits(y, 4)
-                && digits(m, 2)
-                && digits(d, 2)
-                && (1..=12).contains(&num(m))
-                && (1..=days_in(num(y), num(m))).contains(&num(d))
-        }
+    let b = s.as_bytes();
+    let year = match (d2(b, 0), d2(b, 2)) {
+        (Some(c), Some(y)) => c * 100 + y,
+        _ => return false,
+    };
+    let month = || {
+        (b[4] == b'-')
+            .then(|| d2(b, 5))
+            .flatten()
+            .filter(|m| (1..=12).contains(m))
+    };
+    match b.len() {
+        4 => true,
+        7 => month().is_some(),
+        10 => match (month(), b[7] == b'-', d2(b, 8)) {
+            (Some(m), true, Some(d)) => (1..=days_in(year, m)).contains(&d),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -64,37 +168,40 @@ fn days_in(y: u32, m: u32) -> u32 {
 
 /// `hh:mm:ss` with optional fraction.
 pub fn is_time(s: &str) -> bool {
-    let (main, frac) = match s.split_once('.') {
-        Some((m, f)) => (m, Some(f)),
-        None => (s, None),
-    };
-    if frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+    let b = s.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
         return false;
     }
-    let mut p = main.split(':');
-    matches!((p.next(), p.next(), p.next(), p.next()), (Some(h), Some(m), Some(sec), None) if digits(h, 2) && digits(m, 2) && digits(sec, 2) && num(h) < 24 && num(m) < 60 && num(sec) < 61)
+    let clock = matches!((d2(b, 0), d2(b, 3), d2(b, 6)), (Some(h), Some(m), Some(sec)) if h < 24 && m < 60 && sec < 61);
+    clock
+        && match b.get(8) {
+            None => true,
+            Some(b'.') => b.len() > 9 && b[9..].iter().all(u8::is_ascii_digit),
+            Some(_) => false,
+        }
 }
 
 fn is_zone(z: &str) -> bool {
-    if z == "Z" {
-        return true;
-    }
-    let Some(rest) = z.strip_prefix('+').or_else(|| z.strip_prefix('-')) else {
-        return false;
-    };
-    matches!(rest.split_once(':'), Some((h, m)) if digits(h, 2) && digits(m, 2) && num(h) <= 14 && num(m) < 60)
+    let b = z.as_bytes();
+    z == "Z"
+        || (b.len() == 6
+            && matches!(b[0], b'+' | b'-')
+            && b[3] == b':'
+            && d2(b, 1).is_some_and(|h| h <= 14)
+            && d2(b, 4).is_some_and(|m| m < 60))
 }
 
 /// A date, or a date and time with a time zone.
 pub fn is_date_time(s: &str) -> bool {
-    match s.split_once('T') {
+    let b = s.as_bytes();
+    match b.iter().position(|c| *c == b'T') {
         None => is_date(s),
-        Some((d, t)) => {
-            if d.len() != 10 || !is_date(d) {
+        Some(at) => {
+            if at != 10 || !is_date(&s[..at]) {
                 return false;
             }
-            let split = t.find(['Z', '+', '-']);
-            match split {
+            let t = &s[at + 1..];
+            match t.bytes().position(|c| matches!(c, b'Z' | b'+' | b'-')) {
                 Some(i) => is_time(&t[..i]) && is_zone(&t[i..]),
                 None => false,
             }
@@ -166,33 +273,45 @@ fn utc_micros(s: &str) -> Option<i64> {
 /// The most a string may hold ("Strings SHALL NOT exceed 1MB in size").
 const MAX_STRING: usize = 1024 * 1024;
 
-/// The format check of one primitive value against its type. `Err` says why.
+/// The format check of one primitive value against its type (by its code;
+/// `Ok` for a code that is not a primitive type). `Err` says why.
 pub fn check(code: &str, v: &Json<'_>) -> Result<(), String> {
-    match (json_kind(code), v) {
-        (JsonKind::Bool, Json::Bool(_)) => return Ok(()),
-        (JsonKind::Bool, _) => return Err("expected true or false".into()),
-        (JsonKind::Number, Json::Number(_)) if code == "decimal" => return Ok(()),
-        (JsonKind::Number, Json::Number(text)) => {
-            return match code {
-                "integer" => text
-                    .parse::<i32>()
-                    .map(|_| ())
-                    .map_err(|_| format!("{text} is not a 32-bit integer")),
-                "positiveInt" => match text.parse::<i64>() {
-                    Ok(i) if (1..=i64::from(i32::MAX)).contains(&i) => Ok(()),
-                    _ => Err(format!("{text} is not a positive integer")),
-                },
-                _ => match text.parse::<i64>() {
-                    Ok(i) if (0..=i64::from(i32::MAX)).contains(&i) => Ok(()),
-                    _ => Err(format!("{text} is not an unsigned integer")),
-                },
+    match Prim::of(code) {
+        Some(p) => check_prim(p, v),
+        None => Ok(()),
+    }
+}
+
+/// The format check of one primitive value against its type. `Err` says why.
+pub fn check_prim(p: Prim, v: &Json<'_>) -> Result<(), String> {
+    let s = match (p, v) {
+        (Prim::Boolean, Json::Bool(_)) => return Ok(()),
+        (Prim::Boolean, _) => return Err("expected true or false".into()),
+        (Prim::Decimal, Json::Number(_)) => return Ok(()),
+        (Prim::Integer, Json::Number(text)) => {
+            return text
+                .parse::<i32>()
+                .map(|_| ())
+                .map_err(|_| format!("{text} is not a 32-bit integer"));
+        }
+        (Prim::PositiveInt, Json::Number(text)) => {
+            return match text.parse::<i64>() {
+                Ok(i) if (1..=i64::from(i32::MAX)).contains(&i) => Ok(()),
+                _ => Err(format!("{text} is not a positive integer")),
             };
         }
-        (JsonKind::Number, _) => return Err("expected a JSON number".into()),
-        (JsonKind::String, Json::String(_)) => {}
-        (JsonKind::String, _) => return Err("expected a JSON string".into()),
-    }
-    let s = v.as_str().unwrap_or_default();
+        (Prim::UnsignedInt, Json::Number(text)) => {
+            return match text.parse::<i64>() {
+                Ok(i) if (0..=i64::from(i32::MAX)).contains(&i) => Ok(()),
+                _ => Err(format!("{text} is not an unsigned integer")),
+            };
+        }
+        (Prim::Decimal | Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt, _) => {
+            return Err("expected a JSON number".into());
+        }
+        (_, Json::String(s)) => s.as_ref(),
+        _ => return Err("expected a JSON string".into()),
+    };
     if s.is_empty() {
         return Err("empty strings are not allowed; leave the element out".into());
     }
@@ -202,45 +321,44 @@ pub fn check(code: &str, v: &Json<'_>) -> Result<(), String> {
             s.len()
         ));
     }
-    let ok = match code {
-        // R4's string pattern `[ \r\n\t\S]+`: no other whitespace.
-        "string" | "markdown" => !s.contains(['\u{b}', '\u{c}']),
-        "date" => is_date(s),
-        "dateTime" => is_date_time(s),
-        "instant" => is_instant(s),
-        "time" => is_time(s),
-        "code" => {
-            !s.starts_with(char::is_whitespace)
-                && !s.ends_with(char::is_whitespace)
-                && !s.as_bytes().windows(2).any(|w| w == b"  ")
-                && !s.bytes().any(|b| matches!(b, b'\t' | b'\r' | b'\n'))
-        }
-        "id" => {
+    let b = s.as_bytes();
+    let ok = match p {
+        // R4's string pattern `[ \r\n\t\S]+`: no other whitespace (the two
+        // ASCII ones are the ones a sender puts there).
+        Prim::String | Prim::Markdown => !b.iter().any(|c| matches!(c, 0x0b | 0x0c)),
+        Prim::Date => is_date(s),
+        Prim::DateTime => is_date_time(s),
+        Prim::Instant => is_instant(s),
+        Prim::Time => is_time(s),
+        Prim::Code => is_code(s),
+        Prim::Id => {
             s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
         }
-        "uri" | "url" | "canonical" => {
+        Prim::Uri | Prim::Url | Prim::Canonical => {
             if s.is_ascii() {
-                !s.bytes()
-                    .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+                !b.iter()
+                    .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
             } else {
                 !s.contains(char::is_whitespace)
             }
         }
-        "oid" => s.strip_prefix("urn:oid:").is_some_and(|r| {
+        Prim::Oid => s.strip_prefix("urn:oid:").is_some_and(|r| {
             r.split('.').all(|p| {
                 !p.is_empty()
                     && p.bytes().all(|b| b.is_ascii_digit())
                     && (p == "0" || !p.starts_with('0'))
             }) && r.starts_with(['0', '1', '2'])
         }),
-        "uuid" => s.strip_prefix("urn:uuid:").is_some_and(is_uuid),
-        "xhtml" => return check_xhtml(s),
-        "base64Binary" => s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\n' | b'\r')
+        Prim::Uuid => s.strip_prefix("urn:uuid:").is_some_and(is_uuid),
+        Prim::Xhtml => return check_xhtml(s),
+        Prim::Base64Binary => b.iter().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b' ' | b'\n' | b'\r')
         }),
-        _ => true,
+        Prim::Boolean | Prim::Integer | Prim::Decimal | Prim::UnsignedInt | Prim::PositiveInt => {
+            true
+        }
     };
     if ok {
         Ok(())
@@ -249,8 +367,34 @@ pub fn check(code: &str, v: &Json<'_>) -> Result<(), String> {
         // OperationOutcome and a log line.
         let shown: String = s.chars().take(80).collect();
         let more = if shown.len() < s.len() { "..." } else { "" };
-        Err(format!("{shown:?}{more} is not a valid {code}"))
+        Err(format!("{shown:?}{more} is not a valid {}", p.code()))
     }
+}
+
+/// R4's code pattern `[^\s]+( [^\s]+)*`: no leading or trailing
+/// whitespace, no double spaces, no tab or line break.
+fn is_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !s.is_ascii() {
+        return !s.starts_with(char::is_whitespace)
+            && !s.ends_with(char::is_whitespace)
+            && !b.windows(2).any(|w| w == b"  ")
+            && !b.iter().any(|c| matches!(c, b'\t' | b'\r' | b'\n'));
+    }
+    let edge = |c: u8| c == b' ' || (0x09..=0x0d).contains(&c);
+    if b.first().copied().is_some_and(edge) || b.last().copied().is_some_and(edge) {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        match c {
+            b' ' if prev_space => return false,
+            b' ' => prev_space = true,
+            b'\t' | b'\r' | b'\n' => return false,
+            _ => prev_space = false,
+        }
+    }
+    true
 }
 
 const XHTML_NS: &[u8] = b"http://www.w3.org/1999/xhtml";
@@ -482,6 +626,28 @@ mod tests {
             assert!(!is_date(bad), "{bad}");
         }
         assert!(is_date_time("2024-05-01T12:30:00+02:00"));
+        for (d, ok) in [
+            ("2024-02-29", true),
+            ("1900-02-29", false),
+            ("2000-02-29", true),
+            ("2024-04-31", false),
+            ("2024-00", false),
+            ("2024-", false),
+            ("202", false),
+            ("+2024", false),
+            ("2024-05-01T23:59:60Z", true),
+            ("2024-05-01T24:00:00Z", false),
+            ("2024-05-01T12:00:00.Z", false),
+            ("2024-05-01T12:00:00.5+14:00", true),
+            ("2024-05-01T12:00:00+15:00", false),
+            ("2024-05-01T12:00:00+02:60", false),
+            ("2024-05-01T12:00:00+0200", false),
+            ("2024-05-01T12:00Z", false),
+            ("2024-5-01T12:00:00Z", false),
+        ] {
+            assert_eq!(is_date_time(d), ok, "{d}");
+        }
+        assert!(is_time("23:59:59") && !is_time("23:59") && !is_time("23:59:59x"));
         assert!(is_date_time("2024-05-01T12:30:00.123Z"));
         assert!(!is_date_time("2024-05-01T12:30:00"), "a time needs a zone");
         assert!(!is_date_time("2024-05-01T12:30+02:00"));
@@ -499,6 +665,19 @@ mod tests {
         assert!(check("decimal", &serde_json::from_str::<Value>("1.50").unwrap()).is_ok());
         assert!(check("code", &json!("male")).is_ok());
         assert!(check("code", &json!(" male")).is_err());
+        for (code, ok) in [
+            ("a b", true),
+            ("a  b", false),
+            ("a\tb", false),
+            ("a\u{b}b", true),
+            ("a\u{b}", false),
+            ("é b", true),
+            ("é  b", false),
+            ("b\u{a0}", false),
+            ("x\u{a0}y", true),
+        ] {
+            assert_eq!(check("code", &json!(code)).is_ok(), ok, "{code:?}");
+        }
         assert!(check("string", &json!("")).is_err());
         assert!(check("id", &json!("a.b-1")).is_ok());
         assert!(check("id", &json!("a_b")).is_err());

@@ -35,6 +35,8 @@ pub struct TypeRef {
     pub targets: Vec<&'static str>,
     /// The definition of a complex type (its index), resolved once.
     def: Option<u16>,
+    /// The primitive type it is, if it is one.
+    pub prim: Option<crate::primitive::Prim>,
 }
 
 /// One element definition.
@@ -413,11 +415,13 @@ fn parse_types(s: &'static str) -> Vec<TypeRef> {
                     .filter(|x| !x.is_empty())
                     .collect(),
                 def: None,
+                prim: crate::primitive::Prim::of(code),
             },
             None => TypeRef {
                 code: t,
                 targets: Vec::new(),
                 def: None,
+                prim: crate::primitive::Prim::of(t),
             },
         })
         .collect()
@@ -659,7 +663,8 @@ impl Schema {
                 path: el.path,
                 parent: el.index,
             }),
-            c if is_primitive(c) || c == "Resource" => None,
+            _ if ty.prim.is_some() => None,
+            "Resource" => None,
             _ => ty.def.map(|d| Node::root(&self.defs[usize::from(d)])),
         }
     }

@@ -316,7 +316,7 @@ impl<'s> Validator<'s> {
         }
         if is_resource
             && let Some(id @ Json::String(text)) = obj.get("id")
-            && primitive::check("id", id).is_err()
+            && primitive::check_prim(primitive::Prim::Id, id).is_err()
         {
             self.push(
                 Severity::Error,
@@ -799,8 +799,8 @@ impl<'s> Validator<'s> {
             self.resource(v, Some(loc));
             return;
         }
-        if is_primitive(ty.code) {
-            if let Err(m) = primitive::check(ty.code, v) {
+        if let Some(prim) = ty.prim {
+            if let Err(m) = primitive::check_prim(prim, v) {
                 self.push(Severity::Error, "value", loc, m);
                 return;
             }
