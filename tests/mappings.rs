@@ -3211,3 +3211,49 @@ fn bed_status_is_the_locations_operational_status() {
     );
     assert_eq!(status["code"], "O");
 }
+
+/// Rules that stand aside when what they read is empty (`absence`) change
+/// nothing: every fixture, map test case and bench message maps to the same
+/// Bundle (or the same error) with every rule run, with the shortcuts, and
+/// with the shortcuts the unread report leaves on.
+#[test]
+fn rules_that_stand_aside_change_nothing() {
+    let reg = registry();
+    let mut inputs = Vec::new();
+    for dir in [
+        "fixtures/hl7",
+        "fixtures/bench",
+        "mappings/tests/hl7v2-fhir-r4",
+    ] {
+        for f in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().is_some_and(|e| e == "hl7") {
+                inputs.push(path);
+            }
+        }
+    }
+    assert!(inputs.len() > 50, "{}", inputs.len());
+    for path in inputs {
+        let raw = std::fs::read(&path).unwrap();
+        let run = |exhaustive: bool, report_unread: bool| {
+            let opts = RunOptions {
+                exhaustive,
+                report_unread,
+                ..RunOptions::default()
+            };
+            match reg.run("hl7v2-fhir-r4", &raw, &opts) {
+                Ok(o) => Ok((o.value, o.unread)),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let all = run(true, true);
+        let quick = run(false, false);
+        let unread = run(false, true);
+        let strip = |r: &Result<(Value, Vec<String>), String>| match r {
+            Ok((v, _)) => Ok(v.clone()),
+            Err(e) => Err(e.clone()),
+        };
+        assert_eq!(strip(&all), strip(&quick), "{}", path.display());
+        assert_eq!(all, unread, "{}", path.display());
+    }
+}

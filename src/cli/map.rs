@@ -116,6 +116,7 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                 timezone,
                 validate: !a.no_validate,
                 report_unread: a.unread,
+                exhaustive: false,
             };
             // A batch file (FHS/BHS, or several MSH): each message is mapped
             // and the results are printed as a JSON array, one per message;

@@ -33,6 +33,12 @@ pub struct Skip {
     /// It is a `from:` that would give nothing (the block it is in is then
     /// not a result).
     pub based: bool,
+    /// For a rule whose `when:` is a conjunction (`.3 = "CP" and
+    /// empty(.2)`): the parts of its conjuncts that cannot hold when theirs
+    /// are empty (fields, parts); any one of them all empty and the rule
+    /// does not run. The conjuncts not evaluated would only have read (the
+    /// unread report, which turns these off) and cannot fail.
+    pub when: [(u64, u64); 3],
 }
 
 impl Skip {
@@ -40,6 +46,14 @@ impl Skip {
     #[inline]
     pub fn applies(&self, fields: u64, parts: u64) -> bool {
         self.fields & fields == 0 && self.parts & parts == 0
+    }
+
+    /// True when a conjunct of its `when:` cannot hold.
+    #[inline]
+    pub fn fails(&self, fields: u64, parts: u64) -> bool {
+        self.when
+            .iter()
+            .any(|(f, p)| (f | p) != 0 && f & fields == 0 && p & parts == 0)
     }
 }
 
@@ -299,6 +313,76 @@ impl Analysis<'_> {
         })
     }
 
+    /// Whether evaluating `e` can fail (a date that is not one, a number
+    /// that is not one, a code a table refuses): skipping it must not hide
+    /// such an error.
+    fn fallible(e: &CExpr) -> bool {
+        let own = matches!(
+            &e.node,
+            CNode::Func(
+                Func::Date
+                    | Func::DateTime
+                    | Func::Instant
+                    | Func::Time
+                    | Func::After
+                    | Func::Decimal
+                    | Func::Integer
+                    | Func::Boolean
+                    | Func::Lookup
+                    | Func::Display
+                    | Func::Coding
+                    | Func::HexBase64
+                    | Func::Substring,
+                _
+            ) | CNode::Sub(..)
+        );
+        own || match &e.node {
+            CNode::Func(_, args) | CNode::List(args) => args.iter().any(Self::fallible),
+            CNode::In(a, list) => Self::fallible(a) || list.iter().any(Self::fallible),
+            CNode::Not(a) => Self::fallible(a),
+            CNode::And(a, b) | CNode::Or(a, b) | CNode::Eq(a, b, _) => {
+                Self::fallible(a) || Self::fallible(b)
+            }
+            CNode::Sub(_, a) => Self::fallible(a),
+            _ => false,
+        }
+    }
+
+    /// Sets of parts of a condition such that, any one of them all empty,
+    /// the condition does not hold: each conjunct that does not hold when
+    /// what it reads is empty gives one.
+    fn falsy_alternatives(&self, e: &CExpr, out: &mut Vec<Reads>) {
+        match &e.node {
+            CNode::And(a, b) => {
+                self.falsy_alternatives(a, out);
+                self.falsy_alternatives(b, out);
+            }
+            _ => {
+                if let Some((reads, x)) = self.expr(e)
+                    && x.falsy
+                    && reads.fields | reads.parts != 0
+                {
+                    out.push(reads);
+                }
+            }
+        }
+    }
+
+    /// The conjuncts of a rule's `when:` that can each make it not hold.
+    fn when_alternatives(&self, r: &Rule) -> [(u64, u64); 3] {
+        let mut out = [(0, 0); 3];
+        let Some(when) = &r.when else { return out };
+        if Self::fallible(when) {
+            return out;
+        }
+        let mut alts = Vec::new();
+        self.falsy_alternatives(when, &mut alts);
+        for (slot, a) in out.iter_mut().zip(alts) {
+            *slot = (a.fields, a.parts);
+        }
+        out
+    }
+
     /// What a rule reads, when skipping it is exact: when its inputs are all
     /// empty it writes nothing and reports that it read the message (and,
     /// the flag, that a `from:` in it gave nothing). `Ok(None)` for a rule
@@ -365,11 +449,25 @@ pub fn annotate(rules: &mut [Rule], source: Option<&str>) {
 
 fn annotate_with(a: &Analysis<'_>, rules: &mut [Rule]) {
     for r in rules.iter_mut() {
+        // `for:` is evaluated before `when:`, in another scope.
+        let when = if r.each.is_none() {
+            a.when_alternatives(r)
+        } else {
+            [(0, 0); 3]
+        };
         r.skip = match a.rule(r) {
             Ok(Some((reads, based))) if reads.fields | reads.parts != 0 => Some(Skip {
                 fields: reads.fields,
                 parts: reads.parts,
                 based,
+                when,
+            }),
+            _ if when.iter().any(|(f, p)| f | p != 0) => Some(Skip {
+                // Never all empty: only a conjunct can rule it out.
+                fields: u64::MAX,
+                parts: u64::MAX,
+                based: false,
+                when,
             }),
             _ => None,
         };

@@ -82,6 +82,10 @@ pub struct RunOptions {
     pub validate: bool,
     /// Fill [`Output::unread`] (what `map test` reports). Default false.
     pub report_unread: bool,
+    /// Run every rule even when what it reads is empty (see `absence`):
+    /// slower, the same result; for checking that the shortcut is exact.
+    /// Default false.
+    pub exhaustive: bool,
 }
 
 impl Default for RunOptions {
@@ -91,6 +95,7 @@ impl Default for RunOptions {
             timezone: TimeZone::UTC,
             validate: true,
             report_unread: false,
+            exhaustive: false,
         }
     }
 }
@@ -291,6 +296,10 @@ struct Env<'m> {
     /// Segments a segment mapping ran on (read, even when every rule that
     /// reads them stood aside because what it reads is empty).
     touched: RefCell<Vec<bool>>,
+    /// Which fields of each segment hold a value, once known.
+    present: RefCell<Vec<Option<u64>>>,
+    /// [`RunOptions::exhaustive`].
+    exhaustive: bool,
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
@@ -418,18 +427,13 @@ impl<'m> Env<'m> {
         let of_source = |i: usize| -> u64 {
             match self.msg.segment_at(i) {
                 Some(seg) if source.is_some_and(|s| s.as_bytes() == seg.id_bytes()) => {
-                    seg.fields_present()
+                    self.fields_present(i)
                 }
                 _ => u64::MAX,
             }
         };
         let (fields, parts) = match &current {
-            Val::Seg(i) => (
-                of_source(*i),
-                self.msg
-                    .segment_at(*i)
-                    .map_or(u64::MAX, |s| s.fields_present()),
-            ),
+            Val::Seg(i) => (of_source(*i), self.fields_present(*i)),
             Val::Hl7 { v, seg, .. } => (of_source(*seg), v.parts_present()),
             _ => (u64::MAX, u64::MAX),
         };
@@ -440,6 +444,23 @@ impl<'m> Env<'m> {
             source,
             fields,
             parts,
+        }
+    }
+
+    /// Which fields of segment `i` hold a value, worked out once per segment.
+    fn fields_present(&self, i: usize) -> u64 {
+        let mut cache = self.present.borrow_mut();
+        match cache.get(i) {
+            Some(Some(bits)) => *bits,
+            Some(None) => {
+                let bits = self
+                    .msg
+                    .segment_at(i)
+                    .map_or(u64::MAX, |s| s.fields_present());
+                cache[i] = Some(bits);
+                bits
+            }
+            None => u64::MAX,
         }
     }
 
@@ -791,7 +812,7 @@ impl<'m> Env<'m> {
         })
     }
 
-    fn texts<'a>(&self, vals: &'a [Val<'m>]) -> Vec<(Cow<'a, str>, Place)> {
+    fn texts<'a>(&self, vals: &'a [Val<'m>]) -> SmallVec<[(Cow<'a, str>, Place); 2]> {
         vals.iter()
             .filter_map(|v| self.text(v).map(|t| (t, Self::place(v))))
             .collect()
@@ -1315,15 +1336,27 @@ impl<'m> Env<'m> {
             // would report stands in for running it. Not under a `when:`
             // that held (`asked`), where a constant counts as data.
             if !asked
+                && !self.exhaustive
                 && let Some(k) = &r.skip
-                && k.applies(sc.fields, sc.parts)
             {
-                wrote |= Wrote {
-                    data: false,
-                    tried: true,
-                    based: k.based.then_some(false),
-                };
-                continue;
+                if k.applies(sc.fields, sc.parts) {
+                    wrote |= Wrote {
+                        data: false,
+                        tried: true,
+                        based: k.based.then_some(false),
+                    };
+                    continue;
+                }
+                // A `when:` ruled out by one conjunct (exact but for what the
+                // others would have marked as read: not with the unread report).
+                if self.reps.is_none() && k.fails(sc.fields, sc.parts) {
+                    wrote |= Wrote {
+                        data: false,
+                        tried: true,
+                        based: None,
+                    };
+                    continue;
+                }
             }
             match &r.each {
                 None => wrote |= self.apply_rule(r, sc, obj, asked)?,
@@ -1625,11 +1658,15 @@ pub fn base64(data: &[u8]) -> String {
 
 /// 8-4-4-4-12 hex.
 pub fn is_uuid_like(s: &str) -> bool {
-    let p: Vec<&str> = s.split('-').collect();
-    p.len() == 5
-        && p.iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(x, n)| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit()))
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// The member of `obj` a target step names: found by its schema place
@@ -2003,6 +2040,8 @@ impl Registry {
             read: RefCell::new(FieldSet::new(msg.segment_count())),
             ignored: RefCell::new(FieldSet::new(msg.segment_count())),
             touched: RefCell::new(vec![false; msg.segment_count()]),
+            present: RefCell::new(vec![None; msg.segment_count()]),
+            exhaustive: opts.exhaustive,
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
@@ -2312,6 +2351,8 @@ impl Registry {
             read: RefCell::new(FieldSet::new(msg.segment_count())),
             ignored: RefCell::new(FieldSet::new(msg.segment_count())),
             touched: RefCell::new(vec![false; msg.segment_count()]),
+            present: RefCell::new(vec![None; msg.segment_count()]),
+            exhaustive: opts.exhaustive,
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),
@@ -2401,28 +2442,27 @@ impl<'m> Env<'m> {
                 {
                     continue;
                 }
-                let here = format!("{path}/{}.{k}", b.name);
+                // The block's place, for default ids and the blocks nested in
+                // it (written only when one of them needs it).
+                let here = || format!("{path}/{}.{k}", b.name);
                 match &b.kind {
                     BlockKind::Resource(rb) => {
                         let id = match &rb.id {
                             Some(e) => {
-                                let parts: Vec<String> = self
-                                    .texts(&self.eval(e, &scope)?)
-                                    .into_iter()
-                                    .map(|(t, _)| t.into_owned())
-                                    .collect();
+                                let vals = self.eval(e, &scope)?;
+                                let parts = self.texts(&vals);
                                 match parts.as_slice() {
-                                    [] => uuid5(&[mapping, rb.resource, &self.key, &here]),
+                                    [] => uuid5(&[mapping, rb.resource, &self.key, &here()]),
                                     // `id: uuid(...)` is already an id.
-                                    [one] if is_uuid_like(one) => one.clone(),
+                                    [(one, _)] if is_uuid_like(one) => one.to_string(),
                                     _ => {
-                                        let mut p: Vec<&str> = vec![rb.resource];
-                                        p.extend(parts.iter().map(String::as_str));
+                                        let mut p: SmallVec<[&str; 4]> = smallvec![rb.resource];
+                                        p.extend(parts.iter().map(|(t, _)| t.as_ref()));
                                         uuid5(&p)
                                     }
                                 }
                             }
-                            None => uuid5(&[mapping, rb.resource, &self.key, &here]),
+                            None => uuid5(&[mapping, rb.resource, &self.key, &here()]),
                         };
                         self.frames.borrow_mut()[scope.frame]
                             .aliases
@@ -2455,7 +2495,7 @@ impl<'m> Env<'m> {
                             frame: child,
                             ..scope
                         };
-                        self.plan(inner, &inner_scope, mapping, out, &here)?;
+                        self.plan(inner, &inner_scope, mapping, out, &here())?;
                     }
                 }
             }

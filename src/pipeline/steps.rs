@@ -120,6 +120,7 @@ impl Steps {
                 timezone: self.timezone.clone(),
                 validate: true,
                 report_unread: false,
+                exhaustive: false,
             };
             let input = payload.as_deref().unwrap_or(raw);
             let json = registry
