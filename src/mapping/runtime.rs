@@ -25,6 +25,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use fhir::schema::{Schema, Slot};
 use fhir::tree::{Json, Member, Object};
+use hl7v2::split::{Part, Split};
 use hl7v2::{Index, Message, Path as Hl7Path};
 use jiff::tz::TimeZone;
 use serde_json::Value;
@@ -114,11 +115,7 @@ pub struct Output {
 
 #[derive(Clone, Debug)]
 enum Val<'m> {
-    Hl7 {
-        v: hl7v2::Value<'m>,
-        seg: usize,
-        field: u16,
-    },
+    Hl7 { v: Part, seg: usize, field: u16 },
     Seg(usize),
     Group(usize),
     Text(Cow<'m, str>),
@@ -303,9 +300,10 @@ struct Env<'m> {
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
-    /// Each segment's fields, split once on first use (rules read the same
-    /// segment's fields many times; splitting anew each time was a scan).
-    fields: RefCell<Vec<Option<Vec<hl7v2::Value<'m>>>>>,
+    /// The message split once into all its parts (rules read the same
+    /// parts many times; finding the n-th separator anew each time was a
+    /// scan per read).
+    split: Split<'m>,
     /// Which repetitions rules read, for the unread report only (`None`
     /// when it is not asked for): a rule that reads `PID-17` reads the
     /// first, and a second repetition nobody reads is reported.
@@ -387,7 +385,7 @@ impl<'m> Env<'m> {
             }
         }
         let s = match v {
-            Val::Hl7 { v, .. } => trimmed(v.text()),
+            Val::Hl7 { v, .. } => trimmed(self.split.text(*v)),
             // Text a mapping wrote (a literal, a function's result) is taken
             // as written: `concat(.1, ", ", .2)` keeps its space. The value
             // written into FHIR is trimmed at the end (`to_json`).
@@ -434,7 +432,7 @@ impl<'m> Env<'m> {
         };
         let (fields, parts) = match &current {
             Val::Seg(i) => (of_source(*i), self.fields_present(*i)),
-            Val::Hl7 { v, seg, .. } => (of_source(*seg), v.parts_present()),
+            Val::Hl7 { v, seg, .. } => (of_source(*seg), self.split.parts_present(*v)),
             _ => (u64::MAX, u64::MAX),
         };
         Scope {
@@ -453,32 +451,12 @@ impl<'m> Env<'m> {
         match cache.get(i) {
             Some(Some(bits)) => *bits,
             Some(None) => {
-                let bits = self
-                    .msg
-                    .segment_at(i)
-                    .map_or(u64::MAX, |s| s.fields_present());
+                let bits = self.split.fields_present(i);
                 cache[i] = Some(bits);
                 bits
             }
             None => u64::MAX,
         }
-    }
-
-    /// Field `n` of segment `si` (which is `seg`), from the per-segment cache.
-    fn field(&self, si: usize, seg: &hl7v2::Segment<'m>, n: u16) -> Option<hl7v2::Value<'m>> {
-        // MSH-1 and MSH-2 are read literally; `fields()` starts after them.
-        if n <= 2 {
-            return seg.field(n);
-        }
-        let mut cache = self.fields.borrow_mut();
-        let slot = cache.get_mut(si)?;
-        let fields = slot.get_or_insert_with(|| seg.fields().map(|(_, v)| v).collect());
-        let first = if matches!(seg.id_bytes(), b"MSH" | b"FHS" | b"BHS") {
-            3
-        } else {
-            1
-        };
-        fields.get(usize::from(n).checked_sub(first)?).copied()
     }
 
     fn mark(&self, seg: usize, field: u16) {
@@ -546,16 +524,16 @@ impl<'m> Env<'m> {
             }
         };
         let mut out = Vals::new();
+        let sp = &self.split;
         for si in segs {
-            let Some(seg) = self.msg.segment_at(si) else {
-                continue;
-            };
             let Some(field_no) = p.field else {
-                out.push(Val::Seg(si));
+                if si < sp.segment_count() {
+                    out.push(Val::Seg(si));
+                }
                 continue;
             };
             self.mark(si, field_no);
-            let Some(field) = self.field(si, &seg, field_no) else {
+            let Some(field) = sp.field(si, field_no) else {
                 continue;
             };
             if let Some(r) = &self.reps {
@@ -573,20 +551,15 @@ impl<'m> Env<'m> {
                     }
                 }
             }
-            let reps: SmallVec<[hl7v2::Value<'m>; 2]> = match p.repetition {
-                Some(Index::All) => field.repetitions().collect(),
-                Some(Index::Nth(n)) => field.repetition(n).into_iter().collect(),
-                None => field.repetition(1).into_iter().collect(),
-            };
-            for r in reps {
+            let mut one = |r: Part| {
                 let v = match (p.component, p.subcomponent) {
                     (None, _) => Some(r),
-                    (Some(c), None) => r.component(c),
-                    (Some(c), Some(s)) => r.component(c).and_then(|x| x.subcomponent(s)),
+                    (Some(c), None) => sp.comp(r, c),
+                    (Some(c), Some(s)) => sp.comp(r, c).and_then(|x| sp.sub(x, s)),
                 };
                 if let Some(v) = v
-                    && !v.is_empty()
-                    && !v.is_null()
+                    && !sp.is_empty(v)
+                    && !sp.is_null(v)
                 {
                     out.push(Val::Hl7 {
                         v,
@@ -594,6 +567,11 @@ impl<'m> Env<'m> {
                         field: field_no,
                     });
                 }
+            };
+            match p.repetition {
+                Some(Index::All) => sp.reps(field).for_each(&mut one),
+                Some(Index::Nth(n)) => sp.rep(field, n).into_iter().for_each(&mut one),
+                None => sp.rep(field, 1).into_iter().for_each(&mut one),
             }
         }
         out
@@ -610,21 +588,22 @@ impl<'m> Env<'m> {
         if comps.is_empty() {
             return Ok(smallvec![cur.clone()]);
         }
+        let sp = &self.split;
         let v = match cur {
             Val::Seg(i) => {
-                let Some(seg) = self.msg.segment_at(*i) else {
+                if *i >= sp.segment_count() {
                     return Ok(Vals::new());
-                };
+                }
                 self.mark(*i, comps[0]);
                 if let Some(r) = &self.reps {
                     r.borrow_mut().nth.insert((*i, comps[0], 1));
                 }
-                let Some(f) = self.field(*i, &seg, comps[0]).and_then(|f| f.repetition(1)) else {
+                let Some(f) = sp.field(*i, comps[0]).and_then(|f| sp.rep(f, 1)) else {
                     return Ok(Vals::new());
                 };
                 let v = match (comps.get(1), comps.get(2)) {
-                    (Some(c), Some(s)) => f.component(*c).and_then(|x| x.subcomponent(*s)),
-                    (Some(c), None) => f.component(*c),
+                    (Some(c), Some(s)) => sp.comp(f, *c).and_then(|x| sp.sub(x, *s)),
+                    (Some(c), None) => sp.comp(f, *c),
                     _ => Some(f),
                 };
                 v.map(|v| Val::Hl7 {
@@ -636,10 +615,10 @@ impl<'m> Env<'m> {
             Val::Hl7 { v, seg, field } => {
                 self.mark(*seg, *field);
                 let inner = match v.level() {
-                    hl7v2::Level::Component => v.subcomponent(comps[0]),
+                    hl7v2::Level::Component => sp.sub(*v, comps[0]),
                     _ => match comps.get(1) {
-                        Some(s) => v.component(comps[0]).and_then(|c| c.subcomponent(*s)),
-                        None => v.component(comps[0]),
+                        Some(s) => sp.comp(*v, comps[0]).and_then(|c| sp.sub(c, *s)),
+                        None => sp.comp(*v, comps[0]),
                     },
                 };
                 inner.map(|v| Val::Hl7 {
@@ -657,7 +636,7 @@ impl<'m> Env<'m> {
             }
         };
         Ok(v.into_iter()
-            .filter(|v| !matches!(v, Val::Hl7 { v, .. } if v.is_empty() || v.is_null()))
+            .filter(|v| !matches!(v, Val::Hl7 { v, .. } if sp.is_empty(*v) || sp.is_null(*v)))
             .collect())
     }
 
@@ -908,7 +887,7 @@ impl<'m> Env<'m> {
             Func::Raw => arg(0)?
                 .iter()
                 .filter_map(|v| match v {
-                    Val::Hl7 { v, .. } => Some(Val::Text(v.display_text())),
+                    Val::Hl7 { v, .. } => Some(Val::Text(self.split.display_text(*v))),
                     Val::Seg(i) => self.msg.segment_at(*i).map(|s| {
                         Val::Text(Cow::Owned(
                             self.msg
@@ -1312,7 +1291,7 @@ impl<'m> Env<'m> {
                 ));
             }
             Val::Text(s) => trimmed_json(s),
-            Val::Hl7 { v, .. } => trimmed_json(v.text()),
+            Val::Hl7 { v, .. } => trimmed_json(self.split.text(v)),
             other => self
                 .text(&other)
                 .map(|t| Json::String(Cow::Owned(t.into_owned()))),
@@ -2045,7 +2024,7 @@ impl Registry {
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
-            fields: RefCell::new(vec![None; msg.segment_count()]),
+            split: Split::new(&msg),
             reps: opts.report_unread.then(RefCell::default),
         };
         // Whole segments and fields the message mapping ignores.
@@ -2356,7 +2335,7 @@ impl Registry {
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),
-            fields: RefCell::new(vec![None; msg.segment_count()]),
+            split: Split::new(msg),
             reps: opts.report_unread.then(RefCell::default),
         };
         let sc = Scope::plain(0, None, 0);

@@ -37,6 +37,35 @@ pub struct TypeRef {
     def: Option<u16>,
     /// The primitive type it is, if it is one.
     pub prim: Option<crate::primitive::Prim>,
+    /// What sort of type it is, worked out once from its code.
+    pub sort: TypeSort,
+}
+
+/// What sort of type a [`TypeRef`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeSort {
+    /// A primitive (see [`TypeRef::prim`]).
+    Primitive,
+    /// `BackboneElement` or `Element`: the element's own children.
+    Backbone,
+    /// `Resource`: any resource, by its `resourceType`.
+    Resource,
+    /// `Reference`.
+    Reference,
+    /// Another complex type.
+    Complex,
+}
+
+impl TypeSort {
+    fn of(code: &str) -> TypeSort {
+        match code {
+            "BackboneElement" | "Element" => TypeSort::Backbone,
+            "Resource" => TypeSort::Resource,
+            "Reference" => TypeSort::Reference,
+            c if crate::primitive::Prim::of(c).is_some() => TypeSort::Primitive,
+            _ => TypeSort::Complex,
+        }
+    }
 }
 
 /// One element definition.
@@ -65,6 +94,9 @@ pub struct Element {
     pub extension_names: Vec<&'static str>,
     /// Its index in its definition's `elements`.
     pub index: u16,
+    /// The backbone element it is a child of (its index), or none for a
+    /// child of the definition's root.
+    parent: u16,
     /// The element a content reference points at (its index), resolved once.
     content_ix: Option<u16>,
     /// It has child elements of its own (a backbone element).
@@ -350,7 +382,12 @@ impl<'s> Node<'s> {
             return false;
         }
         let (def, elem, _) = slot.parts();
-        def == usize::from(self.def.index) && self.kids().all.binary_search(&(elem as u16)).is_ok()
+        def == usize::from(self.def.index)
+            && self
+                .def
+                .elements
+                .get(elem)
+                .is_some_and(|e| e.parent == self.parent)
     }
 }
 
@@ -416,12 +453,14 @@ fn parse_types(s: &'static str) -> Vec<TypeRef> {
                     .collect(),
                 def: None,
                 prim: crate::primitive::Prim::of(code),
+                sort: TypeSort::of(code),
             },
             None => TypeRef {
                 code: t,
                 targets: Vec::new(),
                 def: None,
                 prim: crate::primitive::Prim::of(t),
+                sort: TypeSort::of(t),
             },
         })
         .collect()
@@ -515,6 +554,7 @@ impl Schema {
                 json_names,
                 extension_names,
                 index: def.elements.len() as u16,
+                parent: parent_ix,
                 content_ix: None,
                 backbone: false,
             };

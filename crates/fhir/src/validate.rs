@@ -18,7 +18,7 @@ use rustc_hash::FxHashSet as HashSet;
 use serde_json::Value;
 
 use crate::primitive;
-use crate::schema::{Element, Node, Rules, Schema, TypeRef, is_primitive};
+use crate::schema::{Element, Node, Rules, Schema, TypeRef, TypeSort, is_primitive};
 use crate::tree::{Json, Object};
 
 /// Issue severity (OperationOutcome.issue.severity).
@@ -784,9 +784,7 @@ impl<'s> Validator<'s> {
         v: &Json<'_>,
         loc: &Loc<'_>,
     ) {
-        if el.content_ref.is_some()
-            || ty.is_some_and(|t| t.code == "BackboneElement" || t.code == "Element")
-        {
+        if el.content_ref.is_some() || ty.is_some_and(|t| t.sort == TypeSort::Backbone) {
             match (v, self.schema.descend(node, el, ty)) {
                 (Json::Object(o), Some(n)) => self.object(n, o, loc, false),
                 (Json::Object(_), None) => {}
@@ -795,7 +793,7 @@ impl<'s> Validator<'s> {
             return;
         }
         let Some(ty) = ty else { return };
-        if ty.code == "Resource" {
+        if ty.sort == TypeSort::Resource {
             self.resource(v, Some(loc));
             return;
         }
@@ -831,14 +829,14 @@ impl<'s> Validator<'s> {
         if let Some(n) = self.schema.descend(node, el, Some(ty)) {
             self.object(n, o, loc, false);
         }
-        if ty.code == "Reference"
+        if ty.sort == TypeSort::Reference
             && let Some(r) = o.get("reference").and_then(Json::as_str)
             && r.starts_with('#')
         {
             self.local_refs
                 .push((Loc::Key(loc, "reference").render(), r.to_string()));
         }
-        if ty.code == "Reference"
+        if ty.sort == TypeSort::Reference
             && let Some(r) = o.get("reference").and_then(Json::as_str)
             && let Some((rtype, _)) = r.split_once('/')
             && !r.contains(':')

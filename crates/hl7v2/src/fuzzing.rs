@@ -74,6 +74,30 @@ fn check_message(data: &[u8], msg: Message<'_>) {
             let _ = field.display_text();
         }
     }
+    // The split table reads every part as the lazy values do.
+    let split = crate::split::Split::new(&msg);
+    for (i, seg) in msg.segments().enumerate() {
+        assert_eq!(split.fields_present(i), seg.fields_present());
+        for n in 1..=seg.field_count().min(64) as u16 {
+            let (Some(a), Some(b)) = (seg.field(n), split.field(i, n)) else {
+                assert_eq!(seg.field(n).is_some(), split.field(i, n).is_some());
+                continue;
+            };
+            assert_eq!(a.raw(), split.bytes(b));
+            assert_eq!(a.text(), split.text(b));
+            assert_eq!(a.parts_present(), split.parts_present(b));
+            for (ra, rb) in a.repetitions().zip(split.reps(b)).take(16) {
+                for c in 1..8 {
+                    let (ca, cb) = (ra.component(c), split.comp(rb, c));
+                    assert_eq!(ca.map(|x| x.raw()), cb.map(|y| split.bytes(y)));
+                    if let (Some(x), Some(y)) = (ca, cb) {
+                        assert_eq!(x.text(), split.text(y));
+                        assert_eq!(x.parts_present(), split.parts_present(y));
+                    }
+                }
+            }
+        }
+    }
     let _ = msg.message_type().to_string();
     let control = msg.control_id().into_owned();
 

@@ -33,6 +33,8 @@
 //!
 //! # Modules
 //! - [`message`]: parsing and reading; [`edit`]: writing and building.
+//! - [`split`]: a message split once into all its parts, for readers that
+//!   read many values of it.
 //! - [`path`]: `PID-5[2].1`-style paths, 1-based as HL7 counts.
 //! - [`escape`] and [`charset`]: escapes and MSH-18 character sets.
 //! - [`validate`]: structural checks with HL7 table 0357 codes.
@@ -53,6 +55,7 @@ pub mod escape;
 pub mod fuzzing;
 pub mod message;
 pub mod path;
+pub mod split;
 pub mod validate;
 
 pub use ack::{

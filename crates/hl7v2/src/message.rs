@@ -657,6 +657,17 @@ impl<'m> Value<'m> {
         }
     }
 
+    /// A value of these bytes at this level, read with these delimiters and
+    /// character set (the [`split`](crate::split) table hands its parts out so).
+    pub fn from_parts(
+        bytes: &'m [u8],
+        level: Level,
+        delims: &'m Delimiters,
+        charset: Charset,
+    ) -> Value<'m> {
+        Value::new(bytes, level, delims, charset)
+    }
+
     /// The bytes as they stand in the message (escaped, with any inner
     /// separators).
     pub fn raw(&self) -> &'m [u8] {
