@@ -401,7 +401,7 @@ impl Analysis<'_> {
                 _ => Err(()),
             };
         }
-        match &r.body {
+        match &*r.body {
             Body::Assign(_, RValue::Expr(e)) => match (&e.node, self.expr(e)) {
                 (CNode::Lit(_), _) => Ok(None),
                 (_, Some((reads, x))) if x.nothing => Ok(Some((reads, false))),
@@ -471,7 +471,7 @@ fn annotate_with(a: &Analysis<'_>, rules: &mut [Rule]) {
             }),
             _ => None,
         };
-        match &mut r.body {
+        match &mut *r.body {
             Body::Assign(_, RValue::Object(inner)) | Body::Many(inner) => annotate_with(a, inner),
             _ => {}
         }

@@ -213,16 +213,17 @@ pub enum Body {
 /// A compiled rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// What stands in for it when the parts it reads are all empty (first:
+    /// the one part of a rule read when the rule stands aside).
+    pub skip: Option<super::absence::Skip>,
     /// Where it was written.
     pub origin: Origin,
-    /// `when:`
-    pub when: Option<CExpr>,
+    /// `when:` (boxed, as the rest: a list of rules stays compact).
+    pub when: Option<Box<CExpr>>,
     /// `for:`
-    pub each: Option<CExpr>,
+    pub each: Option<Box<CExpr>>,
     /// What it does.
-    pub body: Body,
-    /// What stands in for it when the parts it reads are all empty.
-    pub skip: Option<super::absence::Skip>,
+    pub body: Box<Body>,
 }
 
 /// A segment or data-type map.
@@ -1119,7 +1120,7 @@ impl Compiler<'_> {
                             origin: self.origin(k.pos),
                             when: None,
                             each: None,
-                            body: r,
+                            body: Box::new(r),
                             skip: None,
                         });
                     }
@@ -1195,9 +1196,9 @@ impl Compiler<'_> {
             }
             return Some(Rule {
                 origin: self.origin(it.pos),
-                when,
-                each,
-                body: Body::Merge(e),
+                when: when.map(Box::new),
+                each: each.map(Box::new),
+                body: Box::new(Body::Merge(e)),
                 skip: None,
             });
         }
@@ -1228,9 +1229,9 @@ impl Compiler<'_> {
         };
         Some(Rule {
             origin: self.origin(it.pos),
-            when,
-            each,
-            body,
+            when: when.map(Box::new),
+            each: each.map(Box::new),
+            body: Box::new(body),
             skip: None,
         })
     }

@@ -64,11 +64,21 @@ impl std::fmt::Display for MapError {
     }
 }
 
-fn fail(origin: &Origin, at: Option<String>, message: impl Into<String>) -> MapError {
-    MapError {
+fn fail(origin: &Origin, at: Option<String>, message: impl Into<String>) -> Box<MapError> {
+    Box::new(MapError {
         origin: Some(origin.clone()),
         at,
         message: message.into(),
+    })
+}
+
+/// The runtime's own results: a failure is rare, so it is boxed (a result
+/// is then the size of its value, and every expression returns one).
+type Fallible<T> = Result<T, Box<MapError>>;
+
+impl From<Box<MapError>> for MapError {
+    fn from(b: Box<MapError>) -> MapError {
+        *b
     }
 }
 
@@ -577,7 +587,23 @@ impl<'m> Env<'m> {
         out
     }
 
-    fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Result<Vals<'m>, MapError> {
+    fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Fallible<Vals<'m>> {
+        if comps.is_empty() {
+            return match &sc.current {
+                Some(cur) => Ok(smallvec![cur.clone()]),
+                None => Err(fail(
+                    origin,
+                    None,
+                    "`.` has no value here (use it inside `for:` or a called mapping)",
+                )),
+            };
+        }
+        Ok(self.rel_one(sc, comps, origin)?.into_iter().collect())
+    }
+
+    /// A component (or field, subcomponent) below the current value: at
+    /// most one value, so no list of them is built.
+    fn rel_one(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Fallible<Option<Val<'m>>> {
         let Some(cur) = &sc.current else {
             return Err(fail(
                 origin,
@@ -585,21 +611,18 @@ impl<'m> Env<'m> {
                 "`.` has no value here (use it inside `for:` or a called mapping)",
             ));
         };
-        if comps.is_empty() {
-            return Ok(smallvec![cur.clone()]);
-        }
         let sp = &self.split;
         let v = match cur {
             Val::Seg(i) => {
                 if *i >= sp.segment_count() {
-                    return Ok(Vals::new());
+                    return Ok(None);
                 }
                 self.mark(*i, comps[0]);
                 if let Some(r) = &self.reps {
                     r.borrow_mut().nth.insert((*i, comps[0], 1));
                 }
                 let Some(f) = sp.field(*i, comps[0]).and_then(|f| sp.rep(f, 1)) else {
-                    return Ok(Vals::new());
+                    return Ok(None);
                 };
                 let v = match (comps.get(1), comps.get(2)) {
                     (Some(c), Some(s)) => sp.comp(f, *c).and_then(|x| sp.sub(x, *s)),
@@ -635,16 +658,61 @@ impl<'m> Env<'m> {
                 ));
             }
         };
-        Ok(v.into_iter()
-            .filter(|v| !matches!(v, Val::Hl7 { v, .. } if sp.is_empty(*v) || sp.is_null(*v)))
-            .collect())
+        Ok(v.filter(|v| !matches!(v, Val::Hl7 { v, .. } if sp.is_empty(*v) || sp.is_null(*v))))
+    }
+
+    /// A condition, yes or no: `and`, `or`, `not`, `exists` and `empty` of
+    /// a component are worked out without building their values (the
+    /// common `when:`s); anything else is evaluated and taken as truthy.
+    fn cond(&self, e: &'m CExpr, sc: &Scope<'m>) -> Fallible<bool> {
+        Ok(match &e.node {
+            CNode::And(a, b) => self.cond(a, sc)? && self.cond(b, sc)?,
+            CNode::Or(a, b) => self.cond(a, sc)? || self.cond(b, sc)?,
+            CNode::Not(a) => !self.cond(a, sc)?,
+            CNode::Func(f @ (Func::Exists | Func::Empty), args) if args.len() == 1 => {
+                let some = match &args[0].node {
+                    CNode::Rel(c) if !c.is_empty() => {
+                        self.rel_one(sc, c, &args[0].origin)?.is_some()
+                    }
+                    _ => !self.eval(&args[0], sc)?.is_empty(),
+                };
+                some == (*f == Func::Exists)
+            }
+            _ => Self::truthy(&self.eval(e, sc)?),
+        })
+    }
+
+    /// The FHIR values of a plain read (`.1.2`) or a literal string, as
+    /// `eval` then `to_json` give them, without the general path; `None`
+    /// for any other expression.
+    fn direct(
+        &self,
+        e: &'m CExpr,
+        sc: &Scope<'m>,
+        out: &mut SmallVec<[Json<'m>; 2]>,
+    ) -> Fallible<bool> {
+        match &e.node {
+            CNode::Rel(c) if !c.is_empty() => {
+                match self.rel_one(sc, c, &e.origin)? {
+                    Some(Val::Hl7 { v, .. }) => out.extend(trimmed_json(self.split.text(v))),
+                    Some(other) => out.extend(self.to_json(other, "", &e.origin)?),
+                    None => {}
+                }
+                Ok(true)
+            }
+            CNode::Lit(Value::String(s)) => {
+                out.extend(trimmed_json(Cow::Borrowed(s.as_str())));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn truthy(vals: &[Val<'m>]) -> bool {
         !vals.is_empty() && !vals.iter().all(|v| matches!(v, Val::Bool(false)))
     }
 
-    fn eval(&self, e: &'m CExpr, sc: &Scope<'m>) -> Result<Vals<'m>, MapError> {
+    fn eval(&self, e: &'m CExpr, sc: &Scope<'m>) -> Fallible<Vals<'m>> {
         Ok(match &e.node {
             CNode::Lit(Value::Null) => Vals::new(),
             CNode::Lit(Value::String(s)) => smallvec![Val::Text(Cow::Borrowed(s.as_str()))],
@@ -743,7 +811,7 @@ impl<'m> Env<'m> {
         arg: Val<'m>,
         sc: &Scope<'m>,
         origin: &Origin,
-    ) -> Result<Option<Object<'m>>, MapError> {
+    ) -> Fallible<Option<Object<'m>>> {
         let (Kind::Segment(rm) | Kind::Datatype(rm)) = &m.kind else {
             return Err(fail(
                 origin,
@@ -803,14 +871,14 @@ impl<'m> Env<'m> {
         args: &'m [CExpr],
         sc: &Scope<'m>,
         origin: &Origin,
-    ) -> Result<Vals<'m>, MapError> {
-        let arg = |i: usize| -> Result<Vals<'m>, MapError> {
+    ) -> Fallible<Vals<'m>> {
+        let arg = |i: usize| -> Fallible<Vals<'m>> {
             match args.get(i) {
                 Some(a) => self.eval(a, sc),
                 None => Ok(Vals::new()),
             }
         };
-        let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Result<Vals<'m>, MapError> {
+        let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Fallible<Vals<'m>> {
             let mut out = Vals::new();
             for (t, at) in self.texts(&arg(0)?) {
                 out.push(g(&t).map_err(|m| fail(origin, self.at(at), m))?);
@@ -819,7 +887,7 @@ impl<'m> Env<'m> {
         };
         // A setting of a function (a separator, a pattern, a default): a
         // string is taken as written, spaces and `"\n"` included.
-        let one_text = |i: usize| -> Result<String, MapError> {
+        let one_text = |i: usize| -> Fallible<String> {
             let vals = arg(i)?;
             Ok(match vals.first() {
                 Some(Val::Text(s)) => s.to_string(),
@@ -1019,10 +1087,10 @@ impl<'m> Env<'m> {
             })?,
             Func::Lookup | Func::Display | Func::Coding => {
                 let table_name = match args.first().map(|a| &a.node) {
-                    Some(CNode::Table(t)) => t.clone(),
+                    Some(CNode::Table(t)) => t.as_str(),
                     _ => return Err(fail(origin, None, "lookup(): no table")),
                 };
-                let Some(table) = self.reg.vocab.get(&table_name) else {
+                let Some(table) = self.reg.vocab.get(table_name) else {
                     return Err(fail(
                         origin,
                         None,
@@ -1041,12 +1109,12 @@ impl<'m> Env<'m> {
                 let mut out = Vals::new();
                 for (t, at) in self.texts(&arg(1)?) {
                     let target = table
-                        .translate(&t, policy)
+                        .translate_ref(&t, policy)
                         .map_err(|m| fail(origin, self.at(at), m))?;
                     let target = match (target, &default) {
                         (Some(x), _) => Some(x),
-                        (None, Some(d)) => Some(super::vocab::Target {
-                            code: d.clone(),
+                        (None, Some(d)) => Some(super::vocab::TargetRef {
+                            code: Cow::Owned(d.clone()),
                             display: None,
                             system: None,
                         }),
@@ -1054,21 +1122,22 @@ impl<'m> Env<'m> {
                     };
                     let Some(target) = target else { continue };
                     match f {
-                        Func::Lookup => out.push(Val::Text(Cow::Owned(target.code))),
+                        Func::Lookup => out.push(Val::Text(target.code)),
                         Func::Display => {
                             if let Some(d) = target.display {
-                                out.push(Val::Text(Cow::Owned(d)));
+                                out.push(Val::Text(Cow::Borrowed(d)));
                             }
                         }
                         _ => {
                             let [system, code, display] = places().coding;
                             let mut c = Object::with_capacity(3);
                             if let Some(s) = target.system {
-                                c.members.push(member("system", system, text_json(s)));
+                                c.members.push(member("system", system, Json::str(s)));
                             }
-                            c.members.push(member("code", code, text_json(target.code)));
+                            c.members
+                                .push(member("code", code, Json::String(target.code)));
                             if let Some(d) = target.display {
-                                c.members.push(member("display", display, text_json(d)));
+                                c.members.push(member("display", display, Json::str(d)));
                             }
                             out.push(Val::Json(Json::Object(c)));
                         }
@@ -1139,8 +1208,8 @@ impl<'m> Env<'m> {
                     })
                     .collect()
             }
-            Func::System => map_text(&|t| Ok(Val::Text(Cow::Owned(coding_system(t)))))?,
-            Func::CodeSystem => map_text(&|t| Ok(Val::Text(Cow::Owned(code_system_uri(t)))))?,
+            Func::System => map_text(&|t| Ok(Val::Text(system_of(t, false))))?,
+            Func::CodeSystem => map_text(&|t| Ok(Val::Text(system_of(t, true))))?,
             Func::Base64 => {
                 let parts: Vec<String> = self
                     .texts(&arg(0)?)
@@ -1258,12 +1327,7 @@ impl<'m> Env<'m> {
         Vec::new()
     }
 
-    fn to_json(
-        &self,
-        v: Val<'m>,
-        code: &str,
-        origin: &Origin,
-    ) -> Result<Option<Json<'m>>, MapError> {
+    fn to_json(&self, v: Val<'m>, code: &str, origin: &Origin) -> Fallible<Option<Json<'m>>> {
         let at = Self::place(&v);
         Ok(match v {
             Val::Json(j) => Some(j),
@@ -1308,7 +1372,7 @@ impl<'m> Env<'m> {
         sc: &Scope<'m>,
         obj: &mut Object<'m>,
         asked: bool,
-    ) -> Result<Wrote, MapError> {
+    ) -> Fallible<Wrote> {
         let mut wrote = Wrote::default();
         for r in rules {
             // A rule whose parts are all empty would write nothing: what it
@@ -1359,9 +1423,9 @@ impl<'m> Env<'m> {
         it: &Scope<'m>,
         obj: &mut Object<'m>,
         asked: bool,
-    ) -> Result<Wrote, MapError> {
+    ) -> Fallible<Wrote> {
         if let Some(w) = &r.when
-            && !Self::truthy(&self.eval(w, it)?)
+            && !self.cond(w, it)?
         {
             return Ok(Wrote {
                 data: false,
@@ -1370,7 +1434,7 @@ impl<'m> Env<'m> {
             });
         }
         let asked = asked || r.when.is_some();
-        match &r.body {
+        match &*r.body {
             Body::Many(inner) => self.apply_rules(inner, it, obj, asked),
             Body::Merge(e) => {
                 let mut gave = false;
@@ -1390,9 +1454,11 @@ impl<'m> Env<'m> {
                 let (vals, wrote): (SmallVec<[Json<'m>; 2]>, Wrote) = match value {
                     RValue::Expr(e) => {
                         let mut out = SmallVec::new();
-                        for v in self.eval(e, it)? {
-                            if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
-                                out.push(j);
+                        if !self.direct(e, it, &mut out)? {
+                            for v in self.eval(e, it)? {
+                                if let Some(j) = self.to_json(v, &path.code, &e.origin)? {
+                                    out.push(j);
+                                }
                             }
                         }
                         let literal = matches!(e.node, CNode::Lit(_));
@@ -1528,36 +1594,56 @@ pub fn code_system_uri(name: &str) -> String {
     })
 }
 
+/// [`coding_system`] (`uri` false) or [`code_system_uri`] (`uri` true),
+/// borrowing the URIs of the names it knows.
+fn system_of(name: &str, uri: bool) -> Cow<'static, str> {
+    match known_name(name) {
+        Some(k) => Cow::Borrowed(k),
+        None if uri => Cow::Owned(code_system_uri(name)),
+        None => Cow::Owned(coding_system(name)),
+    }
+}
+
+/// The URI of a table 0396 name we know, found without allocating.
+fn known_name(name: &str) -> Option<&'static str> {
+    let n = name.trim();
+    let mut buf = [0u8; 12];
+    let b = buf.get_mut(..n.len())?;
+    b.copy_from_slice(n.as_bytes());
+    b.make_ascii_uppercase();
+    let known = match &*b {
+        b"LN" | b"LOINC" => "http://loinc.org",
+        b"SCT" | b"SNM" | b"SNM3" | b"SNOMED" | b"SNOMEDCT" => "http://snomed.info/sct",
+        b"I10" | b"ICD10" => "http://hl7.org/fhir/sid/icd-10",
+        b"I10C" | b"ICD10CM" | b"I10-CM" => "http://hl7.org/fhir/sid/icd-10-cm",
+        b"I10P" | b"ICD10PCS" => "http://www.cms.gov/Medicare/Coding/ICD10",
+        b"I9" | b"I9C" | b"ICD9" | b"ICD9CM" => "http://hl7.org/fhir/sid/icd-9-cm",
+        b"RXNORM" | b"RXN" => "http://www.nlm.nih.gov/research/umls/rxnorm",
+        b"CVX" => "http://hl7.org/fhir/sid/cvx",
+        b"MVX" => "http://hl7.org/fhir/sid/mvx",
+        b"NDC" => "http://hl7.org/fhir/sid/ndc",
+        b"UCUM" | b"ANS+" => "http://unitsofmeasure.org",
+        b"NPI" => "http://hl7.org/fhir/sid/us-npi",
+        b"CPT" | b"C4" | b"CPT4" => "http://www.ama-assn.org/go/cpt",
+        b"HCPCS" | b"HCPT" => "urn:oid:2.16.840.1.113883.6.285",
+        b"CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
+        b"NUCC" => "http://nucc.org/provider-taxonomy",
+        b"DCM" => "http://dicom.nema.org/resources/ontology/DCM",
+        b"ISO3166_1" | b"ISO3166-1" | b"ISO3166" => "urn:iso:std:iso:3166",
+        b"ISO639" | b"ISO639-1" => "urn:ietf:bcp:47",
+        b"ISO6392" | b"ISO639-2" => "http://terminology.hl7.org/CodeSystem/iso639-2",
+        b"ISO4217" => "urn:iso:std:iso:4217",
+        _ => return None,
+    };
+    Some(known)
+}
+
 fn known_system(name: &str) -> Option<String> {
+    if let Some(k) = known_name(name) {
+        return Some(k.to_string());
+    }
     let n = name.trim();
     let upper = n.to_ascii_uppercase();
-    let known = match upper.as_str() {
-        "LN" | "LOINC" => "http://loinc.org",
-        "SCT" | "SNM" | "SNM3" | "SNOMED" | "SNOMEDCT" => "http://snomed.info/sct",
-        "I10" | "ICD10" => "http://hl7.org/fhir/sid/icd-10",
-        "I10C" | "ICD10CM" | "I10-CM" => "http://hl7.org/fhir/sid/icd-10-cm",
-        "I10P" | "ICD10PCS" => "http://www.cms.gov/Medicare/Coding/ICD10",
-        "I9" | "I9C" | "ICD9" | "ICD9CM" => "http://hl7.org/fhir/sid/icd-9-cm",
-        "RXNORM" | "RXN" => "http://www.nlm.nih.gov/research/umls/rxnorm",
-        "CVX" => "http://hl7.org/fhir/sid/cvx",
-        "MVX" => "http://hl7.org/fhir/sid/mvx",
-        "NDC" => "http://hl7.org/fhir/sid/ndc",
-        "UCUM" | "ANS+" => "http://unitsofmeasure.org",
-        "NPI" => "http://hl7.org/fhir/sid/us-npi",
-        "CPT" | "C4" | "CPT4" => "http://www.ama-assn.org/go/cpt",
-        "HCPCS" | "HCPT" => "urn:oid:2.16.840.1.113883.6.285",
-        "CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
-        "NUCC" => "http://nucc.org/provider-taxonomy",
-        "DCM" => "http://dicom.nema.org/resources/ontology/DCM",
-        "ISO3166_1" | "ISO3166-1" | "ISO3166" => "urn:iso:std:iso:3166",
-        "ISO639" | "ISO639-1" => "urn:ietf:bcp:47",
-        "ISO6392" | "ISO639-2" => "http://terminology.hl7.org/CodeSystem/iso639-2",
-        "ISO4217" => "urn:iso:std:iso:4217",
-        _ => "",
-    };
-    if !known.is_empty() {
-        return Some(known.to_string());
-    }
     if let Some(num) = upper
         .strip_prefix("HL7")
         .filter(|r| r.len() == 4 && r.bytes().all(|b| b.is_ascii_digit()))
@@ -2280,7 +2366,7 @@ impl Registry {
                     origins.get(n)
                 });
                 return Err(match made_by {
-                    Some((alias, origin)) => fail(
+                    Some((alias, origin)) => *fail(
                         origin,
                         None,
                         format!(
@@ -2397,7 +2483,7 @@ impl<'m> Env<'m> {
         mapping: &str,
         out: &mut Vec<Instance<'m>>,
         path: &str,
-    ) -> Result<(), MapError> {
+    ) -> Fallible<()> {
         for b in blocks {
             let iterations: Vec<Option<Val<'m>>> = match &b.each {
                 None => vec![None],
@@ -2417,7 +2503,7 @@ impl<'m> Env<'m> {
                     ),
                 };
                 if let Some(w) = &b.when
-                    && !Self::truthy(&self.eval(w, &scope)?)
+                    && !self.cond(w, &scope)?
                 {
                     continue;
                 }

@@ -58,6 +58,28 @@ pub struct Target {
     pub system: Option<String>,
 }
 
+/// A translation, borrowed from its table (a code passed through as sent
+/// is the one thing it owns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetRef<'t> {
+    /// Target code.
+    pub code: std::borrow::Cow<'t, str>,
+    /// Target display.
+    pub display: Option<&'t str>,
+    /// Target system.
+    pub system: Option<&'t str>,
+}
+
+impl<'t> From<&'t Target> for TargetRef<'t> {
+    fn from(t: &'t Target) -> TargetRef<'t> {
+        TargetRef {
+            code: std::borrow::Cow::Borrowed(&t.code),
+            display: t.display.as_deref(),
+            system: t.system.as_deref(),
+        }
+    }
+}
+
 /// One table.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -81,20 +103,35 @@ impl Table {
         code: &str,
         policy: Option<Unmapped>,
     ) -> Result<Option<Target>, String> {
+        Ok(self.translate_ref(code, policy)?.map(|t| Target {
+            code: t.code.into_owned(),
+            display: t.display.map(String::from),
+            system: t.system.map(String::from),
+        }))
+    }
+
+    /// Like [`Table::translate`], borrowing from the table.
+    pub fn translate_ref(
+        &self,
+        code: &str,
+        policy: Option<Unmapped>,
+    ) -> Result<Option<TargetRef<'_>>, String> {
         if let Some(t) = self.entries.get(code) {
-            return Ok(Some(t.clone()));
+            return Ok(Some(t.into()));
         }
         // Codes are often sent in the other case.
-        if let Some(t) = self.entries.get(&code.to_uppercase()) {
-            return Ok(Some(t.clone()));
+        if code.chars().any(char::is_lowercase)
+            && let Some(t) = self.entries.get(&code.to_uppercase())
+        {
+            return Ok(Some(t.into()));
         }
         match policy.unwrap_or(self.unmapped) {
-            Unmapped::Pass => Ok(Some(Target {
-                code: code.to_string(),
+            Unmapped::Pass => Ok(Some(TargetRef {
+                code: std::borrow::Cow::Owned(code.to_string()),
                 display: None,
                 system: None,
             })),
-            Unmapped::Default => Ok(self.default.clone()),
+            Unmapped::Default => Ok(self.default.as_ref().map(TargetRef::from)),
             Unmapped::Error => Err(format!("code {code:?} is not in table {}", self.name)),
         }
     }
