@@ -57,6 +57,76 @@ impl Skip {
     }
 }
 
+/// The first test of a rule's `when:` (the leftmost conjunct), when it
+/// compares a read with literal strings (`OBX-2 = "NM"`, `.3 in ["PH",
+/// "CP"]`): the runtime reads that value once for a whole list of rules
+/// and rules out those whose test fails without evaluating their `when:`.
+/// Exact: `a and b` evaluates `a` first and stops when it fails, which is
+/// all this does (a read marked once is marked).
+#[derive(Clone, Debug)]
+pub struct Guard {
+    /// What it reads: a path or a component of the current value.
+    pub key: CExpr,
+    /// Which read it is, for the rules of one list (the same text, the same key).
+    pub key_id: u64,
+    /// The literals (trimmed, never empty) one of which a value must equal.
+    pub lits: Vec<String>,
+    /// `!=`: the test holds when no value equals the literal.
+    pub negated: bool,
+}
+
+impl Guard {
+    /// The guard of a `when:`, when its leftmost conjunct is such a test.
+    fn of(when: &CExpr) -> Option<Guard> {
+        let mut e = when;
+        while let CNode::And(a, _) = &e.node {
+            e = a;
+        }
+        let (key, lits, negated) = match &e.node {
+            CNode::Eq(a, b, neg) => match &b.node {
+                CNode::Lit(Value::String(l)) => (a, vec![l.trim().to_string()], *neg),
+                _ => return None,
+            },
+            CNode::In(a, list) => {
+                let mut lits = Vec::with_capacity(list.len());
+                for x in list {
+                    match &x.node {
+                        CNode::Lit(Value::String(l)) => lits.push(l.trim().to_string()),
+                        _ => return None,
+                    }
+                }
+                (a, lits, false)
+            }
+            _ => return None,
+        };
+        let key_id = match &key.node {
+            CNode::Path(_, text) => hash(&(0u8, text)),
+            CNode::Rel(comps) if !comps.is_empty() => hash(&(1u8, comps)),
+            _ => return None,
+        };
+        Some(Guard {
+            key: (**key).clone(),
+            key_id,
+            lits: lits.into_iter().filter(|l| !l.is_empty()).collect(),
+            negated,
+        })
+    }
+
+    /// Whether the test holds, given the texts of its key (as `=`/`!=` and
+    /// `in` compare them).
+    pub fn holds(&self, texts: &[std::borrow::Cow<'_, str>]) -> bool {
+        let found = texts
+            .iter()
+            .any(|t| self.lits.iter().any(|l| l.as_str() == t.as_ref()));
+        found != self.negated
+    }
+}
+
+fn hash<T: std::hash::Hash>(t: &T) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(t)
+}
+
 /// What an expression reads, when that is only parts of the current value.
 #[derive(Clone, Copy, Default)]
 struct Reads {
@@ -449,6 +519,10 @@ pub fn annotate(rules: &mut [Rule], source: Option<&str>) {
 
 fn annotate_with(a: &Analysis<'_>, rules: &mut [Rule]) {
     for r in rules.iter_mut() {
+        r.guard = match (&r.each, &r.when) {
+            (None, Some(w)) => Guard::of(w).map(Box::new),
+            _ => None,
+        };
         // `for:` is evaluated before `when:`, in another scope.
         let when = if r.each.is_none() {
             a.when_alternatives(r)

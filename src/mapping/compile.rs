@@ -224,6 +224,9 @@ pub struct Rule {
     pub each: Option<Box<CExpr>>,
     /// What it does.
     pub body: Box<Body>,
+    /// The first test of its `when:`, when the runtime can share its read
+    /// with the rules beside it.
+    pub guard: Option<Box<super::absence::Guard>>,
 }
 
 /// A segment or data-type map.
@@ -1122,6 +1125,7 @@ impl Compiler<'_> {
                             each: None,
                             body: Box::new(r),
                             skip: None,
+                            guard: None,
                         });
                     }
                 }
@@ -1200,6 +1204,7 @@ impl Compiler<'_> {
                 each: each.map(Box::new),
                 body: Box::new(Body::Merge(e)),
                 skip: None,
+                guard: None,
             });
         }
         let body = match (do_node, targets.len()) {
@@ -1233,6 +1238,7 @@ impl Compiler<'_> {
             each: each.map(Box::new),
             body: Box::new(body),
             skip: None,
+            guard: None,
         })
     }
 

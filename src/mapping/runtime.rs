@@ -137,6 +137,9 @@ enum Val<'m> {
 /// Segment indexes a path picks: most pick one, kept inline.
 type SegIdx = SmallVec<[usize; 4]>;
 
+/// The texts of a value, as a condition compares them.
+type Texts<'m> = SmallVec<[Cow<'m, str>; 2]>;
+
 /// Values of an expression: most are one, kept inline.
 type Vals<'m> = SmallVec<[Val<'m>; 1]>;
 
@@ -1374,6 +1377,9 @@ impl<'m> Env<'m> {
         asked: bool,
     ) -> Fallible<Wrote> {
         let mut wrote = Wrote::default();
+        // The texts of the reads the rules' first tests compare (`OBX-2 =
+        // "NM"` down a list of value types), read once for the list.
+        let mut keys: SmallVec<[(u64, Texts<'m>); 4]> = SmallVec::new();
         for r in rules {
             // A rule whose parts are all empty would write nothing: what it
             // would report stands in for running it. Not under a `when:`
@@ -1393,6 +1399,39 @@ impl<'m> Env<'m> {
                 // A `when:` ruled out by one conjunct (exact but for what the
                 // others would have marked as read: not with the unread report).
                 if self.reps.is_none() && k.fails(sc.fields, sc.parts) {
+                    wrote |= Wrote {
+                        data: false,
+                        tried: true,
+                        based: None,
+                    };
+                    continue;
+                }
+            }
+            if let Some(g) = &r.guard
+                && !self.exhaustive
+            {
+                let i = match keys.iter().position(|(id, _)| *id == g.key_id) {
+                    Some(i) => i,
+                    None => {
+                        let texts = self
+                            .eval(&g.key, sc)?
+                            .iter()
+                            .filter_map(|v| match v {
+                                Val::Hl7 { v, .. } => {
+                                    let t = self.split.text(*v);
+                                    (!t.trim().is_empty()).then(|| match t {
+                                        Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                                        Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+                                    })
+                                }
+                                other => self.text(other).map(|t| Cow::Owned(t.into_owned())),
+                            })
+                            .collect();
+                        keys.push((g.key_id, texts));
+                        keys.len() - 1
+                    }
+                };
+                if !g.holds(&keys[i].1) {
                     wrote |= Wrote {
                         data: false,
                         tried: true,
