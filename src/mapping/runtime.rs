@@ -513,6 +513,14 @@ impl<'m> Env<'m> {
     }
 
     fn path(&self, sc: &Scope<'m>, p: &Hl7Path) -> Vals<'m> {
+        let mut out = Vals::new();
+        self.path_each(sc, p, &mut |v| out.push(v));
+        out
+    }
+
+    /// The values of a path, each handed to `f` as it is found (reading,
+    /// and marking as read, exactly what [`Env::path`] does).
+    fn path_each(&self, sc: &Scope<'m>, p: &Hl7Path, f: &mut dyn FnMut(Val<'m>)) {
         // Inside a segment, or a value of one, a path to that segment's
         // kind reads that segment (`OBX-2` in a `for: OBX[*]-5`), not every
         // one of the group.
@@ -536,12 +544,11 @@ impl<'m> Env<'m> {
                 }
             }
         };
-        let mut out = Vals::new();
         let sp = &self.split;
         for si in segs {
             let Some(field_no) = p.field else {
                 if si < sp.segment_count() {
-                    out.push(Val::Seg(si));
+                    f(Val::Seg(si));
                 }
                 continue;
             };
@@ -574,7 +581,7 @@ impl<'m> Env<'m> {
                     && !sp.is_empty(v)
                     && !sp.is_null(v)
                 {
-                    out.push(Val::Hl7 {
+                    f(Val::Hl7 {
                         v,
                         seg: si,
                         field: field_no,
@@ -587,7 +594,6 @@ impl<'m> Env<'m> {
                 None => sp.rep(field, 1).into_iter().for_each(&mut one),
             }
         }
-        out
     }
 
     fn rel(&self, sc: &Scope<'m>, comps: &[u16], origin: &Origin) -> Fallible<Vals<'m>> {
@@ -677,6 +683,11 @@ impl<'m> Env<'m> {
                     CNode::Rel(c) if !c.is_empty() => {
                         self.rel_one(sc, c, &args[0].origin)?.is_some()
                     }
+                    CNode::Path(p, _) => {
+                        let mut any = false;
+                        self.path_each(sc, p, &mut |_| any = true);
+                        any
+                    }
                     _ => !self.eval(&args[0], sc)?.is_empty(),
                 };
                 some == (*f == Func::Exists)
@@ -705,6 +716,15 @@ impl<'m> Env<'m> {
             }
             CNode::Lit(Value::String(s)) => {
                 out.extend(trimmed_json(Cow::Borrowed(s.as_str())));
+                Ok(true)
+            }
+            CNode::Path(p, _) if p.field.is_some() => {
+                let sp = &self.split;
+                self.path_each(sc, p, &mut |v| {
+                    if let Val::Hl7 { v, .. } = v {
+                        out.extend(trimmed_json(sp.text(v)));
+                    }
+                });
                 Ok(true)
             }
             _ => Ok(false),

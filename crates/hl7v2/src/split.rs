@@ -69,6 +69,10 @@ struct Seg {
 #[derive(Debug)]
 pub struct Split<'m> {
     raw: &'m [u8],
+    /// The whole message as text, when every byte of it reads as itself
+    /// (valid UTF-8, and a character set that reads it so): a part without
+    /// escapes is then its slice, with no decoding.
+    text: Option<&'m str>,
     delims: &'m Delimiters,
     charset: Charset,
     segs: Vec<Seg>,
@@ -82,10 +86,15 @@ impl<'m> Split<'m> {
     pub fn new(msg: &'m Message<'m>) -> Split<'m> {
         let raw = msg.as_bytes();
         let delims = msg.delimiters();
+        let charset = msg.charset();
+        let text = std::str::from_utf8(raw)
+            .ok()
+            .filter(|t| !matches!(charset, Charset::Other(_)) || t.is_ascii());
         let mut s = Split {
             raw,
+            text,
             delims,
-            charset: msg.charset(),
+            charset,
             segs: Vec::with_capacity(msg.segment_count()),
             spans: Vec::with_capacity(msg.segment_count()),
             table: Vec::with_capacity(raw.len() / 2 + 16),
@@ -311,6 +320,20 @@ impl<'m> Split<'m> {
     /// The text of the part's first leaf, unescaped and decoded (as
     /// [`Value::text`]); borrowed when it holds no escapes.
     pub fn text(&self, p: Part) -> Cow<'m, str> {
+        if let Some(all) = self.text
+            && !matches!(p.level, Level::Segment | Level::Literal)
+        {
+            let e = self.entry(self.leaf(p));
+            let b = &self.raw[e.start as usize..e.end as usize];
+            // Leaves are short: a plain scan for the escape character.
+            // (`get`: separators a hostile header makes of non-ASCII bytes
+            // may cut a character; such a part takes the long way.)
+            if self.delims.escape.is_none_or(|esc| !b.contains(&esc))
+                && let Some(t) = all.get(e.start as usize..e.end as usize)
+            {
+                return Cow::Borrowed(t);
+            }
+        }
         match p.level {
             Level::Segment | Level::Literal => self.charset.decode(Cow::Borrowed(self.bytes(p))),
             _ => self
