@@ -2041,7 +2041,8 @@ impl Registry {
                 if pretty {
                     tree.to_json_pretty()
                 } else {
-                    tree.to_json_string()
+                    // A Bundle is some ten times its message.
+                    tree.to_json_string_sized(input.len() * 10)
                 }
             }),
         )

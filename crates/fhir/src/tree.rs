@@ -308,7 +308,13 @@ impl<'a> Json<'a> {
 
     /// Compact JSON, members in their order.
     pub fn to_json_string(&self) -> String {
-        let mut out = String::with_capacity(256);
+        self.to_json_string_sized(256)
+    }
+
+    /// Compact JSON into a buffer of `capacity` to start with (a caller
+    /// that knows about how long the text is saves the regrowing).
+    pub fn to_json_string_sized(&self, capacity: usize) -> String {
+        let mut out = String::with_capacity(capacity);
         write_compact(self, &mut out);
         out
     }
@@ -920,12 +926,24 @@ fn write_compact(v: &Json<'_>, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_str(&m.key, out);
+                write_key(m, out);
                 out.push(':');
                 write_compact(&m.value, out);
             }
             out.push('}');
         }
+    }
+}
+
+/// A member's name as a JSON string: a name the schema knows (the member
+/// has a slot) is plain ASCII with nothing to escape.
+fn write_key(m: &Member<'_>, out: &mut String) {
+    if m.slot == Slot::UNKNOWN {
+        write_str(&m.key, out);
+    } else {
+        out.push('"');
+        out.push_str(&m.key);
+        out.push('"');
     }
 }
 
@@ -957,7 +975,7 @@ fn write_pretty(v: &Json<'_>, out: &mut String, level: usize) {
                     out.push(',');
                 }
                 indent(out, level + 1);
-                write_str(&m.key, out);
+                write_key(m, out);
                 out.push_str(": ");
                 write_pretty(&m.value, out, level + 1);
             }

@@ -54,7 +54,7 @@ impl Part {
     }
 }
 
-/// A segment's fields in the table.
+/// A segment's fields in the field table.
 #[derive(Clone, Copy, Debug)]
 struct Seg {
     /// Table index of field 1.
@@ -78,7 +78,20 @@ pub struct Split<'m> {
     segs: Vec<Seg>,
     /// Start and end of each segment's bytes.
     spans: Vec<(u32, u32)>,
-    table: Vec<Entry>,
+    /// One table per level; a part's children are contiguous in the next.
+    fields: Vec<Entry>,
+    reps: Vec<Entry>,
+    comps: Vec<Entry>,
+    subs: Vec<Entry>,
+}
+
+const fn entry(start: usize, end: usize, first: usize, count: usize) -> Entry {
+    Entry {
+        start: start as u32,
+        end: end as u32,
+        first: first as u32,
+        count: count as u32,
+    }
 }
 
 impl<'m> Split<'m> {
@@ -90,6 +103,7 @@ impl<'m> Split<'m> {
         let text = std::str::from_utf8(raw)
             .ok()
             .filter(|t| !matches!(charset, Charset::Other(_)) || t.is_ascii());
+        let n = raw.len() / 8 + 16;
         let mut s = Split {
             raw,
             text,
@@ -97,14 +111,17 @@ impl<'m> Split<'m> {
             charset,
             segs: Vec::with_capacity(msg.segment_count()),
             spans: Vec::with_capacity(msg.segment_count()),
-            table: Vec::with_capacity(raw.len() / 2 + 16),
+            fields: Vec::with_capacity(n),
+            reps: Vec::with_capacity(n),
+            comps: Vec::with_capacity(n + n / 2),
+            subs: Vec::with_capacity(n + n / 2),
         };
         let base_ptr = raw.as_ptr() as usize;
         for seg in msg.segments() {
             let bytes = seg.as_bytes();
-            let start = (bytes.as_ptr() as usize - base_ptr) as u32;
-            let end = start + bytes.len() as u32;
-            s.spans.push((start, end));
+            let start = bytes.as_ptr() as usize - base_ptr;
+            let end = start + bytes.len();
+            s.spans.push((start as u32, end as u32));
             s.add_segment(
                 start,
                 end,
@@ -114,92 +131,78 @@ impl<'m> Split<'m> {
         s
     }
 
-    /// Splits one segment: its fields, then their repetitions, components
-    /// and subcomponents, each level's parts contiguous under their parent.
-    fn add_segment(&mut self, start: u32, end: u32, header: bool) {
+    /// Splits one segment in one pass over its bytes: each separator closes
+    /// the parts it ends (a field separator all four levels, a component
+    /// separator a component and its subcomponent...), and a part's children
+    /// are the ones closed in the next table since it began.
+    fn add_segment(&mut self, start: usize, end: usize, header: bool) {
         let raw = self.raw;
-        let d = self.delims;
-        let bytes = &raw[start as usize..end as usize];
-        let first = self.table.len() as u32;
-        // A header's field 1 is the field separator itself (its field 2, the
-        // encoding characters, is the first part after it).
-        if header && bytes.len() > 3 {
-            self.table.push(Entry {
-                start: start + 3,
-                end: start + 4,
-                first: 0,
-                count: 0,
-            });
-        }
-        let mut from = start as usize;
-        for (i, part) in bytes.split(|b| *b == d.field).enumerate() {
-            let at = from;
-            from += part.len() + 1;
-            if i == 0 {
-                continue;
-            }
-            self.table.push(Entry {
-                start: at as u32,
-                end: (at + part.len()) as u32,
-                first: 0,
-                count: 0,
-            });
-        }
-        let fields = first..self.table.len() as u32;
-        self.segs.push(Seg {
-            first,
-            count: fields.len() as u32,
-            header,
-        });
-        // Each level's children: split by the next separator (a missing
-        // separator means the part is its own single child).
-        let reps = self.children(fields, d.repetition);
-        let comps = self.children(reps, Some(d.component));
-        self.children(comps, d.subcomponent);
-    }
-
-    /// Gives each entry in `parents` its children (split by `sep`), appended
-    /// to the table; the range of all the children appended.
-    fn children(&mut self, parents: std::ops::Range<u32>, sep: Option<u8>) -> std::ops::Range<u32> {
-        let first = self.table.len() as u32;
-        for p in parents {
-            let Entry { start, end, .. } = self.table[p as usize];
-            let child_first = self.table.len() as u32;
-            match sep {
-                Some(sep) => {
-                    let mut from = start;
-                    for (i, b) in self.raw[start as usize..end as usize].iter().enumerate() {
-                        if *b == sep {
-                            let at = start + i as u32;
-                            self.table.push(Entry {
-                                start: from,
-                                end: at,
-                                first: 0,
-                                count: 0,
-                            });
-                            from = at + 1;
+        let d = *self.delims;
+        let first = self.fields.len();
+        // Where the first field starts after: a header's field 1 is the
+        // field separator itself and its field 2 (the encoding characters)
+        // is read as written; other segments start after their id.
+        let mut at = if header && end - start > 3 {
+            self.fields.push(entry(start + 3, start + 4, 0, 0));
+            let two = start + 4;
+            let two_end = raw[two..end]
+                .iter()
+                .position(|b| *b == d.field)
+                .map_or(end, |i| two + i);
+            self.fields.push(entry(two, two_end, 0, 0));
+            (two_end < end).then_some(two_end)
+        } else {
+            raw[start..end]
+                .iter()
+                .position(|b| *b == d.field)
+                .map(|i| start + i)
+        };
+        // Absent separators never match (a byte is at most 255).
+        let f_sep = u16::from(d.field);
+        let r_sep = d.repetition.map_or(256, u16::from);
+        let c_sep = u16::from(d.component);
+        let s_sep = d.subcomponent.map_or(256, u16::from);
+        while let Some(sep) = at {
+            let f_start = sep + 1;
+            let (mut r_start, mut c_start, mut s_start) = (f_start, f_start, f_start);
+            let (f_first, mut r_first, mut c_first) =
+                (self.reps.len(), self.comps.len(), self.subs.len());
+            let mut i = f_start;
+            at = loop {
+                let b = if i < end { u16::from(raw[i]) } else { f_sep };
+                if b == s_sep || b == c_sep || b == r_sep || b == f_sep {
+                    self.subs.push(entry(s_start, i, 0, 0));
+                    s_start = i + 1;
+                    if b != s_sep {
+                        self.comps
+                            .push(entry(c_start, i, c_first, self.subs.len() - c_first));
+                        c_first = self.subs.len();
+                        c_start = i + 1;
+                        if b != c_sep {
+                            self.reps
+                                .push(entry(r_start, i, r_first, self.comps.len() - r_first));
+                            r_first = self.comps.len();
+                            r_start = i + 1;
+                            if b != r_sep {
+                                self.fields.push(entry(
+                                    f_start,
+                                    i,
+                                    f_first,
+                                    self.reps.len() - f_first,
+                                ));
+                                break (i < end).then_some(i);
+                            }
                         }
                     }
-                    self.table.push(Entry {
-                        start: from,
-                        end,
-                        first: 0,
-                        count: 0,
-                    });
                 }
-                None => self.table.push(Entry {
-                    start,
-                    end,
-                    first: 0,
-                    count: 0,
-                }),
-            }
-            let count = self.table.len() as u32 - child_first;
-            let e = &mut self.table[p as usize];
-            e.first = child_first;
-            e.count = count;
+                i += 1;
+            };
         }
-        first..self.table.len() as u32
+        self.segs.push(Seg {
+            first: first as u32,
+            count: (self.fields.len() - first) as u32,
+            header,
+        });
     }
 
     /// How many segments.
@@ -236,7 +239,13 @@ impl<'m> Split<'m> {
 
     #[inline]
     fn entry(&self, p: Part) -> Entry {
-        self.table[p.ix as usize]
+        let table = match p.level {
+            Level::Repetition => &self.reps,
+            Level::Component => &self.comps,
+            Level::Subcomponent => &self.subs,
+            _ => &self.fields,
+        };
+        table[p.ix as usize]
     }
 
     /// The part's bytes as they stand in the message.
