@@ -142,10 +142,22 @@ fn parse_strict(t: &str) -> Result<Hl7Time, String> {
 impl Hl7Time {
     /// FHIR `date`: the date part at its precision.
     pub fn date(&self) -> String {
-        match (self.month, self.day) {
-            (None, _) => format!("{:04}", self.year),
-            (Some(m), None) => format!("{:04}-{m:02}", self.year),
-            (Some(m), Some(d)) => format!("{:04}-{m:02}-{d:02}", self.year),
+        let mut s = String::with_capacity(32);
+        self.write_date(&mut s, self.month, self.day);
+        s
+    }
+
+    /// `YYYY[-MM[-DD]]` (written digit by digit: this runs for every date a
+    /// message maps, and `format!` costs more than the rest of it).
+    fn write_date(&self, s: &mut String, month: Option<i8>, day: Option<i8>) {
+        digits(s, i64::from(self.year), 4);
+        if let Some(m) = month {
+            s.push('-');
+            digits(s, i64::from(m), 2);
+            if let Some(d) = day {
+                s.push('-');
+                digits(s, i64::from(d), 2);
+            }
         }
     }
 
@@ -181,29 +193,26 @@ impl Hl7Time {
         }
     }
 
-    fn time_part(&self, tz: &TimeZone) -> String {
-        let mut s = format!(
-            "T{:02}:{:02}:{:02}",
-            self.hour.unwrap_or(0),
-            self.minute.unwrap_or(0),
-            self.second.unwrap_or(0)
-        );
+    fn time_part(&self, s: &mut String, tz: &TimeZone) {
+        s.push('T');
+        digits(s, i64::from(self.hour.unwrap_or(0)), 2);
+        s.push(':');
+        digits(s, i64::from(self.minute.unwrap_or(0)), 2);
+        s.push(':');
+        digits(s, i64::from(self.second.unwrap_or(0)), 2);
         if let Some(f) = &self.fraction {
             s.push('.');
             s.push_str(f);
         }
-        let off = self.offset_in(tz);
+        let off = i64::from(self.offset_in(tz));
         if off == 0 {
             s.push_str("+00:00");
         } else {
-            let sign = if off < 0 { '-' } else { '+' };
-            s.push_str(&format!(
-                "{sign}{:02}:{:02}",
-                off.abs() / 60,
-                off.abs() % 60
-            ));
+            s.push(if off < 0 { '-' } else { '+' });
+            digits(s, off.abs() / 60, 2);
+            s.push(':');
+            digits(s, off.abs() % 60, 2);
         }
-        s
     }
 
     /// FHIR `dateTime`: the precision written, with an offset once a time is given.
@@ -211,18 +220,44 @@ impl Hl7Time {
         if !self.has_time() || self.day.is_none() {
             return self.date();
         }
-        format!("{}{}", self.date(), self.time_part(tz))
+        let mut s = String::with_capacity(32);
+        self.write_date(&mut s, self.month, self.day);
+        self.time_part(&mut s, tz);
+        s
     }
 
     /// FHIR `instant`: a full date and time (missing parts are zero).
     pub fn instant(&self, tz: &TimeZone) -> String {
-        let date = format!(
-            "{:04}-{:02}-{:02}",
-            self.year,
-            self.month.unwrap_or(1),
-            self.day.unwrap_or(1)
+        let mut s = String::with_capacity(32);
+        self.write_date(
+            &mut s,
+            Some(self.month.unwrap_or(1)),
+            Some(self.day.unwrap_or(1)),
         );
-        format!("{date}{}", self.time_part(tz))
+        self.time_part(&mut s, tz);
+        s
+    }
+}
+
+/// `n` in at least `width` digits, zero-padded (a minus first when negative).
+fn digits(s: &mut String, n: i64, width: usize) {
+    if n < 0 {
+        s.push('-');
+    }
+    let mut buf = [b'0'; 20];
+    let mut v = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let len = (buf.len() - i).max(width).min(buf.len());
+    for b in &buf[buf.len() - len..] {
+        s.push(char::from(*b));
     }
 }
 

@@ -869,7 +869,9 @@ impl<'m> Env<'m> {
             _ => None,
         };
         let inner = self.scope(sc.group, arg, sc.frame, source);
-        let mut obj = Object::new();
+        // Room for a member per rule (at most), so a large result is not
+        // moved as it grows.
+        let mut obj = Object::with_capacity(rm.rules.len().min(16));
         let r = self.apply_rules(&rm.rules, &inner, &mut obj, false);
         *self.depth.borrow_mut() -= 1;
         // Constants left over when every value the mapping reads is empty
@@ -1187,25 +1189,24 @@ impl<'m> Env<'m> {
                 found.unwrap_or_default()
             }
             Func::If => {
-                if Self::truthy(&arg(0)?) {
-                    arg(1)?
-                } else {
-                    arg(2)?
-                }
+                let yes = match args.first() {
+                    Some(c) => self.cond(c, sc)?,
+                    None => false,
+                };
+                if yes { arg(1)? } else { arg(2)? }
             }
             Func::Uuid => {
-                let mut parts = Vec::new();
-                for i in 0..args.len() {
-                    parts.extend(
-                        self.texts(&arg(i)?)
-                            .into_iter()
-                            .map(|(t, _)| t.into_owned()),
-                    );
-                }
+                let vals: SmallVec<[Vals<'m>; 4]> =
+                    (0..args.len()).map(arg).collect::<Fallible<_>>()?;
+                let parts: SmallVec<[Cow<'_, str>; 6]> = vals
+                    .iter()
+                    .flat_map(|v| v.iter())
+                    .filter_map(|v| self.text(v))
+                    .collect();
                 if parts.is_empty() {
                     Vals::new()
                 } else {
-                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    let refs: SmallVec<[&str; 6]> = parts.iter().map(|p| p.as_ref()).collect();
                     smallvec![Val::Text(Cow::Owned(uuid5(&refs)))]
                 }
             }
@@ -1224,7 +1225,7 @@ impl<'m> Env<'m> {
                                 members: vec![member(
                                     "reference",
                                     places().reference,
-                                    text_json(format!("urn:uuid:{id}")),
+                                    text_json(["urn:uuid:", id.as_str()].concat()),
                                 )],
                             }))
                         }
@@ -1532,7 +1533,7 @@ impl<'m> Env<'m> {
                         )
                     }
                     RValue::Object(rules) => {
-                        let mut o = Object::new();
+                        let mut o = Object::with_capacity(rules.len().min(16));
                         let wrote = self.apply_rules(rules, it, &mut o, asked)?;
                         // Constants left over when every value an object reads
                         // is empty (`identifier: {system: us-ssn}` when PID-19
@@ -2343,7 +2344,11 @@ impl Registry {
                     ],
                     _ => vec![
                         member("method", method_at, Json::str("PUT")),
-                        member("url", url_at, text_json(format!("{rt}/{id}"))),
+                        member(
+                            "url",
+                            url_at,
+                            text_json([rt.as_str(), "/", id.as_str()].concat()),
+                        ),
                     ],
                 };
                 Json::Object(Object { members })
@@ -2352,7 +2357,7 @@ impl Registry {
             e.members.push(member(
                 "fullUrl",
                 full_url_at,
-                text_json(format!("urn:uuid:{id}")),
+                text_json(["urn:uuid:", id.as_str()].concat()),
             ));
             e.members
                 .push(member("resource", resource_at, Json::Object(obj)));
