@@ -51,6 +51,9 @@ fn bench_mllp_and_bench_fhir_load_a_server_and_a_baseline() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["caduceus"]["ok"], 40);
     assert_eq!(v["baseline"]["ok"], 40);
+    // The stored baseline answers only after its own durable commit.
+    assert_eq!(v["baseline_stored"]["ok"], 40);
+    assert!(v["ratio_stored"].as_f64().is_some_and(|r| r > 0.0), "{v}");
     assert_eq!(
         server
             .cli_ok(&["messages", "count", "--channel", "fhir"])

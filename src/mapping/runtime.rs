@@ -1906,38 +1906,7 @@ fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
 
 /// JSON's number grammar (what a FHIR decimal or integer is written as).
 fn is_json_number(t: &str) -> bool {
-    let b = t.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let digits = |i: &mut usize| {
-        let s = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i > s
-    };
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if !digits(&mut i) {
-            return false;
-        }
-    }
-    i == b.len()
+    fhir::tree::scan_number(t.as_bytes()) == Ok(t.len())
 }
 
 /// Merges a second copy of a resource (or a second segment map's part of
@@ -2061,6 +2030,13 @@ impl Registry {
             at: None,
             message: m,
         };
+        if !Split::fits(input.len()) {
+            return Err(plain(format!(
+                "the message is {} bytes: more than a mapping reads ({} at most)",
+                input.len(),
+                Split::MAX_LEN
+            )));
+        }
         let msg = Message::parse(input)
             .map_err(|e| plain(format!("the input is not a readable HL7 v2 message: {e}")))?;
         let Some(mapping) = self.mappings.get(name) else {

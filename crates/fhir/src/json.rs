@@ -1,11 +1,14 @@
-//! FHIR JSON: parsing (keeping decimals exactly as written and every
-//! element, known or not) and writing in the element order of the
-//! definitions.
+//! FHIR JSON as `serde_json::Value`: parsing (keeping decimals exactly as
+//! written and every element, known or not) and writing in the element
+//! order of the definitions.
 //!
-//! Owns the JSON form. The tree is `serde_json::Value` built with
-//! `preserve_order` (objects keep their key order) and
-//! `arbitrary_precision` (a number keeps its text: `1.50` stays `1.50`),
-//! so nothing is lost between reading and writing.
+//! Owns the `Value` form, for code off the hot paths that wants one (tests,
+//! diffs, XML, OperationOutcomes the engine builds): `preserve_order`
+//! (objects keep their key order) and `arbitrary_precision` (a number keeps
+//! its text: `1.50` stays `1.50`), so nothing is lost between reading and
+//! writing. The intake and the mapping runtime use [`crate::tree`], which
+//! borrows its strings and knows each member's place in the schema; the two
+//! convert both ways, and [`JsonError`] is shared by both parsers.
 
 use serde_json::{Map, Value};
 

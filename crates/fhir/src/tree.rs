@@ -658,47 +658,16 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Parsed<Json<'a>> {
         let start = self.i;
-        let b = self.b;
-        let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        let digits = |i: &mut usize| {
-            let s = *i;
-            while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                *i += 1;
+        match scan_number(&self.b[start..]) {
+            Ok(n) => {
+                self.i = start + n;
+                Ok(Json::Number(Cow::Borrowed(&self.s[start..start + n])))
             }
-            *i - s
-        };
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut i);
-            }
-            _ => {
-                self.i = i;
-                return Err(self.fail("invalid number"));
+            Err(at) => {
+                self.i = start + at;
+                Err(self.fail("invalid number"))
             }
         }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            if digits(&mut i) == 0 {
-                self.i = i;
-                return Err(self.fail("invalid number"));
-            }
-        }
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            if digits(&mut i) == 0 {
-                self.i = i;
-                return Err(self.fail("invalid number"));
-            }
-        }
-        self.i = i;
-        Ok(Json::Number(Cow::Borrowed(&self.s[start..i])))
     }
 
     /// The end of a run of plain string bytes from `i`: the next quote,
@@ -844,6 +813,42 @@ fn escapes_in(w: u64) -> u64 {
     zero(w ^ (LO * u64::from(b'"')))
         | zero(w ^ (LO * u64::from(b'\\')))
         | (w.wrapping_sub(LO * 0x20) & !w & HI)
+}
+
+/// The length of the JSON number at the start of `b` (`-?(0|[1-9]\d*)(\.\d+)?
+/// ([eE][+-]?\d+)?`), or where it stops being one.
+pub fn scan_number(b: &[u8]) -> Result<usize, usize> {
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > s
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return Err(i),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return Err(i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return Err(i);
+        }
+    }
+    Ok(i)
 }
 
 /// Writes a JSON string literal (escapes as serde_json writes them). Runs

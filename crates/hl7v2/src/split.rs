@@ -95,7 +95,9 @@ const fn entry(start: usize, end: usize, first: usize, count: usize) -> Entry {
 }
 
 impl<'m> Split<'m> {
-    /// Splits every segment of `msg`.
+    /// Splits every segment of `msg`. Offsets are 32-bit: a message of
+    /// [`Split::MAX_LEN`] bytes or more is split into nothing (callers
+    /// refuse such a message first; see [`Split::fits`]).
     pub fn new(msg: &'m Message<'m>) -> Split<'m> {
         let raw = msg.as_bytes();
         let delims = msg.delimiters();
@@ -117,6 +119,9 @@ impl<'m> Split<'m> {
             subs: Vec::with_capacity(n + n / 2),
         };
         let base_ptr = raw.as_ptr() as usize;
+        if !Split::fits(raw.len()) {
+            return s;
+        }
         for seg in msg.segments() {
             let bytes = seg.as_bytes();
             let start = bytes.as_ptr() as usize - base_ptr;
@@ -203,6 +208,14 @@ impl<'m> Split<'m> {
             count: (self.fields.len() - first) as u32,
             header,
         });
+    }
+
+    /// The longest message the table can split.
+    pub const MAX_LEN: usize = u32::MAX as usize - 1;
+
+    /// True when a message of `len` bytes can be split.
+    pub fn fits(len: usize) -> bool {
+        len <= Split::MAX_LEN
     }
 
     /// How many segments.
