@@ -218,8 +218,8 @@ impl Analysis<'_> {
                 )
             }
             CNode::Group(..) | CNode::Alias(_) => return None,
-            CNode::Table(_) | CNode::Policy(_) => (Reads::default(), UNKNOWN),
-            CNode::Sub(_, arg) => {
+            CNode::Table(..) | CNode::Policy(_) => (Reads::default(), UNKNOWN),
+            CNode::Sub(_, arg, _) => {
                 let (r, a) = self.expr(arg)?;
                 (r, if a.nothing { NOTHING } else { UNKNOWN })
             }
@@ -413,7 +413,7 @@ impl Analysis<'_> {
             CNode::And(a, b) | CNode::Or(a, b) | CNode::Eq(a, b, _) => {
                 Self::fallible(a) || Self::fallible(b)
             }
-            CNode::Sub(_, a) => Self::fallible(a),
+            CNode::Sub(_, a, _) => Self::fallible(a),
             _ => false,
         }
     }

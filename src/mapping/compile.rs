@@ -132,14 +132,16 @@ pub enum CNode {
     Group(String, Option<u32>),
     /// A function call.
     Func(Func, Vec<CExpr>),
-    /// A table name argument.
-    Table(String),
+    /// A table name argument, and the table.
+    Table(String, std::sync::Arc<super::vocab::Table>),
     /// An alias argument.
     Alias(String),
     /// A policy argument of lookup.
     Policy(Unmapped),
-    /// A sub-mapping call.
-    Sub(String, Box<CExpr>),
+    /// A sub-mapping call: its name, its argument, and (once the registry
+    /// has every mapping) the called mapping's place in
+    /// [`Registry::list`](super::Registry::list).
+    Sub(String, Box<CExpr>, std::sync::OnceLock<usize>),
     /// not
     Not(Box<CExpr>),
     /// and
@@ -1696,13 +1698,13 @@ impl Compiler<'_> {
                 match kind {
                     Arg::Table => match &a.node {
                         Expr::Name(t) => {
-                            if self.vocab.get(t).is_none() {
+                            let Some(table) = self.vocab.shared(t) else {
                                 let hint = suggest(t, self.vocab.names().into_iter());
                                 self.err(apos, format!("no vocabulary table or ConceptMap named {t:?} under mappings/vocabulary{hint}"));
                                 return None;
-                            }
+                            };
                             cargs.push(CExpr {
-                                node: CNode::Table(t.clone()),
+                                node: CNode::Table(t.clone(), table),
                                 ty: Ty::Any,
                                 many: false,
                                 origin: self.origin(apos),
@@ -1837,7 +1839,7 @@ impl Compiler<'_> {
                 _ => Ty::Type(target.clone()),
             };
             return Some(CExpr {
-                node: CNode::Sub(name.to_string(), Box::new(arg)),
+                node: CNode::Sub(name.to_string(), Box::new(arg), std::sync::OnceLock::new()),
                 ty,
                 many,
                 origin,
@@ -1851,6 +1853,55 @@ impl Compiler<'_> {
         let hint = suggest(name, candidates.into_iter());
         self.err(pos, format!("unknown function or mapping {name:?}{hint}"));
         None
+    }
+}
+
+/// Every expression of a mapping, nested ones included.
+pub fn each_expr(m: &Mapping, f: &mut dyn FnMut(&CExpr)) {
+    fn expr(e: &CExpr, f: &mut dyn FnMut(&CExpr)) {
+        f(e);
+        match &e.node {
+            CNode::Func(_, args) | CNode::List(args) => args.iter().for_each(|a| expr(a, f)),
+            CNode::In(a, list) => {
+                expr(a, f);
+                list.iter().for_each(|x| expr(x, f));
+            }
+            CNode::Not(a) | CNode::Sub(_, a, _) => expr(a, f),
+            CNode::And(a, b) | CNode::Or(a, b) | CNode::Eq(a, b, _) => {
+                expr(a, f);
+                expr(b, f);
+            }
+            _ => {}
+        }
+    }
+    fn rules(rs: &[Rule], f: &mut dyn FnMut(&CExpr)) {
+        for r in rs {
+            r.each.iter().chain(&r.when).for_each(|e| expr(e, f));
+            if let Some(g) = &r.guard {
+                expr(&g.key, f);
+            }
+            match &*r.body {
+                Body::Assign(_, RValue::Expr(e)) | Body::Merge(e) => expr(e, f),
+                Body::Assign(_, RValue::Object(inner)) | Body::Many(inner) => rules(inner, f),
+            }
+        }
+    }
+    fn blocks(bs: &[Block], f: &mut dyn FnMut(&CExpr)) {
+        for b in bs {
+            b.each.iter().chain(&b.when).for_each(|e| expr(e, f));
+            match &b.kind {
+                BlockKind::Resource(rb) => {
+                    rb.id.iter().chain(&rb.from).for_each(|e| expr(e, f));
+                    rules(&rb.set, f);
+                }
+                BlockKind::Nested(inner) => blocks(inner, f),
+            }
+        }
+    }
+    match &m.kind {
+        Kind::Router(_) => {}
+        Kind::Message(mm) => blocks(&mm.blocks, f),
+        Kind::Segment(rm) | Kind::Datatype(rm) => rules(&rm.rules, f),
     }
 }
 

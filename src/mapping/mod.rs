@@ -62,6 +62,9 @@ use crate::config::ConfigError;
 pub struct Registry {
     /// Mappings by name.
     pub mappings: BTreeMap<String, Arc<Mapping>>,
+    /// The same mappings in name order: a compiled call finds the mapping it
+    /// calls by its place here, not by its name.
+    pub list: Vec<Arc<Mapping>>,
     /// Lookup tables and ConceptMaps.
     pub vocab: vocab::Vocabulary,
     /// Message structures.
@@ -136,7 +139,24 @@ impl Registry {
         if !errors.is_empty() {
             return Err(errors);
         }
+        // Link each call to the mapping it calls.
+        let list: Vec<Arc<Mapping>> = mappings.values().cloned().collect();
+        let place: BTreeMap<&str, usize> = mappings
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        for m in &list {
+            compile::each_expr(m, &mut |e| {
+                if let compile::CNode::Sub(name, _, at) = &e.node
+                    && let Some(i) = place.get(name.as_str())
+                {
+                    let _ = at.set(*i);
+                }
+            });
+        }
         Ok(Registry {
+            list,
             mappings,
             vocab,
             structures,

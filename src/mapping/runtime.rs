@@ -274,6 +274,19 @@ fn text_json<'m>(s: impl Into<Cow<'m, str>>) -> Json<'m> {
 const Z_EXTENSION: &str = "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment";
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6ba7b811_9dad_11d1_80b4_00c04fd430c8);
 
+/// Each segment's id as three bytes (a shorter id padded with spaces,
+/// which no id read from a path holds).
+fn segment_ids(msg: &Message<'_>) -> Vec<[u8; 3]> {
+    msg.segments()
+        .map(|s| {
+            let mut id = [b' '; 3];
+            let b = s.id_bytes();
+            id[..b.len()].copy_from_slice(b);
+            id
+        })
+        .collect()
+}
+
 /// A deterministic id from parts: the UUIDv5 (RFC 9562: SHA-1 of the
 /// namespace and the name) of the parts joined with `|`. Hashed with
 /// aws-lc's SHA-1 (several times faster than the `uuid` crate's own on
@@ -310,6 +323,8 @@ struct Env<'m> {
     present: RefCell<Vec<Option<u64>>>,
     /// [`RunOptions::exhaustive`].
     exhaustive: bool,
+    /// Each segment's id, as three bytes (compared by value, not as slices).
+    ids: Vec<[u8; 3]>,
     frames: RefCell<Vec<Frame>>,
     depth: RefCell<usize>,
     key: String,
@@ -498,7 +513,7 @@ impl<'m> Env<'m> {
                     })
             };
             let found: SegIdx = (inst.start..inst.end)
-                .filter(|i| self.msg.segment_at(*i).is_some_and(|s| s.id_bytes() == id))
+                .filter(|i| self.ids.get(*i) == Some(id))
                 .filter(|i| !in_child(*i))
                 .collect();
             if !found.is_empty() {
@@ -525,12 +540,7 @@ impl<'m> Env<'m> {
         // kind reads that segment (`OBX-2` in a `for: OBX[*]-5`), not every
         // one of the group.
         let segs: SegIdx = match &sc.current {
-            Some(Val::Seg(i) | Val::Hl7 { seg: i, .. })
-                if self
-                    .msg
-                    .segment_at(*i)
-                    .is_some_and(|s| s.id_bytes() == p.segment) =>
-            {
+            Some(Val::Seg(i) | Val::Hl7 { seg: i, .. }) if self.ids.get(*i) == Some(&p.segment) => {
                 smallvec![*i]
             }
             _ => {
@@ -752,7 +762,7 @@ impl<'m> Env<'m> {
                 };
                 picked.into_iter().map(Val::Group).collect()
             }
-            CNode::Table(_) | CNode::Alias(_) | CNode::Policy(_) => Vals::new(),
+            CNode::Table(..) | CNode::Alias(_) | CNode::Policy(_) => Vals::new(),
             CNode::Not(a) => smallvec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
             CNode::And(a, b) => smallvec![Val::Bool(
                 Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?),
@@ -807,9 +817,13 @@ impl<'m> Env<'m> {
                 }
                 out
             }
-            CNode::Sub(name, arg) => {
+            CNode::Sub(name, arg, at) => {
                 let args = self.eval(arg, sc)?;
-                let Some(m) = self.reg.mappings.get(name) else {
+                let called = match at.get() {
+                    Some(i) => self.reg.list.get(*i),
+                    None => self.reg.mappings.get(name),
+                };
+                let Some(m) = called else {
                     return Err(fail(
                         &e.origin,
                         None,
@@ -1111,16 +1125,9 @@ impl<'m> Env<'m> {
                 )),
             })?,
             Func::Lookup | Func::Display | Func::Coding => {
-                let table_name = match args.first().map(|a| &a.node) {
-                    Some(CNode::Table(t)) => t.as_str(),
+                let table: &'m super::vocab::Table = match args.first().map(|a| &a.node) {
+                    Some(CNode::Table(_, t)) => t,
                     _ => return Err(fail(origin, None, "lookup(): no table")),
-                };
-                let Some(table) = self.reg.vocab.get(table_name) else {
-                    return Err(fail(
-                        origin,
-                        None,
-                        format!("table {table_name} is not loaded"),
-                    ));
                 };
                 let policy = match args.get(2).map(|a| &a.node) {
                     Some(CNode::Policy(p)) => Some(*p),
@@ -2144,6 +2151,7 @@ impl Registry {
             touched: RefCell::new(vec![false; msg.segment_count()]),
             present: RefCell::new(vec![None; msg.segment_count()]),
             exhaustive: opts.exhaustive,
+            ids: segment_ids(&msg),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key,
@@ -2459,6 +2467,7 @@ impl Registry {
             touched: RefCell::new(vec![false; msg.segment_count()]),
             present: RefCell::new(vec![None; msg.segment_count()]),
             exhaustive: opts.exhaustive,
+            ids: segment_ids(msg),
             frames: RefCell::new(vec![Frame::default()]),
             depth: RefCell::new(0),
             key: String::new(),

@@ -140,13 +140,19 @@ impl Table {
 /// Every table, by name.
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
-    tables: HashMap<String, Table>,
+    tables: HashMap<String, std::sync::Arc<Table>>,
 }
 
 impl Vocabulary {
     /// A table by name.
     pub fn get(&self, name: &str) -> Option<&Table> {
-        self.tables.get(name)
+        self.tables.get(name).map(|t| &**t)
+    }
+
+    /// A table by name, shared (a compiled call holds its table, so the
+    /// runtime looks nothing up by name).
+    pub fn shared(&self, name: &str) -> Option<std::sync::Arc<Table>> {
+        self.tables.get(name).cloned()
     }
 
     /// Table names, sorted.
@@ -188,7 +194,7 @@ impl Vocabulary {
                             ),
                         ));
                     } else {
-                        v.tables.insert(t.name.clone(), t);
+                        v.tables.insert(t.name.clone(), std::sync::Arc::new(t));
                     }
                 }
                 Err(e) => errors.push(e),
