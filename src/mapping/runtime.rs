@@ -688,6 +688,8 @@ impl<'m> Env<'m> {
             CNode::And(a, b) => self.cond(a, sc)? && self.cond(b, sc)?,
             CNode::Or(a, b) => self.cond(a, sc)? || self.cond(b, sc)?,
             CNode::Not(a) => !self.cond(a, sc)?,
+            CNode::Eq(a, b, neg) => self.equal(a, b, sc)? != *neg,
+            CNode::In(a, list) => self.within(a, list, sc)?,
             CNode::Func(f @ (Func::Exists | Func::Empty), args) if args.len() == 1 => {
                 let some = match &args[0].node {
                     CNode::Rel(c) if !c.is_empty() => {
@@ -754,62 +756,13 @@ impl<'m> Env<'m> {
             CNode::Lit(v) => smallvec![Val::Json(Json::from_value(v))],
             CNode::Path(p, _) => self.path(sc, p),
             CNode::Rel(c) => self.rel(sc, c, &e.origin)?,
-            CNode::Group(name, idx) => {
-                let all = self.grouping.find(sc.group, name);
-                let picked: Vec<usize> = match idx {
-                    None => all,
-                    Some(n) => all.get(*n as usize - 1).copied().into_iter().collect(),
-                };
-                picked.into_iter().map(Val::Group).collect()
-            }
+            CNode::Group(name, idx) => self.groups(sc, name, *idx),
             CNode::Table(..) | CNode::Alias(_) | CNode::Policy(_) => Vals::new(),
-            CNode::Not(a) => smallvec![Val::Bool(!Self::truthy(&self.eval(a, sc)?))],
-            CNode::And(a, b) => smallvec![Val::Bool(
-                Self::truthy(&self.eval(a, sc)?) && Self::truthy(&self.eval(b, sc)?),
-            )],
-            CNode::Or(a, b) => smallvec![Val::Bool(
-                Self::truthy(&self.eval(a, sc)?) || Self::truthy(&self.eval(b, sc)?),
-            )],
-            CNode::Eq(a, b, neg) => {
-                let va = self.eval(a, sc)?;
-                // A literal on the right (`OBX-2 = "NM"`, the common case) is
-                // compared as it stands, without evaluating it into a value.
-                let eq = match &b.node {
-                    CNode::Lit(Value::String(lit)) => {
-                        let lit = lit.trim();
-                        !lit.is_empty() && va.iter().filter_map(|v| self.text(v)).any(|x| x == lit)
-                    }
-                    _ => {
-                        let vb = self.eval(b, sc)?;
-                        let tb: Vec<Cow<'_, str>> =
-                            vb.iter().filter_map(|v| self.text(v)).collect();
-                        va.iter()
-                            .filter_map(|v| self.text(v))
-                            .any(|x| tb.contains(&x))
-                    }
-                };
-                smallvec![Val::Bool(eq != *neg)]
+            CNode::Not(_) | CNode::And(..) | CNode::Or(..) => {
+                smallvec![Val::Bool(self.cond(e, sc)?)]
             }
-            CNode::In(a, list) => {
-                let va = self.eval(a, sc)?;
-                let mut lits: SmallVec<[&str; 8]> = SmallVec::new();
-                let mut others: Vec<Vals<'m>> = Vec::new();
-                for l in list {
-                    match &l.node {
-                        CNode::Lit(Value::String(lit)) => lits.push(lit.trim()),
-                        _ => others.push(self.eval(l, sc)?),
-                    }
-                }
-                let set: Vec<Cow<'_, str>> = others
-                    .iter()
-                    .flat_map(|vals| vals.iter().filter_map(|v| self.text(v)))
-                    .collect();
-                let found = va
-                    .iter()
-                    .filter_map(|v| self.text(v))
-                    .any(|x| lits.iter().any(|l| !l.is_empty() && *l == x) || set.contains(&x));
-                smallvec![Val::Bool(found)]
-            }
+            CNode::Eq(a, b, neg) => smallvec![Val::Bool(self.equal(a, b, sc)? != *neg)],
+            CNode::In(a, list) => smallvec![Val::Bool(self.within(a, list, sc)?)],
             CNode::List(items) => {
                 let mut out = Vals::new();
                 for i in items {
@@ -817,29 +770,94 @@ impl<'m> Env<'m> {
                 }
                 out
             }
-            CNode::Sub(name, arg, at) => {
-                let args = self.eval(arg, sc)?;
-                let called = match at.get() {
-                    Some(i) => self.reg.list.get(*i),
-                    None => self.reg.mappings.get(name),
-                };
-                let Some(m) = called else {
-                    return Err(fail(
-                        &e.origin,
-                        None,
-                        format!("mapping {name} is not loaded"),
-                    ));
-                };
-                let mut out = Vals::new();
-                for a in args {
-                    if let Some(obj) = self.call(m, a, sc, &e.origin)? {
-                        out.push(Val::Json(Json::Object(obj)));
-                    }
-                }
-                out
-            }
+            CNode::Sub(name, arg, at) => self.sub(e, name, arg, at, sc)?,
             CNode::Func(f, args) => self.func(*f, args, sc, &e.origin)?,
         })
+    }
+
+    /// Group instances (`ORDER[*]`, `ORDER[2]`).
+    #[inline(never)]
+    fn groups(&self, sc: &Scope<'m>, name: &str, idx: Option<u32>) -> Vals<'m> {
+        let all = self.grouping.find(sc.group, name);
+        let picked: Vec<usize> = match idx {
+            None => all,
+            Some(n) => all.get(n as usize - 1).copied().into_iter().collect(),
+        };
+        picked.into_iter().map(Val::Group).collect()
+    }
+
+    /// `a = b`: some text of `a` is a text of `b`. A literal on the right
+    /// (`OBX-2 = "NM"`, the common case) is compared as it stands.
+    #[inline(never)]
+    fn equal(&self, a: &'m CExpr, b: &'m CExpr, sc: &Scope<'m>) -> Fallible<bool> {
+        let va = self.eval(a, sc)?;
+        Ok(match &b.node {
+            CNode::Lit(Value::String(lit)) => {
+                let lit = lit.trim();
+                !lit.is_empty() && va.iter().filter_map(|v| self.text(v)).any(|x| x == lit)
+            }
+            _ => {
+                let vb = self.eval(b, sc)?;
+                let tb: SmallVec<[Cow<'_, str>; 2]> =
+                    vb.iter().filter_map(|v| self.text(v)).collect();
+                va.iter()
+                    .filter_map(|v| self.text(v))
+                    .any(|x| tb.contains(&x))
+            }
+        })
+    }
+
+    /// `a in [...]`: some text of `a` is one of the list's.
+    #[inline(never)]
+    fn within(&self, a: &'m CExpr, list: &'m [CExpr], sc: &Scope<'m>) -> Fallible<bool> {
+        let va = self.eval(a, sc)?;
+        let mut lits: SmallVec<[&str; 8]> = SmallVec::new();
+        let mut others: Vec<Vals<'m>> = Vec::new();
+        for l in list {
+            match &l.node {
+                CNode::Lit(Value::String(lit)) => lits.push(lit.trim()),
+                _ => others.push(self.eval(l, sc)?),
+            }
+        }
+        let set: Vec<Cow<'_, str>> = others
+            .iter()
+            .flat_map(|vals| vals.iter().filter_map(|v| self.text(v)))
+            .collect();
+        Ok(va
+            .iter()
+            .filter_map(|v| self.text(v))
+            .any(|x| lits.iter().any(|l| !l.is_empty() && *l == x) || set.contains(&x)))
+    }
+
+    /// A call of a segment or data-type mapping, once per value of its argument.
+    #[inline(never)]
+    fn sub(
+        &self,
+        e: &'m CExpr,
+        name: &str,
+        arg: &'m CExpr,
+        at: &std::sync::OnceLock<usize>,
+        sc: &Scope<'m>,
+    ) -> Fallible<Vals<'m>> {
+        let args = self.eval(arg, sc)?;
+        let called = match at.get() {
+            Some(i) => self.reg.list.get(*i),
+            None => self.reg.mappings.get(name),
+        };
+        let Some(m) = called else {
+            return Err(fail(
+                &e.origin,
+                None,
+                format!("mapping {name} is not loaded"),
+            ));
+        };
+        let mut out = Vals::new();
+        for a in args {
+            if let Some(obj) = self.call(m, a, sc, &e.origin)? {
+                out.push(Val::Json(Json::Object(obj)));
+            }
+        }
+        Ok(out)
     }
 
     fn call(
