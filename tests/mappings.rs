@@ -1433,6 +1433,56 @@ fn insurers_are_valid_organizations() {
     assert_eq!(insurer["_name"]["extension"][0]["valueCode"], "unknown");
 }
 
+/// An IN1 that names only its insurer (IN1-4) is still a Coverage, with the
+/// constants its segment mapping writes (`status`, required by FHIR), though
+/// no field the Coverage mapping reads holds anything: the insurer's
+/// Organization is its payor.
+#[test]
+fn a_coverage_that_names_only_its_insurer_keeps_its_status() {
+    let b = map_text(
+        "MSH|^~\\&|ZorgDomein||||20220410143000+0200||ORM^O01|ZD1|P|2.5.1\rPID|1||123456782^^^NLMINBIZA^NNNLD||de Wit^Johanna\rPV1|1|O\rIN1|1|||VGZ^VGZ Zorgverzekeraar||||||123456789\rORC|NW|ZD1\rOBR|1|ZD1||DER^Dermatologie^ZORGDOMEIN\r",
+    );
+    let coverage = one(&b, "Coverage");
+    assert_eq!(coverage["status"], "active");
+    let insurer = resources(&b, "Organization")
+        .into_iter()
+        .find(|o| full_url(o) == coverage["payor"][0]["reference"])
+        .expect("the payor is in the Bundle");
+    assert_eq!(insurer["name"], "VGZ"); // IN1-4.1 (XON.1)
+}
+
+/// IG FN[HumanName]: FN.1 is the family name; the own prefix, own name,
+/// partner's prefix and partner's name (FN.2 to FN.5, as Dutch senders
+/// send them) are the family name's extensions. A sender that fills only
+/// the parts (`&&van Leeuwen`) still names the person: the parts are the
+/// family name, in the references' "family, given" displays too.
+#[test]
+fn surname_parts_are_kept_and_name_the_person() {
+    let b = map_text(
+        "MSH|^~\\&|ZorgDomein||||20160324163509+0100||ORU^R01|ZD2|P|2.4\rPID|1||P1^^^NLMINBIZA^NNNLD||van der Berg&van der&Berg^J^M^^^^L||20000101|M\rORC|NW|ZD2|||||||20160324163432+0100|||01004567^&&van Hoekstra^P.Q.^^^^^^VEKTIS\rOBR|1|ZD2||CIS^Cardiologie^ZORGDOMEIN|||20160324163432+0100\rOBX|1|ST|X^Y^L||ok||||||F|||||01004567^&&van Hoekstra^P.Q.\r",
+    );
+    let name = &one(&b, "Patient")["name"][0];
+    assert_eq!(name["family"], "van der Berg"); // FN.1
+    let ext = name["_family"]["extension"].as_array().unwrap();
+    let ext: Vec<(&str, &str)> = ext
+        .iter()
+        .map(|e| (e["url"].as_str().unwrap(), e["valueString"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ext,
+        [
+            ("http://hl7.org/fhir/StructureDefinition/humanname-own-prefix", "van der"), // FN.2
+            ("http://hl7.org/fhir/StructureDefinition/humanname-own-name", "Berg"),      // FN.3
+        ]
+    );
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["requester"]["display"], "van Hoekstra, P.Q."); // ORC-12, FN.1 empty
+    assert_eq!(order["requester"]["identifier"]["value"], "01004567");
+    // A name with no family at all is the given name alone, not ", given".
+    let b = map_text(&oru_with("OBX|1|ST|X^Y^L||ok||||||F|||||1^^Zafar"));
+    assert_eq!(one(&b, "Observation")["performer"][0]["display"], "Zafar"); // OBX-25
+}
+
 /// An appointment's end is its start plus its duration when SCH-11.5 is
 /// empty (FHIR wants both or neither, app-2); one with no time at all and
 /// no filler status is proposed, not booked (app-3).

@@ -323,7 +323,8 @@ impl Analysis<'_> {
                     | Func::CodeSystem
                     | Func::Base64
                     | Func::HexBase64
-                    | Func::Base64Data => {
+                    | Func::Base64Data
+                    | Func::Surname => {
                         if arg(0).nothing {
                             NOTHING
                         } else {

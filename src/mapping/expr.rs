@@ -202,11 +202,21 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
             }
             c0 if c0.is_ascii_alphabetic() || c0 == '_' => {
                 if is_seg_start(&c, i) {
+                    // A `]` belongs to the path only when it closes the
+                    // path's own `[` (`PID-3[*]`); otherwise it ends a
+                    // list the path is in (`[DG1-16.3]`).
                     let mut j = i + 3;
+                    let mut open = 0usize;
                     while j < c.len()
                         && (c[j].is_ascii_alphanumeric()
-                            || matches!(c[j], '-' | '[' | ']' | '*' | '.'))
+                            || matches!(c[j], '-' | '[' | '*' | '.')
+                            || (c[j] == ']' && open > 0))
                     {
+                        match c[j] {
+                            '[' => open += 1,
+                            ']' => open -= 1,
+                            _ => {}
+                        }
                         j += 1;
                     }
                     out.push((Tok::Hl7(c[i..j].iter().collect()), start));
@@ -527,6 +537,10 @@ mod tests {
             matches!(parse("XPN_HumanName(PID-5[*])").unwrap().node, Expr::Call(n, _) if n == "XPN_HumanName")
         );
         assert!(matches!(parse("MSH").unwrap().node, Expr::Path(_, _)));
+        // A path closing a list is not the list's `]`; its own `[n]` is its own.
+        assert!(
+            matches!(parse("[DG1-16.3, PID-3[*].1]").unwrap().node, Expr::List(v) if v.len() == 2)
+        );
         assert!(matches!(parse("1.50").unwrap().node, Expr::Lit(Lit::Num(n)) if n == "1.50"));
         // Escapes in strings: a real newline for `join(OBX-5[*], "\n")`.
         assert!(

@@ -91,6 +91,9 @@ pub enum Func {
     /// `base64data(x)`: base64 text with its line breaks and spaces taken out; nothing when it is
     /// not base64 (a placeholder such as `<Base64 encoded>`), so a mapping can say what to do then.
     Base64Data,
+    /// `surname(x)`: an FN's surname (FN.1); when a sender leaves FN.1 empty
+    /// and sends its parts (`&van der&Berg`), the parts joined by spaces.
+    Surname,
 }
 
 /// What an argument must be.
@@ -193,6 +196,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::HexBase64, "hexbase64", 1, 1, V, Ty::Text, false),
     sig(Func::Base64, "base64", 1, 1, V, Ty::Text, true),
     sig(Func::Base64Data, "base64data", 1, 1, V, Ty::Text, false),
+    sig(Func::Surname, "surname", 1, 1, V, Ty::Text, false),
 ];
 
 /// A function by name.

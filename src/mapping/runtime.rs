@@ -770,7 +770,7 @@ impl<'m> Env<'m> {
                 }
                 out
             }
-            CNode::Sub(name, arg, at) => self.sub(e, name, arg, at, sc)?,
+            CNode::Sub(name, arg, at) => self.sub(e, name, arg, at, sc, false)?,
             CNode::Func(f, args) => self.func(*f, args, sc, &e.origin)?,
         })
     }
@@ -838,6 +838,7 @@ impl<'m> Env<'m> {
         arg: &'m CExpr,
         at: &std::sync::OnceLock<usize>,
         sc: &Scope<'m>,
+        constants: bool,
     ) -> Fallible<Vals<'m>> {
         let args = self.eval(arg, sc)?;
         let called = match at.get() {
@@ -853,7 +854,7 @@ impl<'m> Env<'m> {
         };
         let mut out = Vals::new();
         for a in args {
-            if let Some(obj) = self.call(m, a, sc, &e.origin)? {
+            if let Some(obj) = self.call(m, a, sc, &e.origin, constants)? {
                 out.push(Val::Json(Json::Object(obj)));
             }
         }
@@ -866,6 +867,7 @@ impl<'m> Env<'m> {
         arg: Val<'m>,
         sc: &Scope<'m>,
         origin: &Origin,
+        constants: bool,
     ) -> Fallible<Option<Object<'m>>> {
         let (Kind::Segment(rm) | Kind::Datatype(rm)) = &m.kind else {
             return Err(fail(
@@ -907,13 +909,33 @@ impl<'m> Env<'m> {
         let r = self.apply_rules(&rm.rules, &inner, &mut obj, false);
         *self.depth.borrow_mut() -= 1;
         // Constants left over when every value the mapping reads is empty
-        // (a `system` with no code) are not a result.
+        // (a `system` with no code) are not a result, unless the caller
+        // keeps them (`constants`: a resource's own `from:`).
         let wrote = r?;
-        Ok(if obj.is_empty() || wrote.only_leftovers() {
+        Ok(if obj.is_empty() || (!constants && wrote.only_leftovers()) {
             None
         } else {
             Some(obj)
         })
+    }
+
+    /// An FN's surname: FN.1, or when that is empty the own prefix, own
+    /// surname, partner's prefix and partner's surname (FN.2 to FN.5) that
+    /// are sent, joined by spaces (Dutch senders fill only the parts).
+    fn surname(&self, v: Part) -> Option<Cow<'m, str>> {
+        let part = |n: u16| {
+            let t = self.split.text(self.split.sub(v, n)?);
+            let t = match t {
+                Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+            };
+            (!t.is_empty()).then_some(t)
+        };
+        if let Some(t) = part(1) {
+            return Some(t);
+        }
+        let parts: Vec<Cow<'m, str>> = (2..=5).filter_map(part).collect();
+        (!parts.is_empty()).then(|| Cow::Owned(parts.join(" ")))
     }
 
     fn texts<'a>(&self, vals: &'a [Val<'m>]) -> SmallVec<[(Cow<'a, str>, Place); 2]> {
@@ -1298,6 +1320,15 @@ impl<'m> Env<'m> {
                 }
                 out
             }
+            Func::Surname => arg(0)?
+                .iter()
+                .filter_map(|v| match v {
+                    Val::Hl7 { v, .. } => self.surname(*v).map(Val::Text),
+                    other => self
+                        .text(other)
+                        .map(|t| Val::Text(Cow::Owned(t.into_owned()))),
+                })
+                .collect(),
             Func::Base64Data => self
                 .texts(&arg(0)?)
                 .into_iter()
@@ -2204,7 +2235,15 @@ impl Registry {
                 Json::str(rb.resource),
             ));
             for f in &rb.from {
-                for v in env.eval(f, &inst.scope)? {
+                // The resource is written whatever its `from:` gives (it has
+                // an id and rules beside it): the constants its segment
+                // mapping writes (`Coverage.status`) belong to it even when
+                // every field that mapping reads is empty.
+                let vals = match &f.node {
+                    CNode::Sub(name, arg, at) => env.sub(f, name, arg, at, &inst.scope, true)?,
+                    _ => env.eval(f, &inst.scope)?,
+                };
+                for v in vals {
                     // ORC and OBR both carry the placer and filler numbers:
                     // the same identifier from two segment maps is one.
                     if let Val::Json(Json::Object(o)) = v {
@@ -2498,7 +2537,7 @@ impl Registry {
             pos: Default::default(),
         };
         let obj = env
-            .call(m, Val::Seg(idx), &sc, &origin)?
+            .call(m, Val::Seg(idx), &sc, &origin, true)?
             .unwrap_or_default();
         // A resource gets its type first and the definitions' order, and is
         // validated like a Bundle would be.
