@@ -1451,6 +1451,66 @@ fn a_coverage_that_names_only_its_insurer_keeps_its_status() {
     assert_eq!(insurer["name"], "VGZ"); // IN1-4.1 (XON.1)
 }
 
+/// A site's own event in a standard structure (`ADT^Z99^ADT_A01`, as
+/// French PAM feeds send) maps by its structure; a standard event no route
+/// names (A29 deletes a person, in ADT_A21's structure) stays unrouted.
+#[test]
+fn a_sites_own_event_maps_by_its_structure() {
+    let msg = |ty: &str| {
+        format!(
+            "MSH|^~\\&|Gazelle|PAM_FR|PM|PAM_FR|20210225112019||{ty}|Z1|P|2.5^FRA^2.9||||||UNICODE UTF-8\rEVN||20210225112019\rPID|||DDS-71643^^^DDS&1.3.6.1.4.1.12559.11.36.9&ISO^PI||Weber^Therese^^^^^L||20190712|F\rPV1||I|||||||||||||||||VN4219^^^GZL^VN\r"
+        )
+    };
+    let b = map_text(&msg("ADT^Z99^ADT_A01"));
+    assert_eq!(one(&b, "Patient")["name"][0]["family"], "Weber");
+    assert_eq!(one(&b, "Encounter")["class"]["code"], "IMP"); // PV1-2 I
+    let err = registry()
+        .run(
+            "hl7v2-fhir-r4",
+            msg("ADT^A29^ADT_A21").as_bytes(),
+            &RunOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no route for message type \"ADT^A29\""),
+        "{err}"
+    );
+}
+
+/// An ED that names its type but no subtype (`^TEXT^^Base64^...`) still has
+/// a contentType (FHIR wants one with data, att-1), and base64 sent without
+/// its padding is the same bytes, padded.
+#[test]
+fn attachments_without_a_subtype_or_padding_keep_their_data() {
+    let b = map_text(&oru_with(
+        "OBX|1|ED|CORPSMAIL^Corps du mail^MetaDMPMSS||^TEXT^^Base64^RG9jdW1lbnQgbcOpZGljYWwgYXUgZm9ybWF0IENEQQ||||||F",
+    ));
+    let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
+    assert_eq!(att["contentType"], "text/plain");
+    assert_eq!(att["data"], "RG9jdW1lbnQgbcOpZGljYWwgYXUgZm9ybWF0IENEQQ==");
+    let b = map_text(&oru_with("OBX|1|ED|IMG^Image^L||^IM^^Base64^TWE||||||F"));
+    let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
+    assert_eq!(att["contentType"], "application/octet-stream");
+    assert_eq!(att["data"], "TWE=");
+}
+
+/// An identifier sent twice (a repeated PID-3, or PID-2 and PID-3 alike, as
+/// older feeds do) is one identifier; different ones are all kept.
+#[test]
+fn an_identifier_sent_twice_is_one() {
+    let b = map_text(
+        "MSH|^~\\&|S|F|R|F|20240101||ADT^A08^ADT_A01|D1|P|2.3\rEVN|A08|20240101\rPID|1|123^^^FAC^MR|123^^^FAC^MR~123^^^FAC^MR~77^^^FAC^PI~\"\"||Dup^Li\rPV1|1|O\r",
+    );
+    let ids: Vec<&str> = one(&b, "Patient")["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["123", "77"]);
+}
+
 /// IG FN[HumanName]: FN.1 is the family name; the own prefix, own name,
 /// partner's prefix and partner's name (FN.2 to FN.5, as Dutch senders
 /// send them) are the family name's extensions. A sender that fills only
@@ -1466,13 +1526,24 @@ fn surname_parts_are_kept_and_name_the_person() {
     let ext = name["_family"]["extension"].as_array().unwrap();
     let ext: Vec<(&str, &str)> = ext
         .iter()
-        .map(|e| (e["url"].as_str().unwrap(), e["valueString"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["url"].as_str().unwrap(),
+                e["valueString"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         ext,
         [
-            ("http://hl7.org/fhir/StructureDefinition/humanname-own-prefix", "van der"), // FN.2
-            ("http://hl7.org/fhir/StructureDefinition/humanname-own-name", "Berg"),      // FN.3
+            (
+                "http://hl7.org/fhir/StructureDefinition/humanname-own-prefix",
+                "van der"
+            ), // FN.2
+            (
+                "http://hl7.org/fhir/StructureDefinition/humanname-own-name",
+                "Berg"
+            ), // FN.3
         ]
     );
     let order = one(&b, "ServiceRequest");

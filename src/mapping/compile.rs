@@ -340,8 +340,32 @@ pub enum BundleType {
 /// A router: picks a message mapping by MSH-9.
 #[derive(Clone, Debug)]
 pub struct Router {
-    /// (type patterns, mapping name, origin).
-    pub routes: Vec<(Vec<String>, String, Origin)>,
+    /// In file order; the routes by type are tried before those by structure.
+    pub routes: Vec<Route>,
+}
+
+/// One route of a router.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// What it matches: message types (`type:`, MSH-9.1^MSH-9.2 patterns
+    /// such as `ADT^A0*`), or message structures (`structure:`, MSH-9.3,
+    /// for events a site made up in a standard structure: `ADT^Z99^ADT_A01`).
+    pub by: RouteBy,
+    /// Patterns, upper case.
+    pub patterns: Vec<String>,
+    /// The message mapping it uses.
+    pub target: String,
+    /// Where it is written.
+    pub origin: Origin,
+}
+
+/// What a route matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteBy {
+    /// MSH-9.1^MSH-9.2.
+    Type,
+    /// MSH-9.3.
+    Structure,
 }
 
 /// What kind of mapping.
@@ -784,14 +808,32 @@ impl Compiler<'_> {
             return Router { routes };
         };
         for it in items {
-            let types: Vec<String> = match it.get("type").map(|t| &t.value) {
-                Some(YValue::Scalar(s)) => vec![s.clone()],
-                Some(YValue::Seq(v)) => v
+            let (by, key) = match (it.get("type"), it.get("structure")) {
+                (Some(_), Some(_)) => {
+                    self.err(
+                        it.pos,
+                        "a route has `type:` or `structure:`, not both (make two routes)",
+                    );
+                    continue;
+                }
+                (None, Some(n)) => (RouteBy::Structure, n),
+                (Some(n), None) => (RouteBy::Type, n),
+                (None, None) => {
+                    self.err(
+                        it.pos,
+                        "a route needs `type:` (patterns such as ADT^A0*) or `structure:` (MSH-9.3, such as ADT_A01)",
+                    );
+                    continue;
+                }
+            };
+            let patterns: Vec<String> = match &key.value {
+                YValue::Scalar(s) => vec![s.to_ascii_uppercase()],
+                YValue::Seq(v) => v
                     .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
+                    .filter_map(|x| x.as_str().map(str::to_ascii_uppercase))
                     .collect(),
                 _ => {
-                    self.err(it.pos, "a route needs `type:` (patterns such as ADT^A0*)");
+                    self.err(key.pos, "expected a pattern or a list of patterns");
                     continue;
                 }
             };
@@ -812,7 +854,12 @@ impl Compiler<'_> {
                 }
             }
             self.calls.insert(name.clone());
-            routes.push((types, name, self.origin(it.pos)));
+            routes.push(Route {
+                by,
+                patterns,
+                target: name,
+                origin: self.origin(it.pos),
+            });
         }
         Router { routes }
     }

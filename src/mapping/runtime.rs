@@ -33,8 +33,8 @@ use smallvec::{SmallVec, smallvec};
 
 use super::Registry;
 use super::compile::{
-    Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Request, Rule,
-    Step, StepIndex, TargetPath, ZPolicy,
+    Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Request,
+    Route, RouteBy, Rule, Step, StepIndex, TargetPath, ZPolicy,
 };
 use super::datetime;
 use super::functions::Func;
@@ -912,11 +912,13 @@ impl<'m> Env<'m> {
         // (a `system` with no code) are not a result, unless the caller
         // keeps them (`constants`: a resource's own `from:`).
         let wrote = r?;
-        Ok(if obj.is_empty() || (!constants && wrote.only_leftovers()) {
-            None
-        } else {
-            Some(obj)
-        })
+        Ok(
+            if obj.is_empty() || (!constants && wrote.only_leftovers()) {
+                None
+            } else {
+                Some(obj)
+            },
+        )
     }
 
     /// An FN's surname: FN.1, or when that is empty the own prefix, own
@@ -1799,7 +1801,13 @@ fn is_absolute_uri(n: &str) -> bool {
 /// a sender wrapped it with) taken out, the standard alphabet, padding only
 /// at the end, whole groups of four. `None` when it is not base64.
 pub fn base64_data(t: &str) -> Option<String> {
-    let s: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut s: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Base64 sent without its padding (a length of 4n+2 or 4n+3 and no
+    // `=`, as some senders write it) is padded: the same bytes.
+    if !s.ends_with('=') && matches!(s.len() % 4, 2 | 3) {
+        let pads = 4 - s.len() % 4;
+        s.extend(std::iter::repeat_n('=', pads));
+    }
     let body = s.trim_end_matches('=');
     let ok = !s.is_empty()
         && s.len().is_multiple_of(4)
@@ -1894,7 +1902,18 @@ fn set<'m>(obj: &mut Object<'m>, path: &TargetPath, vals: SmallVec<[Json<'m>; 2]
                 }
                 if let Json::Array(a) = arr {
                     match step.index {
-                        StepIndex::Append => a.extend(vals),
+                        StepIndex::Append => {
+                            for v in vals {
+                                // The same item sent twice (`PID-3` =
+                                // `123^^^H^MR~123^^^H^MR`) is one item. Long
+                                // lists (a report's results) are left alone:
+                                // their items differ by construction.
+                                if matches!(v, Json::Object(_)) && a.len() <= 16 && a.contains(&v) {
+                                    continue;
+                                }
+                                a.push(v);
+                            }
+                        }
                         StepIndex::One => {
                             let v = vals.into_iter().next().unwrap_or(Json::Null);
                             if a.is_empty() { a.push(v) } else { a[0] = v }
@@ -2122,17 +2141,51 @@ impl Registry {
         .to_ascii_uppercase();
         let (mm_name, mm) = match &mapping.kind {
             Kind::Router(r) => {
-                let hit = r.routes.iter().find(|(pats, _, _)| {
-                    pats.iter()
-                        .any(|p| wildcard_match(&p.to_ascii_uppercase(), &message_type))
-                });
-                let Some((_, target, _)) = hit else {
-                    let known: Vec<String> =
-                        r.routes.iter().flat_map(|(p, _, _)| p.clone()).collect();
+                // By type first; a site's own event (a Z code or trigger,
+                // `ADT^Z99^ADT_A01`) that no type route names, by its
+                // structure (MSH-9.3). Standard events are never routed by
+                // structure: one left unrouted (A29 deletes a person, in
+                // ADT_A21's structure) stays so.
+                let local = mt.code.trim().to_ascii_uppercase().starts_with('Z')
+                    || mt.trigger.trim().to_ascii_uppercase().starts_with('Z');
+                let structure = if local {
+                    mt.structure.to_ascii_uppercase()
+                } else {
+                    String::new()
+                };
+                let find = |by: RouteBy, what: &str| {
+                    r.routes.iter().find(|route| {
+                        route.by == by
+                            && !what.is_empty()
+                            && route.patterns.iter().any(|p| wildcard_match(p, what))
+                    })
+                };
+                let hit = find(RouteBy::Type, &message_type)
+                    .or_else(|| find(RouteBy::Structure, &structure));
+                let Some(Route { target, .. }) = hit else {
+                    let known = |by: RouteBy| -> String {
+                        r.routes
+                            .iter()
+                            .filter(|route| route.by == by)
+                            .flat_map(|route| route.patterns.iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let structures = known(RouteBy::Structure);
                     return Err(plain(format!(
-                        "{}: no route for message type {message_type:?} (routes: {})",
+                        "{}: no route for message type {message_type:?}{} (routes: {}{})",
                         mapping.name,
-                        known.join(", ")
+                        if structure.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", structure {structure:?}")
+                        },
+                        known(RouteBy::Type),
+                        if structures.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; by structure: {structures}")
+                        }
                     )));
                 };
                 match self.mappings.get(target).map(|m| &m.kind) {
@@ -2797,6 +2850,10 @@ mod coding_system_tests {
             Some("JVBERi0xLjQK")
         );
         assert_eq!(base64_data("TQ==").as_deref(), Some("TQ=="));
+        // Unpadded, as some senders write it: the same bytes, padded.
+        assert_eq!(base64_data("TQ").as_deref(), Some("TQ=="));
+        assert_eq!(base64_data("TWE").as_deref(), Some("TWE="));
+        assert_eq!(base64_data("TWFuT"), None, "4n+1 characters are no bytes");
         assert_eq!(base64_data("<Base64 encoded>"), None);
         assert_eq!(base64_data("TQ=x"), None, "padding only at the end");
         assert_eq!(base64_data("TQ="), None, "whole groups of four");
