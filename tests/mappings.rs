@@ -1282,6 +1282,17 @@ fn segments_no_rule_reads_are_kept() {
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].starts_with("NTE|1||Patient spricht"), "{kept:?}");
+    // A Z-segment's field 1 is no set id: `ZZZ|value` holds something to keep.
+    let b = map_text(
+        "MSH|^~\\&|S|F|R|F|20240101||ADT^A01^ADT_A01|Z1|P|2.3\rEVN|A01|20240101\rPID|1||P8^^^F^MR||Eight^Ed\rPV1|1|I\rZZZ|keep me\rNK1|3\r",
+    );
+    let kept: Vec<&str> = one(&b, "Patient")["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["valueString"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["ZZZ|keep me"]);
 }
 
 /// PID-13/PID-14 are the IG's XTN map with a default use (home, work) when
@@ -1493,6 +1504,21 @@ fn attachments_without_a_subtype_or_padding_keep_their_data() {
     let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
     assert_eq!(att["contentType"], "application/octet-stream");
     assert_eq!(att["data"], "TWE=");
+}
+
+/// An SN sent as a bare number (`OBX-5 = 127.5`, no leading `^`, as some
+/// analyzers send it) is that number, not text; an SN that is no number
+/// stays text.
+#[test]
+fn a_structured_numeric_sent_bare_is_a_quantity() {
+    let b = map_text(&oru_with(
+        "OBX|1|SN|CREAT^Creatinine^L||127.5695|umol/L|||||F",
+    ));
+    let q = &one(&b, "Observation")["valueQuantity"];
+    assert_eq!(q["value"].to_string(), "127.5695");
+    assert_eq!(q["unit"], "umol/L");
+    let b = map_text(&oru_with("OBX|1|SN|CREAT^Creatinine^L||high|umol/L|||||F"));
+    assert_eq!(one(&b, "Observation")["valueString"], "high");
 }
 
 /// An identifier sent twice (a repeated PID-3, or PID-2 and PID-3 alike, as

@@ -2336,11 +2336,18 @@ impl Registry {
             };
             (0..msg.segment_count())
                 .filter(|i| {
-                    // A segment with nothing past its set id (`NK1|3`) holds nothing to keep.
+                    // A segment with nothing past its set id (`NK1|3`) holds
+                    // nothing to keep; a Z-segment's field 1 is whatever its
+                    // sender made it (`ZZZ|value`), so it counts.
                     untouched(*i)
-                        && msg
-                            .segment_at(*i)
-                            .is_some_and(|s| s.fields().any(|(n, f)| n > 1 && !f.is_empty()))
+                        && msg.segment_at(*i).is_some_and(|s| {
+                            let first = if s.id_bytes().first() == Some(&b'Z') {
+                                1
+                            } else {
+                                2
+                            };
+                            s.fields().any(|(n, f)| n >= first && !f.is_empty())
+                        })
                 })
                 .collect()
         };
