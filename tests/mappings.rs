@@ -1521,6 +1521,33 @@ fn a_structured_numeric_sent_bare_is_a_quantity() {
     assert_eq!(one(&b, "Observation")["valueString"], "high");
 }
 
+/// Cerner-style feeds send a code's display instead of the code (PID-8
+/// `Female`, PV1-2 `Inpatient`, PID-16 `Married`, NK1-3 `Spouse`, IN1-17
+/// `Self`): each is read as the code whose display it is.
+#[test]
+fn displays_sent_as_codes_are_those_codes() {
+    let b = map_text(
+        "MSH|^~\\&|HNAM|CERNER|R|R|20230412093512||ADT^A08|C1|P|2.3\rEVN|A08|20230412093512\rPID|1||1234567^^^MRN^MRN||TEST^PATIENT||19650212|Female|||||||ENGLISH|Married\rNK1|1|TEST^SPOUSE|Spouse\rPV1|1|Inpatient|4WEST^412^A\rIN1|1|BCBS001^BCBS PPO|12345|Blue Cross||||||||||||TEST^PATIENT|Self\r",
+    );
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["gender"], "female"); // PID-8 via AdministrativeSex
+    assert_eq!(patient["maritalStatus"]["coding"][0]["code"], "M"); // PID-16
+    let encounter = one(&b, "Encounter");
+    assert_eq!(encounter["class"]["code"], "IMP"); // PV1-2 via PatientClass_EncounterClass
+    assert_eq!(encounter["status"], "in-progress");
+    let codes: Vec<&str> = one(&b, "RelatedPerson")["relationship"][0]["coding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"SPS"), "{codes:?}"); // NK1-3 via Relationship
+    assert_eq!(
+        one(&b, "Coverage")["relationship"]["coding"][0]["code"],
+        "self"
+    ); // IN1-17
+}
+
 /// An identifier sent twice (a repeated PID-3, or PID-2 and PID-3 alike, as
 /// older feeds do) is one identifier; different ones are all kept.
 #[test]

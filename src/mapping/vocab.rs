@@ -93,6 +93,9 @@ pub struct Table {
     pub unmapped: Unmapped,
     /// The default target.
     pub default: Option<Target>,
+    /// A source code's display (lower case) → that code, for the displays
+    /// exactly one code of the table has (a ConceptMap's `element.display`).
+    pub displays: HashMap<String, String>,
 }
 
 impl Table {
@@ -122,6 +125,17 @@ impl Table {
         // Codes are often sent in the other case.
         if code.chars().any(char::is_lowercase)
             && let Some(t) = self.entries.get(&code.to_uppercase())
+        {
+            return Ok(Some(t.into()));
+        }
+        // Some senders write a code's display instead of the code
+        // (`Female`, `Inpatient`, `Married`, as Cerner-style aliases do):
+        // that is the code, when exactly one code of the table has it.
+        if !self.displays.is_empty()
+            && let Some(t) = self
+                .displays
+                .get(&code.trim().to_lowercase())
+                .and_then(|c| self.entries.get(c))
         {
             return Ok(Some(t.into()));
         }
@@ -251,6 +265,8 @@ fn concept_map(file: &Path, text: &str) -> Result<Table, ConfigError> {
     let mut entries = HashMap::default();
     let mut unmapped = Unmapped::Pass;
     let mut default = None;
+    // Display (lower case) → its code; `None` once two codes share it.
+    let mut displays: HashMap<String, Option<String>> = HashMap::default();
     for g in v
         .get("group")
         .and_then(|g| g.as_array())
@@ -267,6 +283,19 @@ fn concept_map(file: &Path, text: &str) -> Result<Table, ConfigError> {
             let Some(code) = el.get("code").and_then(|c| c.as_str()) else {
                 continue;
             };
+            if let Some(d) = el.get("display").and_then(|d| d.as_str()) {
+                let d = d.trim().to_lowercase();
+                if !d.is_empty() && d != code.to_lowercase() {
+                    displays
+                        .entry(d)
+                        .and_modify(|c| {
+                            if c.as_deref() != Some(code) {
+                                *c = None;
+                            }
+                        })
+                        .or_insert_with(|| Some(code.to_string()));
+                }
+            }
             let Some(t) = el
                 .get("target")
                 .and_then(|t| t.as_array())
@@ -298,12 +327,20 @@ fn concept_map(file: &Path, text: &str) -> Result<Table, ConfigError> {
             }
         }
     }
+    // Only displays of codes the table translates, and no display that is
+    // itself one of its codes (`N` the code wins over `n` a display).
+    let displays = displays
+        .into_iter()
+        .filter_map(|(d, c)| Some((d, c?)))
+        .filter(|(d, c)| entries.contains_key(c) && !entries.contains_key(&d.to_uppercase()))
+        .collect();
     Ok(Table {
         name,
         file: file.to_path_buf(),
         entries,
         unmapped,
         default,
+        displays,
     })
 }
 
@@ -378,6 +415,7 @@ fn yaml_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
         entries: codes.into_iter().map(|(k, v)| (k, mk(v))).collect(),
         unmapped,
         default: default.map(mk),
+        displays: HashMap::default(),
     })
 }
 
@@ -423,6 +461,27 @@ mod tests {
             ("female", Some("http://hl7.org/fhir/administrative-gender"))
         );
         assert_eq!(sex.translate("X", None).unwrap().unwrap().code, "unknown");
+        std::fs::write(dir.path().join("bad.yaml"), "table: B\nunmapped: maybe\n").unwrap();
+        assert!(Vocabulary::load(dir.path()).is_err());
+        std::fs::remove_file(dir.path().join("bad.yaml")).unwrap();
+        // A code's display sent instead of the code is that code, when one
+        // code alone has it; a display two codes share means neither.
+        std::fs::write(
+            dir.path().join("class.json"),
+            r#"{"resourceType":"ConceptMap","name":"Class","group":[{"target":"http://terminology.hl7.org/CodeSystem/v3-ActCode","element":[{"code":"I","display":"Inpatient","target":[{"code":"IMP"}]},{"code":"E","display":"Emergency","target":[{"code":"EMER"}]},{"code":"U","display":"Unknown","target":[{"code":"UNK1"}]},{"code":"X","display":"unknown","target":[{"code":"UNK2"}]}]}]}"#,
+        )
+        .unwrap();
+        let v = Vocabulary::load(dir.path()).unwrap();
+        let class = v.get("Class").unwrap();
+        let code = |c: &str| {
+            class
+                .translate(c, Some(Unmapped::Error))
+                .map(|t| t.map(|t| t.code))
+        };
+        assert_eq!(code("Inpatient"), Ok(Some("IMP".into())));
+        assert_eq!(code(" EMERGENCY "), Ok(Some("EMER".into())));
+        assert!(code("Unknown").is_err(), "two codes share the display");
+        assert!(code("Inpat").is_err());
         std::fs::write(dir.path().join("bad.yaml"), "table: B\nunmapped: maybe\n").unwrap();
         let e = Vocabulary::load(dir.path()).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (Some(2), Some(11)));
