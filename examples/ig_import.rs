@@ -117,7 +117,10 @@ fn structure(rows: &[Vec<String>]) -> Vec<Item> {
             continue;
         }
         last = Some(key);
-        if ident.starts_with('/') {
+        // A group's end: `/PATH` with no segment. (The OML_O21 sheet writes
+        // `/...PRIOR_RESULT.AL1` for the AL1 row inside PRIOR_RESULT: a
+        // segment row, which must not close the group.)
+        if ident.starts_with('/') && segment_id(&syntax).is_none() {
             if stack.len() > 1
                 && let Some((name, opt, rep, items)) = stack.pop()
                 && let Some(top) = stack.last_mut()
@@ -239,6 +242,8 @@ fn main() -> std::process::ExitCode {
         "# HL7 v2 message structures (segment groups), imported from the HL7 v2-to-FHIR IG message sheets\n\
          # by `cargo run --example ig_import -- <IG mappings folder>`; DFT_P03 is ours (the IG has no sheet).\n\
          # ADT_A39 is ours too, from the v2.5.1 standard (merges; A18 and ADT_A30 have the same segments in one group).\n\
+         # OML_O33 is ours, from the v2.5.1 standard (specimen-centric lab orders); it also reads OML_O35's layout\n\
+         # (a container, SAC, before each group of orders: SPECIMEN_CONTAINER).\n\
          # SEG required, SEG? optional, SEG+ repeating, SEG* optional repeating; GROUP(...) likewise.\n",
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
@@ -299,6 +304,10 @@ fn main() -> std::process::ExitCode {
     let _ = writeln!(
         out,
         "ADT_A39 = MSH SFT* UAC? EVN PATIENT+(PID PD1? MRG PV1?)"
+    );
+    let _ = writeln!(
+        out,
+        "OML_O33 = MSH SFT* UAC? NTE* PATIENT?(PID PD1? PRT* NTE* NK1* ARV* PATIENT_VISIT?(PV1 PV2? PRT*) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) SPECIMEN+(SPM SPECIMEN_OBSERVATION*(OBX PRT*) CONTAINER*(SAC) ORDER*(ORC PRT* TIMING*(TQ1 TQ2*) OBSERVATION_REQUEST?(OBR TCD? NTE* PRT* DG1* OBSERVATION*(OBX PRT* TCD? NTE*) PRIOR_RESULT*(PATIENT_PRIOR?(PID PD1?) PATIENT_VISIT_PRIOR?(PV1 PV2?) AL1* ORDER_PRIOR+(ORC OBR TIMING_PRIOR*(TQ1 TQ2*) NTE* OBSERVATION_PRIOR+(OBX NTE*)))) FT1* CTI* BLG?) SPECIMEN_CONTAINER*(SAC ORDER+(ORC PRT* TIMING*(TQ1 TQ2*) OBSERVATION_REQUEST?(OBR TCD? NTE* PRT* DG1* OBSERVATION*(OBX PRT* TCD? NTE*) PRIOR_RESULT*(PATIENT_PRIOR?(PID PD1?) PATIENT_VISIT_PRIOR?(PV1 PV2?) AL1* ORDER_PRIOR+(ORC OBR TIMING_PRIOR*(TQ1 TQ2*) NTE* OBSERVATION_PRIOR+(OBX NTE*)))) FT1* CTI* BLG?)))"
     );
     if let Err(e) = std::fs::write(root.join("structures.txt"), out) {
         eprintln!("structures.txt: {e}");

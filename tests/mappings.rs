@@ -1521,6 +1521,71 @@ fn a_structured_numeric_sent_bare_is_a_quantity() {
     assert_eq!(one(&b, "Observation")["valueString"], "high");
 }
 
+/// An OML with several orders maps every order (a second ORC after an
+/// order's OBR is the next ORDER, not a prior result); OML O33 and O35 tie
+/// each order to the specimen (and container) it is sent under.
+#[test]
+fn every_order_maps_and_specimens_own_their_orders() {
+    let order_specimens = |b: &Value| -> Vec<(String, Vec<String>)> {
+        let by_url: std::collections::HashMap<String, &Value> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["fullUrl"].as_str().unwrap().to_string(), &e["resource"]))
+            .collect();
+        resources(b, "ServiceRequest")
+            .into_iter()
+            .map(|r| {
+                let specimens = r["specimen"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| {
+                                by_url[s["reference"].as_str().unwrap()]["identifier"][0]["value"]
+                                    .as_str()
+                                    .unwrap()
+                                    .to_string()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    r["identifier"][0]["value"].as_str().unwrap().to_string(),
+                    specimens,
+                )
+            })
+            .collect()
+    };
+    let b = map_text(
+        "MSH|^~\\&|ZD||||20210407153459+0200||OML^O21^OML_O21|M1|P|2.5.1\rPID|1||287654321^^^NLMINBIZA^NNNLD||de Vries^A\rORC|NW|ORD1||G1\rTQ1|1||||||||C^Callback^HL70485\rOBR|1|ORD1||LAB1^Chemistry^L\rOBX|1|ST|AI^Remarks^L||text||||||F\rORC|NW|ORD2||G1\rOBR|2|ORD2||KC_DM2RI^Risk^L\rOBX|1|CE|REQ^Requested^L|1|ALB^Albumin^L||||||O\r",
+    );
+    let orders: Vec<String> = order_specimens(&b).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(orders, ["ORD1", "ORD2"]);
+    let b = map("OML-O33-specimens.hl7");
+    assert_eq!(
+        order_specimens(&b),
+        [
+            ("ORD020".to_string(), vec!["SP001".to_string()]),
+            ("ORD021".to_string(), vec!["SP001".to_string()]),
+            ("ORD022".to_string(), vec!["SP002".to_string()]),
+        ]
+    );
+    // The specimen's own OBX is an Observation about it.
+    let about = resources(&b, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8310-5")
+        .expect("SPM's OBX");
+    assert!(about["specimen"]["reference"].is_string());
+    let b = map("OML-O35-containers.hl7");
+    assert_eq!(
+        order_specimens(&b),
+        [
+            ("ORD100".to_string(), vec!["SP010".to_string()]),
+            ("ORD101".to_string(), vec!["SP010".to_string()]),
+        ]
+    );
+}
+
 /// Cerner-style feeds send a code's display instead of the code (PID-8
 /// `Female`, PV1-2 `Inpatient`, PID-16 `Married`, NK1-3 `Spouse`, IN1-17
 /// `Self`): each is read as the code whose display it is.

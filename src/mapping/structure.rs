@@ -83,6 +83,16 @@ impl Item {
         }
     }
 
+    /// Does this slot's first slot begin with segment `id` (not only after
+    /// optional slots it may skip)? `ORDER(ORC ...)` leads with ORC;
+    /// `PRIOR_RESULT(PATIENT_PRIOR?(PID) ... ORDER_PRIOR+(ORC ...))` does not.
+    fn leads_with(&self, id: &str) -> bool {
+        match self {
+            Item::Seg { id: s, .. } => s == id,
+            Item::Group { items, .. } => items.first().is_some_and(|f| f.leads_with(id)),
+        }
+    }
+
     /// True when this slot holds segment `id`, at any depth.
     fn holds(&self, id: &str) -> bool {
         match self {
@@ -246,7 +256,7 @@ impl Grouping {
             let mut pos = 0;
             while pos < ids.len() {
                 let before = pos;
-                g.fill(0, items, ids, &mut pos, items);
+                g.fill(0, items, ids, &mut pos, items, &[]);
                 if pos == before {
                     // Nothing in the structure takes it: it stays in the root.
                     pos += 1;
@@ -256,7 +266,17 @@ impl Grouping {
         g
     }
 
-    fn fill(&mut self, inst: usize, items: &[Item], ids: &[&str], pos: &mut usize, known: &[Item]) {
+    /// Fills instance `inst` from `items`; `outer` are the repeating groups
+    /// it is inside (innermost last).
+    fn fill(
+        &mut self,
+        inst: usize,
+        items: &[Item],
+        ids: &[&str],
+        pos: &mut usize,
+        known: &[Item],
+        outer: &[&Item],
+    ) {
         let mut slot = 0;
         let mut filled = vec![false; items.len()];
         while *pos < ids.len() {
@@ -283,13 +303,28 @@ impl Grouping {
             };
             match &items[j] {
                 Item::Seg { .. } => *pos += 1,
-                Item::Group {
+                group @ Item::Group {
                     name,
                     items: sub,
                     ids: allows,
                     direct,
+                    rep,
                     ..
                 } => {
+                    // A nested group this segment would open only past its
+                    // optional first slots (an OML's PRIOR_RESULT, opened by
+                    // the ORC of its ORDER_PRIOR) gives way to an enclosing
+                    // repeating group that begins with it: a second ORC
+                    // after an order's OBR is the next ORDER, not a prior
+                    // result (HL7 v2 leaves this open; real feeds mean the
+                    // next order).
+                    if !group.leads_with(id) && outer.iter().any(|o| o.leads_with(id)) {
+                        return;
+                    }
+                    let mut inner: Vec<&Item> = outer.to_vec();
+                    if *rep {
+                        inner.push(group);
+                    }
                     let child = self.insts.len();
                     let allows = Some(allows.clone());
                     self.insts.push(Inst {
@@ -302,7 +337,7 @@ impl Grouping {
                         direct: Some(direct.clone()),
                     });
                     self.insts[inst].children.push(child);
-                    self.fill(child, sub, ids, pos, known);
+                    self.fill(child, sub, ids, pos, known, &inner);
                     self.insts[child].end = *pos;
                 }
             }
@@ -359,6 +394,30 @@ mod tests {
         let pat = g.find(0, "PATIENT");
         assert_eq!((g.insts[pat[0]].start, g.insts[pat[0]].end), (1, 4));
         assert!(s.group_names("ORU_R01").contains(&"SPECIMEN".to_string()));
+    }
+
+    #[test]
+    fn a_second_order_is_an_order_not_a_prior_result() {
+        let s = Structures::parse(
+            "OML_O21 = MSH PATIENT?(PID) ORDER+(ORC TIMING*(TQ1) OBSERVATION_REQUEST?(OBR OBSERVATION*(OBX) PRIOR_RESULT*(PATIENT_PRIOR?(PID) ORDER_PRIOR+(ORC OBR OBSERVATION_PRIOR+(OBX)))))\n",
+        )
+        .unwrap();
+        let ids = [
+            "MSH", "PID", "ORC", "OBR", "OBX", "ORC", "OBR", "ORC", "TQ1", "OBR",
+        ];
+        let g = Grouping::build(&ids, s.get("OML_O21"), "OML_O21");
+        let orders: Vec<(usize, usize)> = g
+            .find(0, "ORDER")
+            .iter()
+            .map(|o| (g.insts[*o].start, g.insts[*o].end))
+            .collect();
+        assert_eq!(orders, [(2, 5), (5, 7), (7, 10)]);
+        assert!(g.find(0, "PRIOR_RESULT").is_empty());
+        // A prior result that says so (its PID first) is one.
+        let ids = ["MSH", "PID", "ORC", "OBR", "PID", "ORC", "OBR", "OBX"];
+        let g = Grouping::build(&ids, s.get("OML_O21"), "OML_O21");
+        assert_eq!(g.find(0, "ORDER").len(), 1);
+        assert_eq!(g.find(0, "PRIOR_RESULT").len(), 1);
     }
 
     #[test]
