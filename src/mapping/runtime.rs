@@ -336,6 +336,9 @@ struct Env<'m> {
     /// when it is not asked for): a rule that reads `PID-17` reads the
     /// first, and a second repetition nobody reads is reported.
     reps: Option<RefCell<RepReads>>,
+    /// Segments the structure knows that were kept whole as extensions (no
+    /// rule reads them where they stand), for the unread report.
+    kept: RefCell<Vec<usize>>,
 }
 
 /// Repetitions read: every one of a field (`[*]`), or one by number.
@@ -2259,6 +2262,7 @@ impl Registry {
             key,
             split: Split::new(&msg),
             reps: opts.report_unread.then(RefCell::default),
+            kept: RefCell::default(),
         };
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
@@ -2402,6 +2406,14 @@ impl Registry {
                     for i in &z {
                         env.mark(*i, 0);
                     }
+                    // A Z-segment kept is the policy at work; a standard one
+                    // means no rule reads it where it stands (a structure
+                    // that does not place it, a sender's order): said in the
+                    // unread report.
+                    env.kept.borrow_mut().extend(z.iter().copied().filter(|i| {
+                        msg.segment_at(*i)
+                            .is_some_and(|s| s.id_bytes().first() != Some(&b'Z'))
+                    }));
                 }
             }
             _ => {}
@@ -2590,6 +2602,7 @@ impl Registry {
             key: String::new(),
             split: Split::new(msg),
             reps: opts.report_unread.then(RefCell::default),
+            kept: RefCell::default(),
         };
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {
@@ -2767,6 +2780,9 @@ impl<'m> Env<'m> {
                     }
                 }
             }
+        }
+        for i in self.kept.borrow().iter() {
+            out.insert((*i, 0, 0));
         }
         out.into_iter()
             .map(|(i, n, k)| {
