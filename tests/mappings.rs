@@ -1548,6 +1548,42 @@ fn a_structured_numeric_sent_bare_is_a_quantity() {
     assert_eq!(one(&b, "Observation")["valueString"], "high");
 }
 
+/// Two OBRs under one filler number (an ELR's reflex test: OBR-4 differs)
+/// are two DiagnosticReports, each with its own code and results; the same
+/// test sent again (a corrected report) is still the one report.
+#[test]
+fn a_reflex_test_under_the_same_filler_number_is_its_own_report() {
+    let msg = |status: &str| {
+        format!(
+            "MSH|^~\\&|LAB|MAYO|KS|KS|20201028003540-0500||ORU^R01^ORU_R01|M{status}|P|2.5.1\rPID|1||P1^^^H^MR||Bailey^Izetta||19790520|F\rORC|RE|H65126|F722049201\rOBR|1|H65126|F722049201|^^^LYWB^Lyme Disease Ab, Immunoblot^L|||202010221439||||||||||||||202010270952|||{status}\rOBX|1|CE|6320-6^B burgdor IgG^LN||260385009^Negative^SCT||||||F\rOBR|2|H65126|F722049201|^^^LYME^Lyme Disease Serology^L|||202010221439||||||||||||||202010231453|||{status}\rOBX|1|CE|20449-5^B burgdor Ab^LN||10828004^Positive^SCT||||||F\r"
+        )
+    };
+    let b = map_text(&msg("P"));
+    let reports = resources(&b, "DiagnosticReport");
+    let codes: Vec<&str> = reports
+        .iter()
+        .map(|r| r["code"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["LYWB", "LYME"]);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["code"]["coding"].as_array().unwrap().len() == 1)
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["result"].as_array().unwrap().len() == 1)
+    );
+    let corrected = map_text(&msg("C"));
+    for (a, b) in reports
+        .iter()
+        .zip(resources(&corrected, "DiagnosticReport"))
+    {
+        assert_eq!(a["id"], b["id"]);
+    }
+}
+
 /// An OML with several orders maps every order (a second ORC after an
 /// order's OBR is the next ORDER, not a prior result); OML O33 and O35 tie
 /// each order to the specimen (and container) it is sent under.
