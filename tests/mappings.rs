@@ -1584,6 +1584,29 @@ fn a_reflex_test_under_the_same_filler_number_is_its_own_report() {
     }
 }
 
+/// Free text (OBX-5 ST/TX/FT, NTE-3, FT1-8) is a primitive: a `&` or `^` a
+/// sender did not escape is part of the text, not a separator that cuts it.
+/// Two charge lines under one FT1-2 with different codes are two charges.
+#[test]
+fn unescaped_separators_in_text_are_text_and_charge_lines_stay_apart() {
+    let b = map_text(&oru_with(
+        "OBX|1|ST|X^Y^L||Salt & pepper^noted||||||F\rNTE|1||Comment with R&D and A^B inside",
+    ));
+    let obs = one(&b, "Observation");
+    assert_eq!(obs["valueString"], "Salt & pepper^noted");
+    assert_eq!(obs["note"][0]["text"], "Comment with R&D and A^B inside");
+    let b = map_text(
+        "MSH|^~\\&|RIS|RAD|EHR|FIN|202608190911||DFT^P03|D1|P|2.3\rEVN|P03|202608190911\rPID|1||PID1234567^^^MRN||DOE^JOHN||19800101|M\rPV1|1|O|RAD^CT3^01||||||||||||||||V9876543\rFT1|1|B1||202608190911||CG|74177^CT ABDOMEN^CPT|CT ABDOMEN & PELVIS WITH CONTRAST||1\rFT1|2|B1||202608190911||CG|Q9967^Contrast^HCPCS|||1\r",
+    );
+    let charges = resources(&b, "ChargeItem");
+    assert_eq!(charges.len(), 2);
+    assert_eq!(
+        charges[0]["note"][0]["text"],
+        "CT ABDOMEN & PELVIS WITH CONTRAST"
+    );
+    assert_eq!(charges[1]["code"]["coding"][0]["code"], "Q9967");
+}
+
 /// An OML with several orders maps every order (a second ORC after an
 /// order's OBR is the next ORDER, not a prior result); OML O33 and O35 tie
 /// each order to the specimen (and container) it is sent under.
