@@ -51,6 +51,25 @@ fn oru_with(obx: &str) -> String {
     )
 }
 
+/// Standard base64 (an attachment's data), decoded here so tests do not
+/// trust our encoder.
+fn b64_decode(v: &Value) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sextets: Vec<u32> = v
+        .as_str()
+        .unwrap()
+        .bytes()
+        .filter(|b| *b != b'=')
+        .map(|b| ABC.iter().position(|a| *a == b).unwrap() as u32)
+        .collect();
+    let mut bytes = Vec::new();
+    for chunk in sextets.chunks(4) {
+        let n = chunk.iter().fold(0u32, |acc, s| acc << 6 | s) << (6 * (4 - chunk.len()));
+        bytes.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
 fn resources<'a>(b: &'a Value, ty: &str) -> Vec<&'a Value> {
     b["entry"]
         .as_array()
@@ -1600,6 +1619,14 @@ fn unescaped_separators_in_text_are_text_and_charge_lines_stay_apart() {
     );
     let charges = resources(&b, "ChargeItem");
     assert_eq!(charges.len(), 2);
+    // A document's text lines (MDM OBX TX) likewise.
+    let b = map_text(
+        "MSH|^~\\&|TRANS|HOSP|EHR|HOSP|20240301120000||MDM^T02^MDM_T02|D1|P|2.5.1\rEVN|T02|20240301120000\rPID|1||MRN5^^^HOSP^MR||Doc^Dora||19600101|F\rPV1|1|I\rTXA|1|DS^Discharge Summary^HL70270|TX|20240301110000|||20240301115900||||DOC-77^TRANS||||||AU||AV\rOBX|1|TX|11490-0^Discharge summary^LN|1|Admitted with pneumonia & treated.||||||F\rOBX|2|TX|11490-0^Discharge summary^LN|2|Follow up in 2 weeks.||||||F\r",
+    );
+    assert_eq!(
+        b64_decode(&one(&b, "DocumentReference")["content"][0]["attachment"]["data"]),
+        "Admitted with pneumonia & treated.\nFollow up in 2 weeks."
+    );
     assert_eq!(
         charges[0]["note"][0]["text"],
         "CT ABDOMEN & PELVIS WITH CONTRAST"
@@ -1882,24 +1909,7 @@ fn the_ig_mdm_sample_maps_and_keeps_its_placeholder_document() {
     assert_eq!(doc["docStatus"], "final");
     let content = doc["content"].as_array().unwrap();
     assert_eq!(content.len(), 2, "{doc}");
-    let decode = |v: &Value| {
-        // Standard base64, decoded here so the test does not trust our encoder.
-        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let sextets: Vec<u32> = v
-            .as_str()
-            .unwrap()
-            .bytes()
-            .filter(|b| *b != b'=')
-            .map(|b| ABC.iter().position(|a| *a == b).unwrap() as u32)
-            .collect();
-        let mut bytes = Vec::new();
-        for chunk in sextets.chunks(4) {
-            let n = chunk.iter().fold(0u32, |acc, s| acc << 6 | s) << (6 * (4 - chunk.len()));
-            bytes.extend(&n.to_be_bytes()[1..chunk.len()]);
-        }
-        String::from_utf8(bytes).unwrap()
-    };
-    let text = decode(&content[0]["attachment"]["data"]);
+    let text = b64_decode(&content[0]["attachment"]["data"]);
     assert!(
         text.starts_with(
             "Transcription Authentication Interface Message Text\nCritical Values Entered On:"
@@ -1920,7 +1930,7 @@ fn the_ig_mdm_sample_maps_and_keeps_its_placeholder_document() {
     );
     let ed = &content[1]["attachment"];
     assert_eq!(ed["contentType"], "text/plain");
-    assert_eq!(decode(&ed["data"]), "<Base64 encoded>");
+    assert_eq!(b64_decode(&ed["data"]), "<Base64 encoded>");
     assert!(
         ed["title"].as_str().unwrap().contains("not valid Base64"),
         "{ed}"
