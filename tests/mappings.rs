@@ -1619,6 +1619,27 @@ fn unescaped_separators_in_text_are_text_and_charge_lines_stay_apart() {
     );
     let charges = resources(&b, "ChargeItem");
     assert_eq!(charges.len(), 2);
+    // Texts inside coded values and descriptions (CWE.2, AL1-5, DG1-4) likewise.
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|X1|P|2.5.1\rEVN|A01|20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I\rPV2|||^Chest pain & SOB\rAL1|1|DA|70618^Penicillin & derivatives^RXNORM||Hives & itching\rDG1|1||R07.9^Chest pain & pressure^I10|Chest pain & pressure\r",
+    );
+    assert_eq!(
+        one(&b, "Encounter")["reasonCode"][0]["coding"][0]["display"],
+        "Chest pain & SOB"
+    );
+    let allergy = one(&b, "AllergyIntolerance");
+    assert_eq!(
+        allergy["code"]["coding"][0]["display"],
+        "Penicillin & derivatives"
+    );
+    assert_eq!(
+        allergy["reaction"][0]["manifestation"][0]["text"],
+        "Hives & itching"
+    );
+    assert_eq!(
+        one(&b, "Condition")["code"]["text"],
+        "Chest pain & pressure"
+    );
     // A document's text lines (MDM OBX TX) likewise.
     let b = map_text(
         "MSH|^~\\&|TRANS|HOSP|EHR|HOSP|20240301120000||MDM^T02^MDM_T02|D1|P|2.5.1\rEVN|T02|20240301120000\rPID|1||MRN5^^^HOSP^MR||Doc^Dora||19600101|F\rPV1|1|I\rTXA|1|DS^Discharge Summary^HL70270|TX|20240301110000|||20240301115900||||DOC-77^TRANS||||||AU||AV\rOBX|1|TX|11490-0^Discharge summary^LN|1|Admitted with pneumonia & treated.||||||F\rOBX|2|TX|11490-0^Discharge summary^LN|2|Follow up in 2 weeks.||||||F\r",
