@@ -1747,6 +1747,25 @@ fn displays_sent_as_codes_are_those_codes() {
     ); // IN1-17
 }
 
+/// v2.1/v2.2 senders may send the message code alone in MSH-9 (`ORU`, no
+/// trigger): a code with one event then (ORU, ORM, VXU, DFT) is read as that
+/// event, in the routing and in MessageHeader.eventCoding.
+#[test]
+fn a_message_code_sent_alone_is_its_one_event() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|F|E|F|19980601||ORU|R9|P|2.2\rPID|1||P1^^^F^MR||Res^Rita||19800101|F\rOBR|1|O1|F1|GLU^Glucose^L|||19980601\rOBX|1|NM|GLU^Glucose^L||5.5|mmol/L|||||F\r",
+    );
+    assert_eq!(one(&b, "MessageHeader")["eventCoding"]["code"], "R01");
+    assert_eq!(one(&b, "Observation")["valueQuantity"]["unit"], "mmol/L");
+    let b = map_text(
+        "MSH|^~\\&|S|F|R|F|19980601||VXU|V9|P|2.3\rPID|1||P1^^^F^MR||Kid^K||20180101|F\rRXA|0|1|19980601|19980601|08^HepB^CVX|0.5|mL\r",
+    );
+    assert_eq!(
+        one(&b, "Immunization")["vaccineCode"]["coding"][0]["code"],
+        "08"
+    );
+}
+
 /// An identifier sent twice (a repeated PID-3, or PID-2 and PID-3 alike, as
 /// older feeds do) is one identifier; different ones are all kept.
 #[test]
