@@ -1747,6 +1747,33 @@ fn displays_sent_as_codes_are_those_codes() {
     ); // IN1-17
 }
 
+/// An MSH-7 that is no date/time (a sender's shifted header) gives no
+/// Bundle.timestamp, and the unread report names it: the message still maps.
+#[test]
+fn an_msh7_that_is_no_date_is_reported_not_dropped() {
+    let out = registry()
+        .run(
+            "hl7v2-fhir-r4",
+            b"MSH|^~\\&|EPIC|DUKE|DUKEHOSP|DUKE|DUKEHOSP||ORM^O01^ORM_O01|M6|P|2.5.1\rPID|1||MRN3^^^DUKEHOSP^MR||ZACHARY^SYLVIA\rORC|NW|ORD1\rOBR|1|ORD1||70450^CT HEAD WO CONTRAST^CPT4\r",
+            &RunOptions {
+                report_unread: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+    let b = out.value;
+    assert!(b.get("timestamp").is_none());
+    assert_eq!(
+        one(&b, "ServiceRequest")["code"]["coding"][0]["code"],
+        "70450"
+    );
+    assert!(
+        out.unread.iter().any(|u| u == "MSH-7 (segment 1)"),
+        "{:?}",
+        out.unread
+    );
+}
+
 /// v2.1/v2.2 senders may send the message code alone in MSH-9 (`ORU`, no
 /// trigger): a code with one event then (ORU, ORM, VXU, DFT) is read as that
 /// event, in the routing and in MessageHeader.eventCoding.

@@ -336,9 +336,11 @@ struct Env<'m> {
     /// when it is not asked for): a rule that reads `PID-17` reads the
     /// first, and a second repetition nobody reads is reported.
     reps: Option<RefCell<RepReads>>,
-    /// Segments the structure knows that were kept whole as extensions (no
-    /// rule reads them where they stand), for the unread report.
-    kept: RefCell<Vec<usize>>,
+    /// What was read but not used, for the unread report: segments the
+    /// structure knows that were kept whole as extensions (no rule reads
+    /// them where they stand; field 0), and a field whose value could not be
+    /// used (an MSH-7 that is no date/time gives no Bundle.timestamp).
+    unused: RefCell<Vec<(usize, u16)>>,
 }
 
 /// Repetitions read: every one of a field (`[*]`), or one by number.
@@ -2262,7 +2264,7 @@ impl Registry {
             key,
             split: Split::new(&msg),
             reps: opts.report_unread.then(RefCell::default),
-            kept: RefCell::default(),
+            unused: RefCell::default(),
         };
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
@@ -2410,10 +2412,15 @@ impl Registry {
                     // means no rule reads it where it stands (a structure
                     // that does not place it, a sender's order): said in the
                     // unread report.
-                    env.kept.borrow_mut().extend(z.iter().copied().filter(|i| {
-                        msg.segment_at(*i)
-                            .is_some_and(|s| s.id_bytes().first() != Some(&b'Z'))
-                    }));
+                    env.unused.borrow_mut().extend(
+                        z.iter()
+                            .copied()
+                            .filter(|i| {
+                                msg.segment_at(*i)
+                                    .is_some_and(|s| s.id_bytes().first() != Some(&b'Z'))
+                            })
+                            .map(|i| (i, 0)),
+                    );
                 }
             }
             _ => {}
@@ -2510,12 +2517,16 @@ impl Registry {
                 "transaction"
             }),
         ));
-        if let Ok(t) = datetime::parse(&msh("MSH-7")) {
-            bundle.members.push(member(
+        // MSH-7 that is no date/time (a sender's shifted header) gives no
+        // timestamp, which the Bundle may lack; the unread report says so.
+        match datetime::parse(&msh("MSH-7")) {
+            Ok(t) => bundle.members.push(member(
                 "timestamp",
                 timestamp_at,
                 text_json(t.instant(&env.tz)),
-            ));
+            )),
+            Err(_) if !msh("MSH-7").trim().is_empty() => env.unused.borrow_mut().push((0, 7)),
+            Err(_) => {}
         }
         if !entries.is_empty() {
             bundle
@@ -2602,7 +2613,7 @@ impl Registry {
             key: String::new(),
             split: Split::new(msg),
             reps: opts.report_unread.then(RefCell::default),
-            kept: RefCell::default(),
+            unused: RefCell::default(),
         };
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {
@@ -2781,8 +2792,8 @@ impl<'m> Env<'m> {
                 }
             }
         }
-        for i in self.kept.borrow().iter() {
-            out.insert((*i, 0, 0));
+        for (i, n) in self.unused.borrow().iter() {
+            out.insert((*i, *n, 0));
         }
         out.into_iter()
             .map(|(i, n, k)| {
