@@ -1747,6 +1747,23 @@ fn displays_sent_as_codes_are_those_codes() {
     ); // IN1-17
 }
 
+/// A field a sender fills with its separators only (`^`, `&&^^^`, as
+/// Yardi-style feeds do) holds no value: it writes nothing, rather than a
+/// `communication` with no language or an extension with no value.
+#[test]
+fn a_field_of_separators_only_is_empty() {
+    let b = map_text(
+        "MSH|^~\\&|YardiTest|YardiCommunity|SimplyHIE|Yardi|20220627151255||ADT^A60|77|P|2.5\rEVN|A60|20220627151255\rPID|1||29035||Solo^Han^||19500202|M|||329 Silver Street Rd^^Malvern^PA^19876|^|||^|UTD|^||887859654\rPV1|1|I^|Tree Top^518^^YardiCommunity||||&&^^^\rAL1|1|DA|^Codeine\r",
+    );
+    let patient = one(&b, "Patient");
+    assert!(patient.get("communication").is_none(), "{patient}"); // PID-15 `^`
+    assert!(patient.get("extension").is_none(), "{patient}"); // PID-17 `^`
+    let encounter = one(&b, "Encounter");
+    assert!(encounter.get("participant").is_none(), "{encounter}"); // PV1-7 `&&^^^`
+    assert_eq!(encounter["class"]["code"], "IMP"); // PV1-2 `I^`
+    assert!(resources(&b, "Practitioner").is_empty());
+}
+
 /// An MSH-7 that is no date/time (a sender's shifted header) gives no
 /// Bundle.timestamp, and the unread report names it: the message still maps.
 #[test]

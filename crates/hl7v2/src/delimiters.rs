@@ -44,6 +44,15 @@ impl Default for Delimiters {
 }
 
 impl Delimiters {
+    /// True when `bytes` hold separators only (`^`, `^^`, `&&^^^`, `~`): a
+    /// value a sender wrote with its structure but nothing in it, which is
+    /// no value (as a field of only separators is empty and `""` is null).
+    pub fn only_separators(&self, bytes: &[u8]) -> bool {
+        bytes.iter().all(|b| {
+            *b == self.component || Some(*b) == self.repetition || Some(*b) == self.subcomponent
+        })
+    }
+
     /// The v2.7+ delimiters with a truncation character: `|^~\&#`.
     pub fn with_truncation() -> Self {
         Delimiters {

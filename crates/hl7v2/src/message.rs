@@ -542,7 +542,7 @@ impl<'m> Segment<'m> {
                 .position(|b| *b == self.delims.field)
                 .unwrap_or(rest.len());
             let f = &rest[..end];
-            if !f.is_empty() && f != b"\"\"" {
+            if !f.is_empty() && f != b"\"\"" && !self.delims.only_separators(f) {
                 bits |= 1 << n;
             }
             start += 1 + end;
@@ -679,9 +679,12 @@ impl<'m> Value<'m> {
         self.level
     }
 
-    /// True when nothing is there.
+    /// True when nothing is there: no bytes, or separators only (`^`,
+    /// `&&^^^`: the value's shape with nothing in it). A header's literal
+    /// delimiters (MSH-2) are never empty.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+            || (self.level != Level::Literal && self.delims.only_separators(self.bytes))
     }
 
     /// True for HL7's explicit null, `""`.
@@ -735,7 +738,10 @@ impl<'m> Value<'m> {
     /// field's first repetition or of a repetition, subcomponents of a
     /// component, the value itself (part 1) for a leaf.
     pub fn parts_present(&self) -> u64 {
-        let present = |b: &[u8]| !b.is_empty() && b != b"\"\"";
+        let literal = self.level == Level::Literal;
+        let present = |b: &[u8]| {
+            !b.is_empty() && b != b"\"\"" && (literal || !self.delims.only_separators(b))
+        };
         let (bytes, sep) = match self.level {
             Level::Field => match self.repetition(1) {
                 Some(r) => (r.bytes, Some(self.delims.component)),
@@ -836,8 +842,23 @@ mod tests {
     }
 
     #[test]
+    fn separators_alone_are_no_value() {
+        let m =
+            Message::parse(b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||^|&&^^^|~|x^|^~\r")
+                .unwrap();
+        let pid = m.segments().nth(1).unwrap();
+        for n in [3u16, 4, 5, 7] {
+            assert!(pid.field(n).unwrap().is_empty(), "PID-{n}");
+        }
+        assert!(!pid.field(6).unwrap().is_empty(), "PID-6 holds x");
+        assert_eq!(pid.fields_present(), 0b100_0010);
+        // MSH-2 is the delimiters themselves, never empty.
+        assert!(!m.segments().next().unwrap().field(2).unwrap().is_empty());
+    }
+
+    #[test]
     fn presence_of_fields_and_parts_matches_what_reading_them_gives() {
-        let other = b"MSH|^~\\&|||||||ORU^R01|1|P|2.5\rOBX|\"\"|CE|a&b&&\"\"^^x&\"\"~~z||||\"\"|\rPID|||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||x\r";
+        let other = b"MSH|^~\\&|||||||ORU^R01|1|P|2.5\rOBX|\"\"|CE|a&b&&\"\"^^x&\"\"~~z|^|&&^^^|~|\"\"|\rPID|||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||x\r";
         let a = Message::parse(ADT).unwrap();
         let b = Message::parse(other).unwrap();
         for seg in a.segments().chain(b.segments()) {

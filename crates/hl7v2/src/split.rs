@@ -267,10 +267,16 @@ impl<'m> Split<'m> {
         &self.raw[e.start as usize..e.end as usize]
     }
 
-    /// True when nothing is there.
+    /// True when nothing is there: no bytes, or separators only (`^`,
+    /// `&&^^^`: the value's shape with nothing in it). A header's literal
+    /// delimiters (MSH-2) are never empty.
     pub fn is_empty(&self, p: Part) -> bool {
         let e = self.entry(p);
         e.start == e.end
+            || (p.level != Level::Literal
+                && self
+                    .delims
+                    .only_separators(&self.raw[e.start as usize..e.end as usize]))
     }
 
     /// True for HL7's explicit null, `""`.
