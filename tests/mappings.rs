@@ -1655,6 +1655,42 @@ fn unescaped_separators_in_text_are_text_and_charge_lines_stay_apart() {
     assert_eq!(charges[1]["code"]["coding"][0]["code"], "Q9967");
 }
 
+/// OBR-7 and OBR-8 are one period (effective[x] holds one choice); an end a
+/// second before its start (a sender's clocks) leaves the start as the
+/// effective time and keeps the end in an extension. A susceptibility panel
+/// per isolate (the same filler number and test, OBR-26 naming the isolate)
+/// is a report each.
+#[test]
+fn observation_periods_and_panels_per_isolate() {
+    let msg = |start: &str, end: &str| {
+        format!(
+            "MSH|^~\\&#|IHC|IHC|NBS|ID|20230317004909||ORU^R01^ORU_R01|E1|P|2.5.1\rPID|1||111^^^IHC^MR||PATIENT^ONE||19950211|M\rORC|RE|111^SCVC|T111^SCVC\rOBR|1||T111^SCVC|6301-4^Bacteria identified in Urine by Culture^LN|||{start}|{end}||||||||||||||20230317004900|||F\rOBX|1|ST|6301-4^Bacteria identified^LN|1|Klebsiella pneumoniae||||||F\rOBX|2|ST|6301-4^Bacteria identified^LN|2|Streptococcus pneumoniae||||||F\rOBR|2||T111002^SCVC|505451-3^Susceptibility panel by MIC^LN|||{start}|||||||||||||||20230317004900|||F|6301-4&Bacteria identified&LN^1^Klebsiella pneumoniae\rOBX|1|ST|18862-3^Amoxicillin+Clavulanate^LN||S||||||F\rOBR|3||T111002^SCVC|505451-3^Susceptibility panel by MIC^LN|||{start}|||||||||||||||20230317004900|||F|6301-4&Bacteria identified&LN^2^Streptococcus pneumoniae\rOBX|1|ST|18862-3^Amoxicillin+Clavulanate^LN||R||||||F\r"
+        )
+    };
+    let b = map_text(&msg("202303141755", "202303141800"));
+    let reports = resources(&b, "DiagnosticReport");
+    assert_eq!(reports.len(), 3);
+    let culture = reports[0];
+    assert!(culture.get("effectiveDateTime").is_none(), "{culture}");
+    assert_eq!(
+        culture["effectivePeriod"]["end"],
+        "2023-03-14T18:00:00+00:00"
+    ); // OBR-8
+    assert!(
+        reports[1..]
+            .iter()
+            .all(|r| r["result"].as_array().unwrap().len() == 1)
+    );
+    let b = map_text(&msg("20230314175501", "20230314175500"));
+    let culture = resources(&b, "DiagnosticReport")[0];
+    assert_eq!(culture["effectiveDateTime"], "2023-03-14T17:55:01+00:00"); // OBR-7
+    assert!(culture.get("effectivePeriod").is_none());
+    assert_eq!(
+        culture["extension"][0]["valueDateTime"],
+        "2023-03-14T17:55:00+00:00"
+    ); // OBR-8
+}
+
 /// An OML with several orders maps every order (a second ORC after an
 /// order's OBR is the next ORDER, not a prior result); OML O33 and O35 tie
 /// each order to the specimen (and container) it is sent under.

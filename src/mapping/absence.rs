@@ -362,6 +362,13 @@ impl Analysis<'_> {
                             UNKNOWN
                         }
                     }
+                    Func::Before => {
+                        if arg(0).nothing || arg(1).nothing {
+                            FALSE
+                        } else {
+                            UNKNOWN
+                        }
+                    }
                     Func::Exists | Func::Matches | Func::IsDecimal => {
                         if arg(0).nothing {
                             FALSE

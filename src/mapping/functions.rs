@@ -80,6 +80,10 @@ pub enum Func {
     Matches,
     /// `isdecimal(x)`: true when every value is a decimal number (`decimal(x)` would take it).
     IsDecimal,
+    /// `before(a, b)`: true when HL7 DTM `a` is an earlier instant than `b`
+    /// (the channel's time zone where either has no offset); false when
+    /// either is missing or no date/time.
+    Before,
     /// `system(x)`: an HL7 coding-system name (table 0396, `HL7nnnn`, an OID) as a FHIR system URI.
     System,
     /// `codesystem(x)`: like `system(x)`, always an absolute URI (`L` → `urn:hl7v2:0396:L`), for `Coding.system`.
@@ -191,6 +195,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::Id, "id", 1, 1, ALIAS, Ty::Text, false),
     sig(Func::Matches, "matches", 2, 2, V, Ty::Bool, true),
     sig(Func::IsDecimal, "isdecimal", 1, 1, V, Ty::Bool, true),
+    sig(Func::Before, "before", 2, 2, V, Ty::Bool, true),
     sig(Func::System, "system", 1, 1, V, Ty::Text, false),
     sig(Func::CodeSystem, "codesystem", 1, 1, V, Ty::Text, false),
     sig(Func::HexBase64, "hexbase64", 1, 1, V, Ty::Text, false),

@@ -1341,6 +1341,18 @@ impl<'m> Env<'m> {
                 .into_iter()
                 .filter_map(|(t, _)| base64_data(&t).map(|b| Val::Text(Cow::Owned(b))))
                 .collect(),
+            Func::Before => {
+                let instant = |i: usize| -> Fallible<Option<jiff::Timestamp>> {
+                    Ok(self
+                        .texts(&arg(i)?)
+                        .into_iter()
+                        .next()
+                        .and_then(|(t, _)| datetime::parse(&t).ok())
+                        .and_then(|t| t.instant(&self.tz).parse::<jiff::Timestamp>().ok()))
+                };
+                let (a, b) = (instant(0)?, instant(1)?);
+                smallvec![Val::Bool(matches!((a, b), (Some(a), Some(b)) if a < b))]
+            }
             Func::Matches => {
                 let pat = one_text(1)?;
                 smallvec![Val::Bool(
