@@ -1689,6 +1689,18 @@ fn observation_periods_and_panels_per_isolate() {
         culture["extension"][0]["valueDateTime"],
         "2023-03-14T17:55:00+00:00"
     ); // OBR-8
+    // A discharge (PV1-45) before the admission (PV1-44) likewise.
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240105||ADT^A03^ADT_A03|D9|P|2.5.1\rEVN|A03|20240105\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I|W^1||||||||||||||||V9|||||||||||||||||||||||||202401051200|202401041200\r",
+    );
+    let encounter = one(&b, "Encounter");
+    assert_eq!(encounter["period"]["start"], "2024-01-05T12:00:00+00:00");
+    assert!(encounter["period"].get("end").is_none(), "{encounter}");
+    assert_eq!(
+        encounter["extension"][0]["valueDateTime"],
+        "2024-01-04T12:00:00+00:00"
+    );
+    assert_eq!(encounter["status"], "finished");
 }
 
 /// An OML with several orders maps every order (a second ORC after an
