@@ -70,6 +70,29 @@ fn b64_decode(v: &Value) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
+/// Maps a message with the unread report on (what `map test` prints).
+fn map_with_unread(msg: &[u8]) -> caduceus::mapping::Output {
+    registry()
+        .run(
+            "hl7v2-fhir-r4",
+            msg,
+            &RunOptions {
+                report_unread: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The string `key` of every item of a list (`identifier` → values).
+fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x[key].as_str())
+        .collect()
+}
+
 fn resources<'a>(b: &'a Value, ty: &str) -> Vec<&'a Value> {
     b["entry"]
         .as_array()
@@ -1313,16 +1336,7 @@ fn segments_no_rule_reads_are_kept() {
     assert!(kept[0].starts_with("NTE|1||Patient spricht"), "{kept:?}");
     // A standard segment kept whole (no rule reads it where it stands) is
     // named in the unread report, so `map test` shows it.
-    let out = registry()
-        .run(
-            "hl7v2-fhir-r4",
-            &fixture("hl7/ADT-A01-latin1.hl7"),
-            &RunOptions {
-                report_unread: true,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
+    let out = map_with_unread(&fixture("hl7/ADT-A01-latin1.hl7"));
     assert!(
         out.unread.iter().any(|u| u.starts_with("NTE (segment")),
         "{:?}",
@@ -1332,13 +1346,10 @@ fn segments_no_rule_reads_are_kept() {
     let b = map_text(
         "MSH|^~\\&|S|F|R|F|20240101||ADT^A01^ADT_A01|Z1|P|2.3\rEVN|A01|20240101\rPID|1||P8^^^F^MR||Eight^Ed\rPV1|1|I\rZZZ|keep me\rNK1|3\r",
     );
-    let kept: Vec<&str> = one(&b, "Patient")["extension"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["valueString"].as_str().unwrap())
-        .collect();
-    assert_eq!(kept, ["ZZZ|keep me"]);
+    assert_eq!(
+        strings(&one(&b, "Patient")["extension"], "valueString"),
+        ["ZZZ|keep me"]
+    );
 }
 
 /// PID-13/PID-14 are the IG's XTN map with a default use (home, work) when
@@ -1816,16 +1827,9 @@ fn a_field_of_separators_only_is_empty() {
 /// Bundle.timestamp, and the unread report names it: the message still maps.
 #[test]
 fn an_msh7_that_is_no_date_is_reported_not_dropped() {
-    let out = registry()
-        .run(
-            "hl7v2-fhir-r4",
-            b"MSH|^~\\&|EPIC|DUKE|DUKEHOSP|DUKE|DUKEHOSP||ORM^O01^ORM_O01|M6|P|2.5.1\rPID|1||MRN3^^^DUKEHOSP^MR||ZACHARY^SYLVIA\rORC|NW|ORD1\rOBR|1|ORD1||70450^CT HEAD WO CONTRAST^CPT4\r",
-            &RunOptions {
-                report_unread: true,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
+    let out = map_with_unread(
+        b"MSH|^~\\&|EPIC|DUKE|DUKEHOSP|DUKE|DUKEHOSP||ORM^O01^ORM_O01|M6|P|2.5.1\rPID|1||MRN3^^^DUKEHOSP^MR||ZACHARY^SYLVIA\rORC|NW|ORD1\rOBR|1|ORD1||70450^CT HEAD WO CONTRAST^CPT4\r",
+    );
     let b = out.value;
     assert!(b.get("timestamp").is_none());
     assert_eq!(
@@ -1865,13 +1869,10 @@ fn an_identifier_sent_twice_is_one() {
     let b = map_text(
         "MSH|^~\\&|S|F|R|F|20240101||ADT^A08^ADT_A01|D1|P|2.3\rEVN|A08|20240101\rPID|1|123^^^FAC^MR|123^^^FAC^MR~123^^^FAC^MR~77^^^FAC^PI~\"\"||Dup^Li\rPV1|1|O\r",
     );
-    let ids: Vec<&str> = one(&b, "Patient")["identifier"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["value"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["123", "77"]);
+    assert_eq!(
+        strings(&one(&b, "Patient")["identifier"], "value"),
+        ["123", "77"]
+    );
 }
 
 /// IG FN[HumanName]: FN.1 is the family name; the own prefix, own name,
