@@ -3725,3 +3725,50 @@ fn rules_that_stand_aside_change_nothing() {
         assert_eq!(all, unread, "{}", path.display());
     }
 }
+
+/// A header with no sending facility (MSH-4) still gives a Provenance whose
+/// agent is named: the reference to the sender Organization is left out with
+/// the Organization, never `urn:uuid:` pointing nowhere (Thieme E-ConsentPro).
+#[test]
+fn provenance_without_a_sending_facility_names_its_agent() {
+    let b = map_text(
+        "MSH|^~\\&|||||20260912142642||ADT^A01^ADT_A01|MSG00001|P|2.6|\rEVN|A01|20260912142642||\rPID|0||246813579^^^PVS1||Brückner^Gisela||19720514|F\rPV1||I|||||||||||||||||9352|\r",
+    );
+    assert!(resources(&b, "Organization").is_empty());
+    let who = &one(&b, "Provenance")["agent"][0]["who"];
+    assert_eq!(who["display"], "unknown");
+    assert!(who.get("reference").is_none(), "{who}");
+}
+
+/// NTE-3 is FT and repeats: an appointment's comment holds every line of
+/// every note, and an `&` in it is text (samedi SIU).
+#[test]
+fn every_note_line_is_the_appointments_comment() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|samedi|samedi|s|c|20260207130859+0100||SIU^S12^SIU_S12|75|P|2.5\rSCH||9-dp||||BOOKED||1^MRT|30|min|^^^20260516130000+0200^20260516133000+0200\rNTE||_default|Comment\rNTE||Affected body parts|arm~left leg & foot~head\rPID|1||p90^^^H^PI||Weber^Fried||19751024|M\r",
+    );
+    assert_eq!(
+        one(&out.value, "Appointment")["comment"],
+        "Comment\narm\nleft leg & foot\nhead"
+    );
+    assert!(
+        !out.unread.iter().any(|u| u.starts_with("NTE")),
+        "{:?}",
+        out.unread
+    );
+}
+
+/// A message that declares a single-byte set (8859/15, 8859/1) but whose
+/// bytes are UTF-8 reads as UTF-8 (ORBIS files sent as UTF-8); real 8859-15
+/// bytes still read as 8859-15.
+#[test]
+fn declared_8859_sent_as_utf8_reads_as_utf8() {
+    let head = "MSH|^~\\&|KIS|ADT|RIS|ADT|202612151705||ADT^A01^ADT_A01|ADT001|P|2.5|||AL|NE|DEU|8859/15\rEVN||202612151705\r";
+    let utf8 = format!("{head}PID|||56^^^K^PI||Rëuter^Hïldëgard||19900107|F\r");
+    let b = map_text(&utf8);
+    assert_eq!(one(&b, "Patient")["name"][0]["family"], "Rëuter");
+    let mut latin9 = head.as_bytes().to_vec();
+    latin9.extend_from_slice(b"PID|||56^^^K^PI||R\xEButer^H\xEFld\xEBgard||19900107|F\r");
+    let out = map_with_unread(&latin9);
+    assert_eq!(one(&out.value, "Patient")["name"][0]["given"][0], "Hïldëgard");
+}

@@ -28,6 +28,8 @@ pub enum Charset {
     /// sender that declares 8859/1 and sends UTF-8) is read as UTF-8.
     Latin1,
     /// Another set `encoding_rs` knows (8859/2..15, BIG-5, GB 18030, KS X 1001, ISO IR87...).
+    /// A single-byte set's value whose bytes are valid UTF-8 is read as UTF-8, as for 8859/1.
+    /// A single-byte set's value whose bytes are valid UTF-8 is read as UTF-8, as for 8859/1.
     Other(&'static Encoding),
     /// A value we do not know; text is read as [`Charset::Default`] and the
     /// name is reported by validation.
@@ -87,6 +89,22 @@ impl Charset {
             };
         }
         match self {
+            // A single-byte set (8859/2..15) sent as UTF-8 reads as UTF-8, for
+            // the reason a declared 8859/1 does; multi-byte sets (BIG-5, GB
+            // 18030...) are taken at their word, their text can pass as UTF-8.
+            Charset::Other(enc) if enc.is_single_byte() && std::str::from_utf8(&bytes).is_ok() => {
+                match bytes {
+                    Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).unwrap_or_default()),
+                    Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+                }
+            }
+            // A single-byte set (8859/2..15) sent as UTF-8 reads as UTF-8, for
+            // the reason a declared 8859/1 does; multi-byte sets (BIG-5, GB
+            // 18030...) are taken at their word: their text can pass as UTF-8.
+            Charset::Other(enc) if enc.is_single_byte() => match as_utf8(bytes) {
+                Ok(text) => text,
+                Err(bytes) => Cow::Owned(enc.decode_without_bom_handling(&bytes).0.into_owned()),
+            },
             Charset::Other(enc) => {
                 let (text, _) = enc.decode_without_bom_handling(&bytes);
                 Cow::Owned(text.into_owned())
@@ -101,16 +119,12 @@ impl Charset {
             // Feeds that declare 8859/1 and send UTF-8 are common; Latin-1
             // text that is also valid multi-byte UTF-8 (`Ã¼` for `ü`) is not.
             // So a declared 8859/1 reads as the default does.
-            Charset::Latin1 | Charset::Default | Charset::Ascii | Charset::Unknown => match bytes {
-                Cow::Borrowed(b) => match std::str::from_utf8(b) {
-                    Ok(s) => Cow::Borrowed(s),
-                    Err(_) => Cow::Owned(b.iter().map(|&b| b as char).collect()),
-                },
-                Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
-                    Ok(s) => s,
-                    Err(e) => e.as_bytes().iter().map(|&b| b as char).collect(),
-                }),
-            },
+            Charset::Latin1 | Charset::Default | Charset::Ascii | Charset::Unknown => {
+                match as_utf8(bytes) {
+                    Ok(text) => text,
+                    Err(bytes) => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+                }
+            }
         }
     }
 
@@ -138,6 +152,18 @@ impl Charset {
                 Some(Cow::Borrowed(text.as_bytes()))
             }
         }
+    }
+}
+
+/// The bytes as UTF-8 text when they are valid UTF-8, else the bytes back.
+fn as_utf8(bytes: Cow<'_, [u8]>) -> Result<Cow<'_, str>, Cow<'_, [u8]>> {
+    match bytes {
+        Cow::Borrowed(b) => std::str::from_utf8(b)
+            .map(Cow::Borrowed)
+            .map_err(|_| Cow::Borrowed(b)),
+        Cow::Owned(v) => String::from_utf8(v)
+            .map(Cow::Owned)
+            .map_err(|e| Cow::Owned(e.into_bytes())),
     }
 }
 
@@ -198,6 +224,18 @@ mod tests {
             Charset::Latin1.decode(Cow::Borrowed(b"M\xFCller")),
             "Müller"
         );
+    }
+
+    #[test]
+    fn declared_8859_15_that_is_utf8_reads_as_utf8() {
+        let latin9 = Charset::from_msh18(b"8859/15");
+        assert_eq!(
+            latin9.decode(Cow::Borrowed("Rëuter €".as_bytes())),
+            "Rëuter €"
+        );
+        // Real 8859-15 bytes (0xA4 is the euro sign there) still decode as 8859-15.
+        assert_eq!(latin9.decode(Cow::Borrowed(b"R\xEButer \xA4")), "Rëuter €");
+        assert_eq!(latin9.decode(Cow::Owned(b"\xA4".to_vec())), "€");
     }
 
     #[test]
