@@ -3770,5 +3770,70 @@ fn declared_8859_sent_as_utf8_reads_as_utf8() {
     let mut latin9 = head.as_bytes().to_vec();
     latin9.extend_from_slice(b"PID|||56^^^K^PI||R\xEButer^H\xEFld\xEBgard||19900107|F\r");
     let out = map_with_unread(&latin9);
-    assert_eq!(one(&out.value, "Patient")["name"][0]["given"][0], "Hïldëgard");
+    assert_eq!(
+        one(&out.value, "Patient")["name"][0]["given"][0],
+        "Hïldëgard"
+    );
+}
+
+/// An ICU device feed sends its results straight after PV1, with no OBR
+/// (DETECT, UKD Dresden): each OBX is an Observation of the patient and
+/// visit, and no DiagnosticReport or ServiceRequest is made up.
+#[test]
+fn results_without_a_request_are_observations_of_the_visit() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|COPRAdetectapi|001|detectserver||||ORU^R01||P|2.5|||AL|NE|DE|8859/1\rPID|1|5678||43218765\rPV1|1||SC110|\rOBX|1|NM|RASS||-4|||||||||202601010600\rOBX|2|ST|PupilleLinks||e+k|||||||||202612301330\r",
+    );
+    let b = &out.value;
+    assert!(out.unread.is_empty(), "{:?}", out.unread);
+    assert!(resources(b, "DiagnosticReport").is_empty());
+    assert!(resources(b, "ServiceRequest").is_empty());
+    let obs = resources(b, "Observation");
+    assert_eq!(obs.len(), 2);
+    assert_eq!(obs[0]["code"]["coding"][0]["code"], "RASS");
+    assert_eq!(obs[0]["valueQuantity"]["value"], -4);
+    assert_eq!(obs[1]["valueString"], "e+k");
+    let patient = full_url(one(b, "Patient"));
+    let encounter = full_url(one(b, "Encounter"));
+    for o in obs {
+        assert_eq!(o["subject"]["reference"], patient.as_str());
+        assert_eq!(o["encounter"]["reference"], encounter.as_str());
+    }
+}
+
+/// An ORM whose order has no ORC (an OBR straight after the visit) still
+/// orders: the OBR is the ServiceRequest.
+#[test]
+fn an_order_without_its_orc_is_still_an_order() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|A|B|C|D|20120101||ORM^O01|1|P|2.3\rPID|1||123^^^H^MR||Doe^Jane||20100101|F\rPV1|1|O\rOBR|1|P1||71020^CXR^C4|||20120101\rNTE|1||see me\r",
+    );
+    let sr = one(&out.value, "ServiceRequest");
+    assert_eq!(sr["code"]["coding"][0]["code"], "71020");
+    assert_eq!(sr["identifier"][0]["value"], "P1");
+    assert_eq!(sr["note"][0]["text"], "see me");
+}
+
+/// An MDM whose document is an ED only (HL7-D MDM profile): the first
+/// content is what TXA says of it (TXA-3 presentation, TXA-16 file name),
+/// not an empty text, and an ED type written as a MIME type
+/// (`^text/plain^^Base64^...`) is that contentType.
+#[test]
+fn a_document_sent_as_ed_only_keeps_what_txa_says_of_it() {
+    let b = map_text(
+        "MSH|^~\\&|HOSPAT|ADT|DATAGATE|ADT|20260416180000||MDM^T02^MDM_T02|102000|D|2.5\rEVN||20260416180000\rPID|||205000418^^^K^PI||Dietrich^Gerd||19660514|M\rPV1||I|C1^^^CH\rTXA|1|CN|application/word|||20260416142700|20260416142700||||x|78491||||78491.doc^HOSPAT|DI\rOBX|1|ED|^Document Content|1|^text/plain^^Base64^VGhpcyBpcyBhbiBleGFtcGxlIERvY3VtZW50Lg==||||||F\r",
+    );
+    let content = one(&b, "DocumentReference")["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(content.len(), 2);
+    assert_eq!(content[0]["attachment"]["contentType"], "application/word");
+    assert_eq!(content[0]["attachment"]["title"], "78491.doc");
+    assert!(content[0]["attachment"].get("data").is_none());
+    assert_eq!(content[1]["attachment"]["contentType"], "text/plain");
+    assert_eq!(
+        b64_decode(&content[1]["attachment"]["data"]),
+        "This is an example Document."
+    );
 }

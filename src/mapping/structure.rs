@@ -6,7 +6,10 @@
 //! iterate over groups. The arranging is lenient, as real feeds need:
 //! missing required segments are tolerated, and segments the structure
 //! does not place (Z-segments, out-of-order ones) stay in the group that
-//! is open when they arrive, so nothing is lost. Every group instance
+//! is open when they arrive, so nothing is lost. A known segment that no
+//! slot would take (an OBX with no OBR before it) opens, on a second pass,
+//! the nearest group it would open had the group's missing required lead
+//! segments been sent. Every group instance
 //! covers a contiguous run of segments.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -75,6 +78,27 @@ impl Item {
                         return true;
                     }
                     if !it.opt() {
+                        return false;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Could a segment with this id start this slot if the slot's required
+    /// leading segments were missing? `ORDER_OBSERVATION(COMMON_ORDER?(ORC
+    /// ...) OBR ... OBSERVATION*(OBX ...))` can, for an OBX, when its OBR is
+    /// missing; a required nested group is never skipped.
+    fn starts_past_missing(&self, id: &str) -> bool {
+        match self {
+            Item::Seg { id: s, .. } => s == id,
+            Item::Group { items, .. } => {
+                for it in items {
+                    if it.starts_with(id) {
+                        return true;
+                    }
+                    if !it.opt() && matches!(it, Item::Group { .. }) {
                         return false;
                     }
                 }
@@ -252,18 +276,40 @@ impl Grouping {
                 direct: None,
             }],
         };
-        if let Some(items) = structure {
-            let mut pos = 0;
-            while pos < ids.len() {
-                let before = pos;
-                g.fill(0, items, ids, &mut pos, items, &[]);
-                if pos == before {
-                    // Nothing in the structure takes it: it stays in the root.
-                    pos += 1;
+        let Some(items) = structure else {
+            return g;
+        };
+        let root = g.clone();
+        let unplaced = g.arrange(items, ids, &[]);
+        if unplaced.is_empty() {
+            return g;
+        }
+        // Known segments nothing took (an OBX with no OBR before it, as ICU
+        // device feeds send): arrange again, letting those open the group
+        // they would open had its missing lead been sent, nearest first.
+        let mut again = root;
+        again.arrange(items, ids, &unplaced);
+        again
+    }
+
+    /// Arranges `ids` under the root; returns the positions of segments the
+    /// structure knows but no slot took (they stay in the root). A position
+    /// in `past_missing` may open a group past its missing required lead.
+    fn arrange(&mut self, items: &[Item], ids: &[&str], past_missing: &[usize]) -> Vec<usize> {
+        let mut unplaced = Vec::new();
+        let mut pos = 0;
+        while pos < ids.len() {
+            let before = pos;
+            self.fill(0, items, ids, &mut pos, items, &[], past_missing);
+            if pos == before {
+                // Nothing in the structure takes it: it stays in the root.
+                if items.iter().any(|k| k.holds(ids[pos])) {
+                    unplaced.push(pos);
                 }
+                pos += 1;
             }
         }
-        g
+        unplaced
     }
 
     /// Fills instance `inst` from `items`; `outer` are the repeating groups
@@ -276,6 +322,7 @@ impl Grouping {
         pos: &mut usize,
         known: &[Item],
         outer: &[&Item],
+        past_missing: &[usize],
     ) {
         let mut slot = 0;
         let mut filled = vec![false; items.len()];
@@ -290,6 +337,14 @@ impl Grouping {
                     found = Some(j);
                     break;
                 }
+            }
+            if found.is_none() && past_missing.contains(pos) {
+                found = items
+                    .iter()
+                    .enumerate()
+                    .skip(slot)
+                    .find(|(j, item)| (!filled[*j] || item.rep()) && item.starts_past_missing(id))
+                    .map(|(j, _)| j);
             }
             let Some(j) = found else {
                 // Unknown here. A segment the structure does not know at all
@@ -337,7 +392,7 @@ impl Grouping {
                         direct: Some(direct.clone()),
                     });
                     self.insts[inst].children.push(child);
-                    self.fill(child, sub, ids, pos, known, &inner);
+                    self.fill(child, sub, ids, pos, known, &inner, past_missing);
                     self.insts[child].end = *pos;
                 }
             }
@@ -418,6 +473,30 @@ mod tests {
         let g = Grouping::build(&ids, s.get("OML_O21"), "OML_O21");
         assert_eq!(g.find(0, "ORDER").len(), 1);
         assert_eq!(g.find(0, "PRIOR_RESULT").len(), 1);
+    }
+
+    #[test]
+    fn a_result_without_its_request_opens_the_order_it_belongs_to() {
+        let s = Structures::parse(TEXT).unwrap();
+        // An ICU device feed: OBX straight after PV1, no OBR.
+        let ids = ["MSH", "PID", "PV1", "OBX", "OBX", "ZXX", "OBX"];
+        let g = Grouping::build(&ids, s.get("ORU_R01"), "ORU_R01");
+        let orders = g.find(0, "ORDER_OBSERVATION");
+        assert_eq!(orders.len(), 1);
+        assert_eq!((g.insts[orders[0]].start, g.insts[orders[0]].end), (3, 7));
+        assert_eq!(g.find(orders[0], "OBSERVATION").len(), 3);
+        // ...in the same PATIENT_RESULT as its patient.
+        let results = g.find(0, "PATIENT_RESULT");
+        assert_eq!(results.len(), 1);
+        assert_eq!((g.insts[results[0]].start, g.insts[results[0]].end), (1, 7));
+        // A message the structure reads as it is arranges as before.
+        let ids = ["MSH", "PID", "OBR", "OBX", "OBX"];
+        let g = Grouping::build(&ids, s.get("ORU_R01"), "ORU_R01");
+        assert_eq!(g.find(0, "OBSERVATION").len(), 2);
+        // A required nested group is never skipped to place a segment.
+        let s = Structures::parse("X = MSH A+(B(C) D*(E))\n").unwrap();
+        let g = Grouping::build(&["MSH", "E"], s.get("X"), "X");
+        assert!(g.find(0, "A").is_empty());
     }
 
     #[test]
