@@ -254,6 +254,16 @@ pub struct Inst {
     pub direct: Option<Arc<HashSet<String>>>,
 }
 
+/// What one arranging pass reads: the message's segment ids, the
+/// structure's top slots (what it knows), and the positions that may open a
+/// group past its missing lead.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    ids: &'a [&'a str],
+    known: &'a [Item],
+    past_missing: &'a [usize],
+}
+
 /// A message's segments arranged into groups; instance 0 is the message.
 #[derive(Clone, Debug)]
 pub struct Grouping {
@@ -300,7 +310,12 @@ impl Grouping {
         let mut pos = 0;
         while pos < ids.len() {
             let before = pos;
-            self.fill(0, items, ids, &mut pos, items, &[], past_missing);
+            let input = Input {
+                ids,
+                known: items,
+                past_missing,
+            };
+            self.fill(0, items, &input, &mut pos, &[]);
             if pos == before {
                 // Nothing in the structure takes it: it stays in the root.
                 if items.iter().any(|k| k.holds(ids[pos])) {
@@ -318,12 +333,15 @@ impl Grouping {
         &mut self,
         inst: usize,
         items: &[Item],
-        ids: &[&str],
+        input: &Input<'_>,
         pos: &mut usize,
-        known: &[Item],
         outer: &[&Item],
-        past_missing: &[usize],
     ) {
+        let Input {
+            ids,
+            known,
+            past_missing,
+        } = *input;
         let mut slot = 0;
         let mut filled = vec![false; items.len()];
         while *pos < ids.len() {
@@ -392,7 +410,7 @@ impl Grouping {
                         direct: Some(direct.clone()),
                     });
                     self.insts[inst].children.push(child);
-                    self.fill(child, sub, ids, pos, known, &inner, past_missing);
+                    self.fill(child, sub, input, pos, &inner);
                     self.insts[child].end = *pos;
                 }
             }
