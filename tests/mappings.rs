@@ -3837,3 +3837,48 @@ fn a_document_sent_as_ed_only_keeps_what_txa_says_of_it() {
         "This is an example Document."
     );
 }
+
+/// Several tests ordered under one ORC (each OBR carrying the ORC's number
+/// in OBR-2, as a v2.3 requisition does) are a request each, not one
+/// request with three codes.
+#[test]
+fn tests_ordered_under_one_orc_are_a_request_each() {
+    let b = map_text(
+        "MSH|^~\\&|EHR|GBMC|R|Q|20250610090000||ORM^O01^ORM_O01|1|P|2.5.1\rPID|1||GB-31^^^GBMC^MR||MOSLEY^Demetrius||19780430|M\rORC|NW|GB-067^GBMC||||||^^^20250610100000^^R||20250610090000\rOBR|1|GB-067^GBMC||80053^Comprehensive Metabolic Panel^CPT\rOBR|2|GB-067^GBMC||80061^Lipid Panel^CPT\rOBR|3|GB-067^GBMC||85025^CBC with Differential^CPT\r",
+    );
+    let requests = resources(&b, "ServiceRequest");
+    let codes: Vec<&Value> = requests
+        .iter()
+        .map(|r| {
+            assert_eq!(r["code"]["coding"].as_array().unwrap().len(), 1);
+            assert_eq!(r["identifier"][0]["value"], "GB-067");
+            &r["code"]["coding"][0]["code"]
+        })
+        .collect();
+    assert_eq!(codes, ["80053", "80061", "85025"]);
+}
+
+/// A TX document sent as repetitions of one OBX-5 (`line~~line`) is every
+/// line of the document, and a repeated admit reason (PV2-3, one field in
+/// HL7, repeated by v2.3 feeds) is every reason.
+#[test]
+fn repeated_text_and_reasons_are_kept_whole() {
+    let b = map_text(
+        "MSH|^~\\&|RIS|GBMC|R|E|20250503070000||MDM^T02^MDM_T02|1|P|2.5.1\rEVN|T02|20250503070000\rPID|1||GB-97^^^GBMC^MR||SEVILLA^Solomon||19580901|M\rPV1|1|E|ED^ED02^01^GBMC\rTXA|1|RAD|TX|20250503063000||||||||||DOC-1||||AU\rOBX|1|TX|72125^CT C-SPINE^LN|1|CT C-SPINE~~FINDINGS: none & fine.~~IMPRESSION: normal.||||||F\r",
+    );
+    let doc = one(&b, "DocumentReference");
+    assert_eq!(
+        b64_decode(&doc["content"][0]["attachment"]["data"]),
+        "CT C-SPINE\nFINDINGS: none & fine.\nIMPRESSION: normal."
+    );
+    let b = map_text(
+        "MSH|^~\\&|ADMISSIONS|MEDSTARUM|R|H|20250312083000||ADT^A01|1|P|2.3\rEVN|A01|20250312083000\rPID|1||MED-27^^^MEDSTAR^MR||MENSAH^Yosef||19580422|M\rPV1|1|I|MED^4N^12^MEDSTARUM\rPV2|||R06.00^Dyspnea^ICD10~J18.9^Pneumonia^ICD10\r",
+    );
+    let reasons: Vec<&Value> = one(&b, "Encounter")["reasonCode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["coding"][0]["code"])
+        .collect();
+    assert_eq!(reasons, ["R06.00", "J18.9"]);
+}
