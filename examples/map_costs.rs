@@ -36,7 +36,7 @@ fn main() {
     let json = reg
         .run_json("hl7v2-fhir-r4", &raw, &unchecked, false)
         .unwrap();
-    let mut tree = fhir::tree::Json::parse(json.as_bytes()).unwrap();
+    let mut tree = fhir::tree::Json::parse(json.json.as_bytes()).unwrap();
     tree.canonicalize();
     time("validate the Bundle", &mut || {
         std::hint::black_box(fhir::validate::validate_tree(&tree));

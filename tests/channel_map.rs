@@ -81,6 +81,8 @@ fn bundled_channel_turns_adt_into_a_transaction_bundle_file() {
 }
 
 const CHANNEL: &str = "name: fhir\nsource:\n  type: mllp\n  listen: mllp\nsteps:\n  - map: hl7v2-fhir-r4\ndestinations:\n  - name: out\n    type: file\n    directory: fhir\n";
+/// The same channel with a strict step: a value no conversion reads fails the message.
+const CHANNEL_STRICT: &str = "name: fhir\nsource:\n  type: mllp\n  listen: mllp\nsteps:\n  - map: hl7v2-fhir-r4\n    strict: true\ndestinations:\n  - name: out\n    type: file\n    directory: fhir\n";
 
 fn adt_with_birth_date(control: &str, date: &str) -> Vec<u8> {
     format!(
@@ -93,7 +95,7 @@ fn adt_with_birth_date(control: &str, date: &str) -> Vec<u8> {
 fn mapping_errors_reload_and_reprocess() {
     let setup = Setup::new(
         &format!("{SERVER}mappings_dir: ../mappings\n"),
-        &[("fhir.yaml", CHANNEL)],
+        &[("fhir.yaml", CHANNEL_STRICT)],
     );
     let maps = setup.path().join("mappings");
     copy_mappings(&maps);
@@ -101,8 +103,9 @@ fn mapping_errors_reload_and_reprocess() {
     let out = setup.data().join("fhir");
     let mut c = Mllp::connect(server.mllp());
 
-    // 1. A birth date that is no date: ACK AA (stored), then `error` with
-    // the mapping file, line, column and the HL7 field.
+    // 1. A birth date that is no date (the step is strict): ACK AA
+    // (stored), then `error` with the mapping file, line, column and the
+    // HL7 field.
     assert_eq!(
         ack_fields(&c.request(&adt_with_birth_date("BAD-1", "19701399"))).0,
         "AA"

@@ -804,17 +804,46 @@ fn unmapped_values_are_errors_with_their_path() {
         "p.yaml:6:13: PID-8 (segment 2): code \"Q\" is not in table AdministrativeSex"
             .replace("p.yaml", &format!("{}/p.yaml", dir.path().display()))
     );
-    let e = reg
-        .run(
-            "P",
-            b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||Doe||19701399|F\r",
-            &RunOptions::default(),
-        )
-        .unwrap_err();
+    // A value no conversion reads fails a strict run...
+    let bad_date = b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||Doe||19701399|F\r";
+    let strict = RunOptions {
+        strict: true,
+        ..RunOptions::default()
+    };
+    let e = reg.run("P", bad_date, &strict).unwrap_err();
     assert!(
         e.to_string()
             .ends_with("p.yaml:7:16: PID-7 (segment 2): \"19701399\" is not a calendar date"),
         "{e}"
+    );
+    // ...and by default is kept, whole, on the resource it was for, with
+    // where, what, why and which rule; the rest maps.
+    let out = reg.run("P", bad_date, &RunOptions::default()).unwrap();
+    assert_eq!(out.value["gender"], "female");
+    assert!(out.value.get("birthDate").is_none());
+    let ext = &out.value["extension"][0];
+    assert_eq!(
+        ext["url"],
+        "http://caduceus.dev/fhir/StructureDefinition/hl7v2-unreadable-value"
+    );
+    let part = |name: &str| {
+        ext["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["url"] == name)
+            .map(|p| p["valueString"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(part("field"), "PID-7 (segment 2)");
+    assert_eq!(part("value"), "19701399");
+    assert_eq!(part("reason"), "\"19701399\" is not a calendar date");
+    assert!(part("rule").ends_with("p.yaml:7:16"), "{}", part("rule"));
+    assert_eq!(out.kept.len(), 1);
+    assert!(
+        out.kept[0]
+            .to_string()
+            .starts_with("PID-7 (segment 2): \"19701399\" is not a calendar date (")
     );
     // A message type no route knows.
     let e = registry()
@@ -1148,11 +1177,30 @@ fn encapsulated_results_become_attachments() {
         one(&out.value, "Observation")["extension"][0]["valueAttachment"],
         serde_json::json!({"contentType": "image/png", "data": "iVBORw=="})
     );
-    let e = run("OBX|1|ED|BAD^Bad^L||^AP^PDF^Hex^XYZ||||||F").unwrap_err();
+    let bad = msg("OBX|1|ED|BAD^Bad^L||^AP^PDF^Hex^XYZ||||||F");
+    let strict = RunOptions {
+        strict: true,
+        ..RunOptions::default()
+    };
+    let e = reg
+        .run("hl7v2-fhir-r4", bad.as_bytes(), &strict)
+        .unwrap_err();
     let m = e.to_string();
     assert!(
         m.contains("ED_Attachment.yaml:") && m.contains("OBX-5") && m.contains("not hexadecimal"),
         "{m}"
+    );
+    // Not strict: the Observation keeps the data it could not read.
+    let out = run("OBX|1|ED|BAD^Bad^L||^AP^PDF^Hex^XYZ||||||F").unwrap();
+    assert!(
+        out.kept[0].reason.contains("not hexadecimal"),
+        "{:?}",
+        out.kept
+    );
+    let exts = one(&out.value, "Observation")["extension"].to_string();
+    assert!(
+        exts.contains("hl7v2-unreadable-value") && exts.contains("XYZ"),
+        "{exts}"
     );
 }
 

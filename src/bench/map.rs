@@ -80,7 +80,7 @@ pub fn measure_message(
     let resources = first.value["entry"].as_array().map(Vec::len).unwrap_or(0);
     let d = Duration::from_secs_f64(seconds);
     let (mapped, _) = rate(d, || match registry.run_json(mapping, &raw, &opts, false) {
-        Ok(json) => json.len(),
+        Ok(out) => out.json.len(),
         Err(_) => 0,
     });
     let bundle = first.value;

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Print the result even when it is not valid FHIR R4 (to see what a mapping made).
     #[arg(long)]
     pub no_validate: bool,
+    /// Fail on a message value no conversion can read (a date that is no date),
+    /// rather than keep it in an `hl7v2-unreadable-value` extension.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `map test` options.
@@ -117,6 +121,7 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                 validate: !a.no_validate,
                 report_unread: a.unread,
                 exhaustive: false,
+                strict: a.strict,
             };
             // A batch file (FHS/BHS, or several MSH): each message is mapped
             // and the results are printed as a JSON array, one per message;
@@ -139,6 +144,13 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
             for (i, m) in messages.iter().enumerate() {
                 match reg.run(&name, m, &opts) {
                     Ok(out) => {
+                        for k in &out.kept {
+                            if batch {
+                                eprintln!("message {}: kept, not read: {k}", i + 1);
+                            } else {
+                                eprintln!("kept, not read: {k}");
+                            }
+                        }
                         if a.unread {
                             for u in &out.unread {
                                 if batch {
@@ -220,6 +232,9 @@ pub fn run(cli: &Cli, cmd: &MapCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "          unread: {u} holds a value no rule reads (map it, or list it under `ignore:`)"
                     );
+                }
+                for k in &r.kept {
+                    println!("          kept, not read: {k}");
                 }
             }
             println!("{} case(s), {} failed", results.len(), failed);

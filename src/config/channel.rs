@@ -154,6 +154,7 @@ pub struct ChannelConfig {
 ///   - map: hl7v2-fhir-r4        # a mapping name from mappings/
 ///     bundle: transaction       # or message; default: the mapping's own
 ///     pretty: true              # indented JSON; default false
+///     strict: true              # a value no conversion reads fails the message; default false
 /// ```
 ///
 /// The message is stored and acknowledged first; the step's output is what
@@ -171,6 +172,13 @@ pub struct StepConfig {
     /// Write indented JSON.
     #[serde(default)]
     pub pretty: bool,
+    /// A message value no conversion can read (a date that is no date) puts
+    /// the message in `error`, rather than being kept in an
+    /// `hl7v2-unreadable-value` extension on the resource it was for. For
+    /// feeds whose Bundles update records in place (a PUT without the value
+    /// would erase the one the server holds).
+    #[serde(default)]
+    pub strict: bool,
 }
 
 fn default_versions() -> Vec<String> {

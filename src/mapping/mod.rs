@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use compile::{BundleType, Mapping};
-pub use runtime::{MapError, Output, RunOptions};
+pub use runtime::{JsonOutput, Kept, MapError, Output, RunOptions};
 
 use crate::config::ConfigError;
 

@@ -97,6 +97,14 @@ pub struct RunOptions {
     /// slower, the same result; for checking that the shortcut is exact.
     /// Default false.
     pub exhaustive: bool,
+    /// A message value a conversion cannot read (`date()` of `DateDemande`,
+    /// `integer()` of `MX`) fails the message. Default false: the value is
+    /// left out of the element it would fill, kept whole in a
+    /// `hl7v2-unreadable-value` extension on the resource being made (field,
+    /// value, why, which rule) and listed in [`Output::kept`], so the rest of
+    /// the message still maps and nothing is lost. Strict suits a feed whose
+    /// Bundles update records in place (a PUT without the value erases it).
+    pub strict: bool,
 }
 
 impl Default for RunOptions {
@@ -107,6 +115,7 @@ impl Default for RunOptions {
             validate: true,
             report_unread: false,
             exhaustive: false,
+            strict: false,
         }
     }
 }
@@ -121,6 +130,19 @@ pub struct Output {
     /// Input fields with a value that no rule read and no mapping ignores,
     /// e.g. `PID-10 (segment 3)` (when [`RunOptions::report_unread`]).
     pub unread: Vec<String>,
+    /// Message values no conversion could read, kept as extensions instead
+    /// (see [`RunOptions::strict`]); shown as `PID-25 (segment 3): "MX" is
+    /// not a whole number (mappings/segments/PID_Patient.yaml:167:27)`.
+    pub kept: Vec<Kept>,
+}
+
+/// A run's result as JSON text ([`Registry::run_json`]).
+#[derive(Clone, Debug)]
+pub struct JsonOutput {
+    /// The Bundle (or resource) as JSON text.
+    pub json: String,
+    /// Values no conversion could read, kept as extensions (see [`Output::kept`]).
+    pub kept: Vec<Kept>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +230,8 @@ struct Places {
     coding: [Slot; 3],
     reference: Slot,
     extension: [Slot; 2],
+    /// `Extension.extension` (a complex extension's parts).
+    extension_extension: Slot,
 }
 
 fn places() -> &'static Places {
@@ -246,6 +270,7 @@ fn places() -> &'static Places {
             coding: ["system", "code", "display"].map(|n| at(coding, n)),
             reference: at(schema.root("Reference"), "reference"),
             extension: ["url", "valueString"].map(|n| at(extension, n)),
+            extension_extension: at(extension, "extension"),
         }
     })
 }
@@ -257,6 +282,21 @@ fn resource_place(resource: &str, name: &str) -> Slot {
         .root(resource)
         .and_then(|n| schema.slot(n, name))
         .map_or(Slot::UNKNOWN, |(p, _, _)| p)
+}
+
+/// Appends extensions to a resource's own `extension` list.
+fn add_extensions<'m>(obj: &mut Object<'m>, resource: &str, exts: Vec<Json<'m>>) {
+    if exts.is_empty() {
+        return;
+    }
+    match obj.get_mut("extension") {
+        Some(Json::Array(a)) => a.extend(exts),
+        _ => obj.insert_slot(
+            "extension",
+            resource_place(resource, "extension"),
+            Json::Array(exts),
+        ),
+    }
 }
 
 fn member<'m>(key: &'static str, place: Slot, value: Json<'m>) -> Member<'m> {
@@ -272,6 +312,40 @@ fn text_json<'m>(s: impl Into<Cow<'m, str>>) -> Json<'m> {
 }
 
 const Z_EXTENSION: &str = "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment";
+/// A message value no conversion could read, kept on the resource it was for.
+const UNREADABLE_EXTENSION: &str =
+    "http://caduceus.dev/fhir/StructureDefinition/hl7v2-unreadable-value";
+
+/// A message value no conversion could read, as a run reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// Where: `PID-25 (segment 3)`.
+    pub at: String,
+    /// Why, the value quoted: `"MX" is not a whole number` (PHI: not for logs).
+    pub reason: String,
+    /// The rule that tried: `mappings/segments/PID_Patient.yaml:167:27`.
+    pub rule: String,
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.at, self.reason, self.rule)
+    }
+}
+
+/// A message value a conversion could not read (not [`RunOptions::strict`]).
+#[derive(Clone, Debug)]
+struct Unreadable {
+    /// Segment and field.
+    seg: usize,
+    field: u16,
+    /// The value as sent.
+    value: String,
+    /// Why it could not be read.
+    reason: String,
+    /// The rule that tried.
+    origin: Origin,
+}
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6ba7b811_9dad_11d1_80b4_00c04fd430c8);
 
 /// Each segment's id as three bytes (a shorter id padded with spaces,
@@ -341,6 +415,10 @@ struct Env<'m> {
     /// them where they stand; field 0), and a field whose value could not be
     /// used (an MSH-7 that is no date/time gives no Bundle.timestamp).
     unused: RefCell<Vec<(usize, u16)>>,
+    /// [`RunOptions::strict`].
+    strict: bool,
+    /// Values no conversion could read, in the order met (not strict).
+    unreadable: RefCell<Vec<Unreadable>>,
 }
 
 /// Repetitions read: every one of a field (`[*]`), or one by number.
@@ -443,6 +521,67 @@ impl<'m> Env<'m> {
 
     fn at(&self, place: Place) -> Option<String> {
         place.map(|(s, f)| loc(self.msg, s, f))
+    }
+
+    /// Notes a value no conversion could read (once: a rule run again on
+    /// the same value, as ids are in both phases, notes it once).
+    fn keep_unreadable(&self, u: Unreadable) {
+        let mut all = self.unreadable.borrow_mut();
+        if !all
+            .iter()
+            .any(|k| (k.seg, k.field, &k.value) == (u.seg, u.field, &u.value))
+        {
+            all.push(u);
+        }
+    }
+
+    /// The `hl7v2-unreadable-value` extensions for the values noted in `range`.
+    fn unreadable_extensions(&self, range: std::ops::Range<usize>) -> Vec<Json<'static>> {
+        let [url, value] = places().extension;
+        let all = self.unreadable.borrow();
+        let end = range.end.min(all.len());
+        all.get(range.start.min(end)..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|u| {
+                let part = |name: &'static str, text: String| {
+                    Json::Object(Object {
+                        members: vec![
+                            member("url", url, Json::str(name)),
+                            member("valueString", value, Json::String(Cow::Owned(text))),
+                        ],
+                    })
+                };
+                Json::Object(Object {
+                    members: vec![
+                        member(
+                            "extension",
+                            places().extension_extension,
+                            Json::Array(vec![
+                                part("field", loc(self.msg, u.seg, u.field)),
+                                part("value", u.value.clone()),
+                                part("reason", u.reason.clone()),
+                                part("rule", u.origin.to_string()),
+                            ]),
+                        ),
+                        member("url", url, Json::str(UNREADABLE_EXTENSION)),
+                    ],
+                })
+            })
+            .collect()
+    }
+
+    /// Each value no conversion could read: where, why, which rule.
+    fn kept(&self) -> Vec<Kept> {
+        self.unreadable
+            .borrow()
+            .iter()
+            .map(|u| Kept {
+                at: loc(self.msg, u.seg, u.field),
+                reason: u.reason.clone(),
+                rule: u.origin.to_string(),
+            })
+            .collect()
     }
 
     /// The scope of rules run on `current` (a mapping's argument, a `for:`
@@ -967,7 +1106,21 @@ impl<'m> Env<'m> {
         let map_text = |g: &dyn Fn(&str) -> Result<Val<'m>, String>| -> Fallible<Vals<'m>> {
             let mut out = Vals::new();
             for (t, at) in self.texts(&arg(0)?) {
-                out.push(g(&t).map_err(|m| fail(origin, self.at(at), m))?);
+                match (g(&t), at) {
+                    (Ok(v), _) => out.push(v),
+                    // A message value no conversion reads is kept, not
+                    // failed, unless the run is strict.
+                    (Err(m), Some((seg, field))) if !self.strict => {
+                        self.keep_unreadable(Unreadable {
+                            seg,
+                            field,
+                            value: t.into_owned(),
+                            reason: m,
+                            origin: origin.clone(),
+                        });
+                    }
+                    (Err(m), at) => return Err(fail(origin, self.at(at), m)),
+                }
             }
             Ok(out)
         };
@@ -2067,7 +2220,7 @@ fn order_members(v: &mut Json<'_>) {
 
 /// What a run gives the caller's `finish`: the result tree, the message
 /// mapping that ran, and the unread report.
-type Finish<'f, R> = dyn FnOnce(&Json<'_>, String, Vec<String>) -> R + 'f;
+type Finish<'f, R> = dyn FnOnce(&Json<'_>, String, Vec<String>, Vec<Kept>) -> R + 'f;
 
 impl Registry {
     /// Runs a mapping on an HL7 message; the result as a `serde_json::Value`
@@ -2077,10 +2230,11 @@ impl Registry {
             name,
             input,
             opts,
-            Box::new(|tree, mapping, unread| Output {
+            Box::new(|tree, mapping, unread, kept| Output {
                 value: tree.to_value(),
                 mapping,
                 unread,
+                kept,
             }),
         )
     }
@@ -2094,18 +2248,19 @@ impl Registry {
         input: &[u8],
         opts: &RunOptions,
         pretty: bool,
-    ) -> Result<String, MapError> {
+    ) -> Result<JsonOutput, MapError> {
         self.run_with(
             name,
             input,
             opts,
-            Box::new(move |tree, _, _| {
-                if pretty {
+            Box::new(move |tree, _, _, kept| JsonOutput {
+                json: if pretty {
                     tree.to_json_pretty()
                 } else {
                     // A Bundle is some ten times its message.
                     tree.to_json_string_sized(input.len() * 10)
-                }
+                },
+                kept,
             }),
         )
     }
@@ -2277,6 +2432,8 @@ impl Registry {
             split: Split::new(&msg),
             reps: opts.report_unread.then(RefCell::default),
             unused: RefCell::default(),
+            strict: opts.strict,
+            unreadable: RefCell::default(),
         };
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
@@ -2292,6 +2449,9 @@ impl Registry {
         // Phase 1: every resource gets its id.
         let mut instances = Vec::new();
         env.plan(&mm.blocks, &root, &mm_name, &mut instances, "")?;
+        // Values phase 1 could not read (in an id or a condition) are kept
+        // on the first resource once it is made.
+        let planned = env.unreadable.borrow().len();
         // Phase 2: build.
         let mut resources: Vec<Made<'_>> = Vec::new();
         // Index by id: a large message (thousands of OBX) must not be quadratic.
@@ -2299,6 +2459,7 @@ impl Registry {
             HashMap::with_capacity_and_hasher(instances.len(), Default::default());
         for inst in instances {
             let rb = inst.block;
+            let noted = env.unreadable.borrow().len();
             let mut obj = Object::with_capacity(8);
             obj.members.push(member(
                 "resourceType",
@@ -2323,6 +2484,9 @@ impl Registry {
                 }
             }
             env.apply_rules(&rb.set, &inst.scope, &mut obj, false)?;
+            // Values this resource's rules could not read stay on it.
+            let now = env.unreadable.borrow().len();
+            add_extensions(&mut obj, rb.resource, env.unreadable_extensions(noted..now));
             obj.insert_slot("id", rb.id_place, text_json(inst.id.clone()));
             // The same resource made twice (a practitioner who is both
             // attending and admitting) is one entry.
@@ -2339,6 +2503,17 @@ impl Registry {
                     })
                 }
             }
+        }
+        if planned > 0
+            && let Some(first) = resources.first_mut()
+        {
+            let rt = first
+                .obj
+                .get("resourceType")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .to_string();
+            add_extensions(&mut first.obj, &rt, env.unreadable_extensions(0..planned));
         }
         // Segments no rule read and no mapping ignores: Z-segments, and any
         // other segment the structure left where no rule looks (an RXA
@@ -2411,12 +2586,9 @@ impl Registry {
                         .obj
                         .get("resourceType")
                         .and_then(Json::as_str)
-                        .unwrap_or("");
-                    let place = resource_place(rt, "extension");
-                    match made.obj.get_mut("extension") {
-                        Some(Json::Array(a)) => a.extend(exts),
-                        _ => made.obj.insert_slot("extension", place, Json::Array(exts)),
-                    }
+                        .unwrap_or("")
+                        .to_string();
+                    add_extensions(&mut made.obj, &rt, exts);
                     for i in &z {
                         env.mark(*i, 0);
                     }
@@ -2587,7 +2759,7 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(finish(&value, mm_name, unread))
+        Ok(finish(&value, mm_name, unread, env.kept()))
     }
 
     fn run_segment<R>(
@@ -2626,6 +2798,8 @@ impl Registry {
             split: Split::new(msg),
             reps: opts.report_unread.then(RefCell::default),
             unused: RefCell::default(),
+            strict: opts.strict,
+            unreadable: RefCell::default(),
         };
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {
@@ -2641,6 +2815,10 @@ impl Registry {
             Kind::Segment(rm) | Kind::Datatype(rm) => rm.target.as_str(),
             _ => "",
         };
+        let mut obj = obj;
+        if Schema::r4().is_resource(target) {
+            add_extensions(&mut obj, target, env.unreadable_extensions(0..usize::MAX));
+        }
         let mut value = Json::Object(obj);
         if Schema::r4().is_resource(target)
             && let Json::Object(o) = &mut value
@@ -2674,7 +2852,7 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(finish(&value, m.name.clone(), unread))
+        Ok(finish(&value, m.name.clone(), unread, env.kept()))
     }
 }
 

@@ -50,6 +50,8 @@ pub struct CaseResult {
     pub outcome: Outcome,
     /// Input fields with a value that no rule reads.
     pub unread: Vec<String>,
+    /// Values no conversion could read, kept as extensions.
+    pub kept: Vec<super::Kept>,
     /// The output, when the mapping ran.
     pub output: Option<Value>,
 }
@@ -169,8 +171,8 @@ pub fn run_cases(
                 .unwrap_or_default();
             let expected_file = input.with_file_name(format!("{case}.expected.json"));
             let data = std::fs::read(&input).unwrap_or_default();
-            let (outcome, unread, output) = match reg.run(&mapping, &data, &opts) {
-                Err(e) => (Outcome::Error(e.to_string()), Vec::new(), None),
+            let (outcome, unread, kept, output) = match reg.run(&mapping, &data, &opts) {
+                Err(e) => (Outcome::Error(e.to_string()), Vec::new(), Vec::new(), None),
                 Ok(out) => {
                     let outcome = match std::fs::read(&expected_file) {
                         Err(_) => Outcome::NoExpected,
@@ -199,7 +201,7 @@ pub fn run_cases(
                             fhir::json::to_string_pretty(&out.value) + "\n",
                         );
                     }
-                    (outcome, out.unread, Some(out.value))
+                    (outcome, out.unread, out.kept, Some(out.value))
                 }
             };
             results.push(CaseResult {
@@ -208,6 +210,7 @@ pub fn run_cases(
                 input,
                 outcome,
                 unread,
+                kept,
                 output,
             });
         }

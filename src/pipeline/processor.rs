@@ -67,10 +67,20 @@ fn decide(
                 let r = steps.run(raw);
                 metrics.mapped(r.is_ok(), started.elapsed().as_secs_f64());
                 match r {
-                    Ok(m) => RouteOutcome::Processed {
-                        deliveries: policy.deliveries(Some(m.payload)),
-                        mapping_version: Some(m.version),
-                    },
+                    Ok(m) => {
+                        // Where and which rule only: the values are PHI.
+                        for k in &m.kept {
+                            tracing::warn!(
+                                at = %k.at,
+                                rule = %k.rule,
+                                "a value no conversion reads was kept in an hl7v2-unreadable-value extension"
+                            );
+                        }
+                        RouteOutcome::Processed {
+                            deliveries: policy.deliveries(Some(m.payload)),
+                            mapping_version: Some(m.version),
+                        }
+                    }
                     Err(reason) => RouteOutcome::Error { reason },
                 }
             }
@@ -172,6 +182,10 @@ mod tests {
     }
 
     fn steps() -> Steps {
+        steps_with(false)
+    }
+
+    fn steps_with(strict: bool) -> Steps {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
         let reg = crate::mapping::Registry::load(&dir).expect("shipped mappings load");
         Steps {
@@ -179,6 +193,7 @@ mod tests {
                 mapping: "hl7v2-fhir-r4".into(),
                 bundle: None,
                 pretty: false,
+                strict,
             }],
             mappings: crate::mapping::live::LiveRegistry::new(reg, vec!["hl7v2-fhir-r4".into()]),
             timezone: jiff::tz::TimeZone::UTC,
@@ -206,14 +221,25 @@ mod tests {
 
     #[test]
     fn a_mapping_error_names_the_mapping_file_and_the_field() {
-        // A birth date that is not a date.
+        // A birth date that is not a date, in a strict step.
         let raw = b"MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|42|P|2.5\rPID|1||123^^^H^MR||Doe^Jane||19701399|F\rPV1|1|I\r";
         let m = MapMetrics::new("t");
-        match decide(&policy(true), Some(&steps()), &m, raw) {
+        match decide(&policy(true), Some(&steps_with(true)), &m, raw) {
             RouteOutcome::Error { reason } => {
                 assert!(reason.starts_with("map hl7v2-fhir-r4: "), "{reason}");
                 assert!(reason.contains("PID_Patient.yaml:"), "{reason}");
                 assert!(reason.contains("PID-7"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not strict: delivered, the value kept on the Patient.
+        match decide(&policy(true), Some(&steps()), &m, raw) {
+            RouteOutcome::Processed { deliveries, .. } => {
+                let body = deliveries[0].payload.clone().expect("a payload");
+                let text = String::from_utf8_lossy(&body);
+                assert!(text.contains("hl7v2-unreadable-value"), "{text}");
+                assert!(text.contains("19701399"), "{text}");
+                assert!(!text.contains("birthDate"), "{text}");
             }
             other => panic!("{other:?}"),
         }

@@ -28,6 +28,8 @@ pub struct MapStep {
     pub bundle: Option<BundleType>,
     /// Indented JSON.
     pub pretty: bool,
+    /// Fail on a value no conversion reads ([`RunOptions::strict`]).
+    pub strict: bool,
 }
 
 /// What a step run gives back.
@@ -37,6 +39,8 @@ pub struct Mapped {
     pub payload: Bytes,
     /// The mappings' version (recorded with the message).
     pub version: String,
+    /// Values no conversion could read, kept in the payload as extensions.
+    pub kept: Vec<crate::mapping::Kept>,
 }
 
 /// A channel's steps, bound to the live mappings.
@@ -99,6 +103,7 @@ pub fn compile(
             mapping: s.value.map.clone(),
             bundle,
             pretty: s.value.pretty,
+            strict: s.value.strict,
         });
     }
     if errors.is_empty() {
@@ -114,6 +119,7 @@ impl Steps {
     pub fn run(&self, raw: &[u8]) -> Result<Mapped, String> {
         let registry = self.mappings.current();
         let mut payload: Option<Bytes> = None;
+        let mut kept = Vec::new();
         for step in &self.steps {
             let opts = RunOptions {
                 bundle_type: step.bundle,
@@ -121,17 +127,20 @@ impl Steps {
                 validate: true,
                 report_unread: false,
                 exhaustive: false,
+                strict: step.strict,
             };
             let input = payload.as_deref().unwrap_or(raw);
-            let json = registry
+            let out = registry
                 .run_json(&step.mapping, input, &opts, step.pretty)
                 .map_err(|e| format!("map {}: {e}", step.mapping))?;
-            payload = Some(Bytes::from(json));
+            payload = Some(Bytes::from(out.json));
+            kept.extend(out.kept);
         }
         let payload = payload.unwrap_or_else(|| Bytes::copy_from_slice(raw));
         Ok(Mapped {
             payload,
             version: registry.version.clone(),
+            kept,
         })
     }
 }
