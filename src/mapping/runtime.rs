@@ -419,6 +419,9 @@ struct Env<'m> {
     strict: bool,
     /// Values no conversion could read, in the order met (not strict).
     unreadable: RefCell<Vec<Unreadable>>,
+    /// Which (segment, field, value) are in `unreadable` (a message of
+    /// thousands of bad values must not be quadratic).
+    unreadable_seen: RefCell<HashSet<(usize, u16, String)>>,
 }
 
 /// Repetitions read: every one of a field (`[*]`), or one by number.
@@ -526,12 +529,12 @@ impl<'m> Env<'m> {
     /// Notes a value no conversion could read (once: a rule run again on
     /// the same value, as ids are in both phases, notes it once).
     fn keep_unreadable(&self, u: Unreadable) {
-        let mut all = self.unreadable.borrow_mut();
-        if !all
-            .iter()
-            .any(|k| (k.seg, k.field, &k.value) == (u.seg, u.field, &u.value))
+        if self
+            .unreadable_seen
+            .borrow_mut()
+            .insert((u.seg, u.field, u.value.clone()))
         {
-            all.push(u);
+            self.unreadable.borrow_mut().push(u);
         }
     }
 
@@ -2434,6 +2437,7 @@ impl Registry {
             unused: RefCell::default(),
             strict: opts.strict,
             unreadable: RefCell::default(),
+            unreadable_seen: RefCell::default(),
         };
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
@@ -2800,6 +2804,7 @@ impl Registry {
             unused: RefCell::default(),
             strict: opts.strict,
             unreadable: RefCell::default(),
+            unreadable_seen: RefCell::default(),
         };
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {

@@ -70,20 +70,7 @@ impl Item {
 
     /// Can a segment with this id start this slot?
     fn starts_with(&self, id: &str) -> bool {
-        match self {
-            Item::Seg { id: s, .. } => s == id,
-            Item::Group { items, .. } => {
-                for it in items {
-                    if it.starts_with(id) {
-                        return true;
-                    }
-                    if !it.opt() {
-                        return false;
-                    }
-                }
-                false
-            }
-        }
+        self.starts(id, false)
     }
 
     /// Could a segment with this id start this slot if the slot's required
@@ -91,6 +78,12 @@ impl Item {
     /// ...) OBR ... OBSERVATION*(OBX ...))` can, for an OBX, when its OBR is
     /// missing; a required nested group is never skipped.
     fn starts_past_missing(&self, id: &str) -> bool {
+        self.starts(id, true)
+    }
+
+    /// Can `id` start this slot, skipping its optional leading slots (and,
+    /// `past_missing`, its required leading segments)?
+    fn starts(&self, id: &str, past_missing: bool) -> bool {
         match self {
             Item::Seg { id: s, .. } => s == id,
             Item::Group { items, .. } => {
@@ -98,7 +91,8 @@ impl Item {
                     if it.starts_with(id) {
                         return true;
                     }
-                    if !it.opt() && matches!(it, Item::Group { .. }) {
+                    let skippable = it.opt() || (past_missing && matches!(it, Item::Seg { .. }));
+                    if !skippable {
                         return false;
                     }
                 }
