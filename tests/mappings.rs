@@ -3930,3 +3930,23 @@ fn repeated_text_and_reasons_are_kept_whole() {
         .collect();
     assert_eq!(reasons, ["R06.00", "J18.9"]);
 }
+
+/// An ED that names no subtype (`^AP^^Base64^...`, OLIS) but whose Base64
+/// data opens as a PDF, JPEG or PNG file is that type, not bytes of unknown
+/// type.
+#[test]
+fn encapsulated_data_without_a_subtype_is_known_by_its_first_bytes() {
+    for (data, ty) in [
+        ("JVBERi0xLjQK", "application/pdf"),
+        ("/9j/4AAQSkZJRgABAQ==", "image/jpeg"),
+        ("iVBORw0KGgoAAAA=", "image/png"),
+        ("AAECAw==", "application/octet-stream"),
+    ] {
+        let b = map_text(&oru_with(&format!(
+            "OBX|1|ED|PDF^Report^L||^AP^^Base64^{data}||||||F"
+        )));
+        let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
+        assert_eq!(att["contentType"], ty, "{data}");
+        assert_eq!(att["data"], data);
+    }
+}
