@@ -3950,3 +3950,22 @@ fn encapsulated_data_without_a_subtype_is_known_by_its_first_bytes() {
         assert_eq!(att["data"], data);
     }
 }
+
+/// A birth date with a time out of range and an event time that is no date:
+/// both kept, nothing half-made (no birthTime extension without its value,
+/// ext-1), and the Provenance is recorded at MSH-7 instead.
+#[test]
+fn unreadable_times_leave_nothing_half_made() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|A|B|C|D|20260516083000||ADT^A01|1|P|2.5\rEVN|A01|20260229\rPID|1||1^^^H^MR||Doe^J||20260516240000|F\rPV1|1|I\r",
+    );
+    let b = &out.value;
+    let patient = one(b, "Patient");
+    assert!(patient.get("birthDate").is_none() && patient.get("_birthDate").is_none());
+    assert!(patient["extension"].to_string().contains("20260516240000"));
+    let prov = one(b, "Provenance");
+    assert_eq!(prov["recorded"], "2026-05-16T08:30:00+00:00");
+    assert!(prov["extension"].to_string().contains("20260229"));
+    let at: Vec<&str> = out.kept.iter().map(|k| k.at.as_str()).collect();
+    assert_eq!(at, ["PID-7 (segment 3)", "EVN-2 (segment 2)"]); // in the order the resources are made
+}

@@ -64,6 +64,19 @@ fn lenient(t: &str) -> Option<String> {
     if matches!(b.len(), 13 | 15) && b[8] == b' ' {
         return Some(t.replacen(' ', "", 1));
     }
+    // ISO 8601 basic with its `T` (`20260516T130000`), or a space before
+    // the offset (`20260516130000 +0100`): the DTM without them.
+    let basic_t = b.len() > 9 && b[8] == b'T' && b[..8].iter().all(u8::is_ascii_digit);
+    let spaced_zone = t.contains(" +") || t.contains(" -");
+    if basic_t || spaced_zone {
+        let mut n = if basic_t {
+            format!("{}{}", &t[..8], &t[9..])
+        } else {
+            t.to_string()
+        };
+        n = n.replace(" +", "+").replace(" -", "-");
+        return Some(lenient(&n).unwrap_or(n));
+    }
     // A DTM with the offset in ISO style: `Z` for UTC, or hours only
     // (`-05`, as some v2.3 feeds write it).
     let digits_end = t
@@ -344,6 +357,10 @@ mod tests {
             ("20240305093000Z", "2024-03-05T09:30:00+00:00"),
             ("202403050930-05", "2024-03-05T09:30:00-05:00"),
             ("20240305093000.25+01", "2024-03-05T09:30:00.25+01:00"),
+            ("20240305T093000", "2024-03-05T09:30:00+00:00"),
+            ("20240305T0930-0500", "2024-03-05T09:30:00-05:00"),
+            ("20240305093000 +0100", "2024-03-05T09:30:00+01:00"),
+            ("20240305093000 -05", "2024-03-05T09:30:00-05:00"),
         ] {
             assert_eq!(parse(sent).unwrap().date_time(&utc), want, "{sent}");
         }

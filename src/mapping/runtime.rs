@@ -1772,7 +1772,15 @@ impl<'m> Env<'m> {
                         // (`category: encounter-diagnosis`, an identifier's
                         // `type` beside its value) is meant as written.
                         // A `from:` decides this block, not the ones around it.
-                        if o.is_empty() || wrote.only_leftovers() {
+                        // An extension whose value found nothing (a value no
+                        // conversion could read, kept elsewhere) is nothing:
+                        // FHIR wants a value or nested extensions (ext-1).
+                        let hollow = path.code == "Extension"
+                            && !o
+                                .members
+                                .iter()
+                                .any(|m| m.key.starts_with("value") || m.key == "extension");
+                        if o.is_empty() || wrote.only_leftovers() || hollow {
                             let none = Wrote {
                                 data: false,
                                 tried: wrote.tried,
