@@ -3907,7 +3907,7 @@ fn tests_ordered_under_one_orc_are_a_request_each() {
 }
 
 /// A TX document sent as repetitions of one OBX-5 (`line~~line`) is every
-/// line of the document, and a repeated admit reason (PV2-3, one field in
+/// line of the document, blank lines kept, and a repeated admit reason (PV2-3, one field in
 /// HL7, repeated by v2.3 feeds) is every reason.
 #[test]
 fn repeated_text_and_reasons_are_kept_whole() {
@@ -3917,7 +3917,8 @@ fn repeated_text_and_reasons_are_kept_whole() {
     let doc = one(&b, "DocumentReference");
     assert_eq!(
         b64_decode(&doc["content"][0]["attachment"]["data"]),
-        "CT C-SPINE\nFINDINGS: none & fine.\nIMPRESSION: normal."
+        "CT C-SPINE\n\nFINDINGS: none & fine.\n\nIMPRESSION: normal.",
+        "every line, the blank ones (paragraph breaks) too"
     );
     let b = map_text(
         "MSH|^~\\&|ADMISSIONS|MEDSTARUM|R|H|20250312083000||ADT^A01|1|P|2.3\rEVN|A01|20250312083000\rPID|1||MED-27^^^MEDSTAR^MR||MENSAH^Yosef||19580422|M\rPV1|1|I|MED^4N^12^MEDSTARUM\rPV2|||R06.00^Dyspnea^ICD10~J18.9^Pneumonia^ICD10\r",

@@ -305,6 +305,7 @@ impl Analysis<'_> {
                     | Func::Minutes
                     | Func::Text
                     | Func::Raw
+                    | Func::Lines
                     | Func::Trim
                     | Func::Upper
                     | Func::Lower

@@ -23,6 +23,9 @@ pub enum Func {
     Text,
     /// `raw(x)`: the whole value as text, separators included.
     Raw,
+    /// `lines(x)`: a text field whole, each repetition a line, empty ones
+    /// (`a~~b`, a blank line) kept; one text per field.
+    Lines,
     /// `trim(x)`
     Trim,
     /// `upper(x)`
@@ -167,6 +170,7 @@ pub const FUNCTIONS: &[Sig] = &[
     sig(Func::Minutes, "minutes", 1, 1, V, Ty::Number, false),
     sig(Func::Text, "text", 1, 1, V, Ty::Text, false),
     sig(Func::Raw, "raw", 1, 1, V, Ty::Text, false),
+    sig(Func::Lines, "lines", 1, 1, V, Ty::Text, false),
     sig(Func::Trim, "trim", 1, 1, V, Ty::Text, false),
     sig(Func::Upper, "upper", 1, 1, V, Ty::Text, false),
     sig(Func::Lower, "lower", 1, 1, V, Ty::Text, false),

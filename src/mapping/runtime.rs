@@ -1211,6 +1211,43 @@ impl<'m> Env<'m> {
                         .map(|t| Val::Text(Cow::Owned(t.into_owned()))),
                 })
                 .collect(),
+            Func::Lines => {
+                // Each field once (`OBX[*]-5` gives a value per OBX), every
+                // repetition of it a line as sent, blank ones included (a
+                // paragraph break in a report), none after the last text.
+                let mut seen: SmallVec<[(usize, u16); 4]> = SmallVec::new();
+                let mut out = Vals::new();
+                for v in arg(0)? {
+                    let Val::Hl7 { seg, field, .. } = v else {
+                        if let Some(t) = self.text(&v) {
+                            out.push(Val::Text(Cow::Owned(t.into_owned())));
+                        }
+                        continue;
+                    };
+                    if seen.contains(&(seg, field)) {
+                        continue;
+                    }
+                    seen.push((seg, field));
+                    let Some(f) = self.split.field(seg, field) else {
+                        continue;
+                    };
+                    if let Some(r) = &self.reps {
+                        r.borrow_mut().all.insert((seg, field));
+                    }
+                    let mut lines: Vec<Cow<'m, str>> = self
+                        .split
+                        .reps(f)
+                        .map(|r| self.split.display_text(r))
+                        .collect();
+                    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+                        lines.pop();
+                    }
+                    if !lines.is_empty() {
+                        out.push(Val::Text(Cow::Owned(lines.join("\n"))));
+                    }
+                }
+                out
+            }
             Func::Trim => map_text(&|t| Ok(Val::Text(Cow::Owned(t.trim().to_string()))))?,
             Func::Upper => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_uppercase()))))?,
             Func::Lower => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_lowercase()))))?,
