@@ -3970,3 +3970,37 @@ fn unreadable_times_leave_nothing_half_made() {
     let at: Vec<&str> = out.kept.iter().map(|k| k.at.as_str()).collect();
     assert_eq!(at, ["PID-7 (segment 3)", "EVN-2 (segment 2)"]); // in the order the resources are made
 }
+
+/// Results sent with no PID (a Polish LIS answering an order by its
+/// number): the order's subject is unknown, said with a data-absent-reason
+/// rather than made up or failing the message (ServiceRequest.subject is
+/// 1..1); a PV1 with no PID before it is still the visit. A CP1250 header
+/// reads as that code page.
+#[test]
+fn results_without_a_patient_say_the_patient_is_unknown() {
+    let b = map_text(
+        "MSH|^~\\&|SYZ1||SZPM||200405261448||ORU^R01|VSZ01F28|T|2.3|||||PL|CP1250|PL\rORC|RE|1115610|\rOBR|1|1115610||RTG|||200405261433||||||||||||||||||F|\rOBX|1|FT|||Przełyk poszerzony.\\.br\\radiolog||||||F|||200305261038|\r",
+    );
+    assert!(resources(&b, "Patient").is_empty());
+    let sr = one(&b, "ServiceRequest");
+    assert_eq!(
+        sr["subject"],
+        serde_json::json!({"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]})
+    );
+    assert_eq!(
+        one(&b, "Observation")["valueString"],
+        "Przełyk poszerzony.\nradiolog"
+    );
+    let b = map_text(
+        "MSH|^~\\&|HOLTS|Cardiology|SZPM|T|20130916142018||ORU^R01|1300|P|2.5\rPV1|||||||11^Urbanska^Jolanta\rOBR|1|||18754-2^LN|||20130916092200||||||||||||||||||F\rOBX|1|ST|ZAL||ok||||||F\r",
+    );
+    let enc = one(&b, "Encounter");
+    assert_eq!(
+        enc["participant"][0]["individual"]["identifier"]["value"],
+        "11"
+    );
+    assert_eq!(
+        one(&b, "Observation")["encounter"]["reference"],
+        full_url(enc).as_str()
+    );
+}

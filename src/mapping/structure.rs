@@ -74,9 +74,11 @@ impl Item {
     }
 
     /// Could a segment with this id start this slot if the slot's required
-    /// leading segments were missing? `ORDER_OBSERVATION(COMMON_ORDER?(ORC
-    /// ...) OBR ... OBSERVATION*(OBX ...))` can, for an OBX, when its OBR is
-    /// missing; a required nested group is never skipped.
+    /// leading segments (its own or its nested groups') were missing?
+    /// `ORDER_OBSERVATION(COMMON_ORDER?(ORC ...) OBR ... OBSERVATION*(OBX
+    /// ...))` can, for an OBX, when its OBR is missing; `PATIENT_RESULT(
+    /// PATIENT?(PID ... VISIT?(PV1 ...)) ...)` can, for a PV1, when there is
+    /// no PID. A required nested group is never skipped.
     fn starts_past_missing(&self, id: &str) -> bool {
         self.starts(id, true)
     }
@@ -88,7 +90,7 @@ impl Item {
             Item::Seg { id: s, .. } => s == id,
             Item::Group { items, .. } => {
                 for it in items {
-                    if it.starts_with(id) {
+                    if it.starts(id, past_missing) {
                         return true;
                     }
                     let skippable = it.opt() || (past_missing && matches!(it, Item::Seg { .. }));

@@ -58,6 +58,11 @@ impl Charset {
             b"8859/8" | b"ISO IR138" => Charset::Other(encoding_rs::ISO_8859_8),
             b"8859/9" | b"ISO IR148" => Charset::Other(encoding_rs::WINDOWS_1254),
             b"8859/15" => Charset::Other(encoding_rs::ISO_8859_15),
+            // Not in table 0211, but what Windows-based senders write (a
+            // Polish CP1250 feed, a Cyrillic one): read as they say.
+            b"CP1250" | b"WINDOWS-1250" | b"WIN1250" => Charset::Other(encoding_rs::WINDOWS_1250),
+            b"CP1251" | b"WINDOWS-1251" | b"WIN1251" => Charset::Other(encoding_rs::WINDOWS_1251),
+            b"CP1252" | b"WINDOWS-1252" | b"WIN1252" => Charset::Other(encoding_rs::WINDOWS_1252),
             b"BIG-5" | b"BIG5" | b"CNS 11643-1992" => Charset::Other(encoding_rs::BIG5),
             b"GB 18030-2000" | b"GB18030" => Charset::Other(encoding_rs::GB18030),
             b"KS X 1001" | b"ISO IR149" => Charset::Other(encoding_rs::EUC_KR),
@@ -236,6 +241,22 @@ mod tests {
         // Real 8859-15 bytes (0xA4 is the euro sign there) still decode as 8859-15.
         assert_eq!(latin9.decode(Cow::Borrowed(b"R\xEButer \xA4")), "Rëuter €");
         assert_eq!(latin9.decode(Cow::Owned(b"\xA4".to_vec())), "€");
+    }
+
+    #[test]
+    fn windows_code_pages_senders_write() {
+        let cp1250 = Charset::from_msh18(b"CP1250");
+        assert_eq!(cp1250, Charset::Other(encoding_rs::WINDOWS_1250));
+        // 0xB9 0x9C are ą ś in CP1250 (not UTF-8, not what Latin-1 says).
+        assert_eq!(
+            cp1250.decode(Cow::Borrowed(b"Jab\xB3o\xF1ska \xB9\x9C")),
+            "Jabłońska ąś"
+        );
+        // The same name sent as UTF-8 under that header reads as UTF-8.
+        assert_eq!(
+            cp1250.decode(Cow::Borrowed("Jabłońska".as_bytes())),
+            "Jabłońska"
+        );
     }
 
     #[test]
