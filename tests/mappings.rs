@@ -4004,3 +4004,24 @@ fn results_without_a_patient_say_the_patient_is_unknown() {
         full_url(enc).as_str()
     );
 }
+
+/// A pharmacy order's status is its ORC-5 (table 0038, in MedicationRequest's
+/// own codes), else what ORC-1 says; several RXO under one ORC (a
+/// chemotherapy regimen) are a MedicationRequest each.
+#[test]
+fn pharmacy_orders_take_their_status_from_orc_5() {
+    let b = map_text(
+        "MSH|^~\\&|CYTODOSE|RH|DIPS|OUS|20240315091200||ORM^O01^ORM_O01|1|P|2.4\rPID|1||120367^^^OUS^PI||Haugen^Kristine||19680312|F\rORC|NW|CYT-1|CYT-1||DC||||20240315091200\rRXO|L01BC02^fluorouracil^ATC|400||mg\rRXO|L01XA03^oksaliplatin^ATC|85||mg\r",
+    );
+    let mrs = resources(&b, "MedicationRequest");
+    assert_eq!(mrs.len(), 2);
+    assert_eq!(mrs[0]["status"], "stopped");
+    assert_eq!(
+        mrs[0]["medicationCodeableConcept"]["coding"][0]["code"],
+        "L01BC02"
+    );
+    assert_eq!(
+        mrs[1]["medicationCodeableConcept"]["coding"][0]["code"],
+        "L01XA03"
+    );
+}
