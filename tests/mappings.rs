@@ -4025,3 +4025,20 @@ fn pharmacy_orders_take_their_status_from_orc_5() {
         "L01XA03"
     );
 }
+
+/// A v2.3/v2.4 pharmacy ORM sends its route in an RXR after the RXO (IG
+/// RXR[MedicationRequest]): route, site, method and routing instruction.
+#[test]
+fn a_pharmacy_orders_route_comes_from_its_rxr() {
+    let b = map_text(
+        "MSH|^~\\&|LYFJAVAKI|LSH|HEKLA|LSH|20260320083000||ORM^O01|3|P|2.4\rPID|1||1411902375^^^ISLAND^KT||Steinarsson^Thorgnyr||19901114|M\rORC|NW|RX5|||||||20260320083000\rRXO|01200^Vancomycin 1g IV^ISLYF||1000|mg\rRXR|IV^Intravenous^HL70162|LA^Left arm^HL70163||IVP^IV push^HL70165|SLOW^Slowly^L\r",
+    );
+    let dose = &one(&b, "MedicationRequest")["dosageInstruction"][0];
+    assert_eq!(dose["route"]["coding"][0]["code"], "IV");
+    assert_eq!(dose["site"]["coding"][0]["code"], "LA");
+    assert_eq!(dose["method"]["coding"][0]["code"], "IVP");
+    assert_eq!(
+        dose["additionalInstruction"][0]["coding"][0]["code"],
+        "SLOW"
+    );
+}
