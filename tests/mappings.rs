@@ -4042,3 +4042,21 @@ fn a_pharmacy_orders_route_comes_from_its_rxr() {
         "SLOW"
     );
 }
+
+/// A home XTN with a number in XTN.1 and an email in XTN.4 and no equipment
+/// type (`(030)9391289^^^theodor@berlin-post.de`, a v2.3 German feed): the
+/// email is one ContactPoint and the number another, neither lost nor mixed.
+#[test]
+fn a_number_and_an_email_in_one_xtn_are_two_contact_points() {
+    let b = map_text(
+        "MSH|^~\\&|S|E|R|E|20260613083617||ADT^A04|9345|P|2.3\rEVN|A04|20260613083617\rPID|1||246813||LEHMANN^THEODOR||19550718|M|||Friedrichstrasse 5^^Berlin||(030)9391289^^^theodor@berlin-post.de\rPV1|1|O\r",
+    );
+    let telecom = &one(&b, "Patient")["telecom"];
+    assert_eq!(
+        telecom,
+        &serde_json::json!([
+            {"system": "email", "value": "theodor@berlin-post.de", "use": "home"},
+            {"system": "phone", "value": "(030)9391289", "use": "home"}
+        ])
+    );
+}
