@@ -1993,20 +1993,32 @@ fn appointments_have_both_ends_or_are_proposed() {
     );
     assert_eq!(siu(""), (json!("proposed"), Value::Null, Value::Null));
     // The duration from SCH-9 (an NM, in SCH-10's minutes); one no calendar
-    // can add is an error naming the rule, not a crash.
-    let sch9 = |n: &str| {
+    // can add is, strictly, an error naming the rule, not a crash; otherwise
+    // the appointment is proposed and its start kept, not half a period.
+    let sch9 = |n: &str, strict: bool| {
         let msg = format!(
             "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1|||||||{n}|min|^^^202612011030-0500\rPID|1||9^^^H^MR||X^Y\r"
         );
-        registry().run("hl7v2-fhir-r4", msg.as_bytes(), &RunOptions::default())
+        let opts = RunOptions {
+            strict,
+            ..RunOptions::default()
+        };
+        registry().run("hl7v2-fhir-r4", msg.as_bytes(), &opts)
     };
-    let b = sch9("30.0").unwrap().value;
+    let b = sch9("30.0", false).unwrap().value;
     assert_eq!(one(&b, "Appointment")["end"], "2026-12-01T11:00:00-05:00");
     for huge in ["99999999999999999999", "5000000000"] {
-        let e = sch9(huge).unwrap_err().to_string();
+        let e = sch9(huge, true).unwrap_err().to_string();
         assert!(
             e.contains("SCH_Appointment.yaml") && (e.contains("SCH-9") || e.contains("minutes")),
             "{e}"
+        );
+        let a = one(&sch9(huge, false).unwrap().value, "Appointment").clone();
+        assert_eq!(a["status"], "proposed");
+        assert!(a.get("start").is_none() && a.get("end").is_none());
+        assert_eq!(
+            a["extension"][0]["valueDateTime"], "2026-12-01T10:30:00-05:00",
+            "the start kept"
         );
     }
 }
@@ -4058,5 +4070,40 @@ fn a_number_and_an_email_in_one_xtn_are_two_contact_points() {
             {"system": "email", "value": "theodor@berlin-post.de", "use": "home"},
             {"system": "phone", "value": "(030)9391289", "use": "home"}
         ])
+    );
+}
+
+/// v2.6+ SIU send the appointment's time in TQ1 (SCH-11 is deprecated):
+/// TQ1-7/TQ1-8 are its start and end, and it is booked; with no TQ1 either,
+/// the first service's start (AIS-4) and duration (AIS-7) are. A start the
+/// sender filled with something else is kept, and the Appointment proposed.
+#[test]
+fn appointments_take_their_time_from_tq1_or_the_service() {
+    let head = "MSH|^~\\&|S|F|R|F|20260618140000||SIU^S12^SIU_S12|9|P|2.6\rSCH|APT1^S||||||R^Routine|F^Follow-up|30|min\r";
+    let pid = "PID|1||MRN9^^^H^MR||Zimmermann^Elmer||19550312|M\rRGS|1\r";
+    let b = map_text(&format!(
+        "{head}TQ1|1||||||20260625093000|20260625100000\r{pid}AIS|1||CARDFU^Follow-up^L|20260625093000|||30|min\r"
+    ));
+    let appt = one(&b, "Appointment");
+    assert_eq!(appt["start"], "2026-06-25T09:30:00+00:00");
+    assert_eq!(appt["end"], "2026-06-25T10:00:00+00:00");
+    assert_eq!(appt["status"], "booked");
+    let b = map_text(&format!(
+        "{head}{pid}AIS|1||CARDFU^Follow-up^L|20260625093000|||45|min\r"
+    ));
+    let appt = one(&b, "Appointment");
+    assert_eq!(appt["start"], "2026-06-25T09:30:00+00:00");
+    assert_eq!(appt["end"], "2026-06-25T10:15:00+00:00");
+    assert_eq!(appt["status"], "booked");
+    let out = map_with_unread(
+        "MSH|^~\\&|S|F|R|F|20260618140000||SIU^S12^SIU_S12|9|P|2.5\rSCH|APT1^S||||||R^Routine|F^Follow-up|30|min|1538^Nagarajan^Deepak^R\rPID|1||MRN9^^^H^MR||Z^E||19550312|M\rRGS|1\r".as_bytes(),
+    );
+    let appt = one(&out.value, "Appointment");
+    assert_eq!(appt["status"], "proposed");
+    assert!(appt.get("start").is_none());
+    assert!(
+        out.kept.iter().any(|k| k.at == "SCH-11 (segment 2)"),
+        "{:?}",
+        out.kept
     );
 }

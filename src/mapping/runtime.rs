@@ -1168,28 +1168,34 @@ impl<'m> Env<'m> {
                     vals.iter()
                         .find_map(|v| self.text(v).map(|t| t.into_owned()))
                 };
+                let end = |s: String, m: String| -> Fallible<String> {
+                    // SCH-9 is an NM: `30.0` is thirty minutes.
+                    let m = m
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|m| m.is_finite() && m.abs() < 1e12)
+                        .map(|m| m.round() as i64)
+                        .ok_or_else(|| {
+                            fail(
+                                origin,
+                                None,
+                                format!("after(): {m:?} is not a number of minutes"),
+                            )
+                        })?;
+                    let t = datetime::parse(&s).map_err(|e| fail(origin, None, e))?;
+                    t.instant_after(m, &self.tz)
+                        .map_err(|e| fail(origin, None, e))
+                };
                 match (texts(&start), texts(&mins)) {
-                    (Some(s), Some(m)) => {
-                        // SCH-9 is an NM: `30.0` is thirty minutes.
-                        let m = m
-                            .trim()
-                            .parse::<f64>()
-                            .ok()
-                            .filter(|m| m.is_finite() && m.abs() < 1e12)
-                            .map(|m| m.round() as i64)
-                            .ok_or_else(|| {
-                                fail(
-                                    origin,
-                                    None,
-                                    format!("after(): {m:?} is not a number of minutes"),
-                                )
-                            })?;
-                        let t = datetime::parse(&s).map_err(|e| fail(origin, None, e))?;
-                        let end = t
-                            .instant_after(m, &self.tz)
-                            .map_err(|e| fail(origin, None, e))?;
-                        smallvec![Val::Text(Cow::Owned(end))]
-                    }
+                    (Some(s), Some(m)) => match end(s, m) {
+                        Ok(e) => smallvec![Val::Text(Cow::Owned(e))],
+                        // A start or a duration the message fills with
+                        // something else gives no end, unless strict (the
+                        // start itself is kept by the rule that reads it).
+                        Err(_) if !self.strict => Vals::new(),
+                        Err(e) => return Err(e),
+                    },
                     _ => Vals::new(),
                 }
             }
@@ -1351,11 +1357,15 @@ impl<'m> Env<'m> {
                 let whole = t
                     .split_once('.')
                     .and_then(|(i, f)| f.bytes().all(|b| b == b'0').then_some(i));
-                whole
-                    .unwrap_or(t)
-                    .parse::<i64>()
-                    .map(|i| Val::Num(Cow::Owned(i.to_string())))
-                    .map_err(|_| format!("{t:?} is not a whole number"))
+                // FHIR's integer, positiveInt and unsignedInt are 32-bit.
+                let n = whole.unwrap_or(t);
+                match n.parse::<i32>() {
+                    Ok(i) => Ok(Val::Num(Cow::Owned(i.to_string()))),
+                    Err(_) if n.parse::<i128>().is_ok() => Err(format!(
+                        "{t:?} is a whole number larger than FHIR's integers hold (32 bits)"
+                    )),
+                    Err(_) => Err(format!("{t:?} is not a whole number")),
+                }
             })?,
             Func::Boolean => map_text(&|t| match t.to_ascii_uppercase().as_str() {
                 "Y" | "YES" | "T" | "TRUE" | "1" => Ok(Val::Bool(true)),
