@@ -4107,3 +4107,32 @@ fn appointments_take_their_time_from_tq1_or_the_service() {
         out.kept
     );
 }
+
+/// An ED sent one component short (`^application/pdf^Base64^JVBER...`, the
+/// type in ED.2, the encoding in ED.3, the data in ED.4; Mirth-routed
+/// pathology and MDM feeds) is the attachment the sender meant, in an ORU
+/// result and in an MDM document alike.
+#[test]
+fn an_ed_one_component_short_is_still_the_document() {
+    let b = map_text(&oru_with(
+        "OBX|1|ED|60573-3^Surgical Pathology Report^LN||^application/pdf^Base64^JVBERi0xLjQK||||||F",
+    ));
+    assert_eq!(
+        one(&b, "Observation")["extension"][0]["valueAttachment"],
+        serde_json::json!({"contentType": "application/pdf", "data": "JVBERi0xLjQK"})
+    );
+    let b = map_text(
+        "MSH|^~\\&|MIRTH|SLU|DOC|HIE|20260509150812||MDM^T02^MDM_T02|1|P|2.5.1\rEVN|T02|20260509150800\rPID|1||MRN11^^^SL^MR||Fuentes^Miguel||19830216|M\rPV1|1|I|CCU\rTXA|1|DS^Discharge Summary^HL70270|TX|20260509143000||20260509150000|||||||DOC88||||summary.pdf|AU\rOBX|1|ED|18842-5^Discharge Summary^LN||^application/pdf^Base64^JVBERi0xLjQK||||||F\r",
+    );
+    let content = one(&b, "DocumentReference")["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        content
+            .iter()
+            .any(|c| c["attachment"]["contentType"] == "application/pdf"
+                && c["attachment"]["data"] == "JVBERi0xLjQK"),
+        "{content:?}"
+    );
+}
