@@ -299,6 +299,16 @@ fn add_extensions<'m>(obj: &mut Object<'m>, resource: &str, exts: Vec<Json<'m>>)
     }
 }
 
+/// Appends extensions to a made resource (its type read from itself).
+fn add_own_extensions<'m>(obj: &mut Object<'m>, exts: Vec<Json<'m>>) {
+    let rt = obj
+        .get("resourceType")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    add_extensions(obj, &rt, exts);
+}
+
 fn member<'m>(key: &'static str, place: Slot, value: Json<'m>) -> Member<'m> {
     Member {
         key: Cow::Borrowed(key),
@@ -2566,13 +2576,7 @@ impl Registry {
         if planned > 0
             && let Some(first) = resources.first_mut()
         {
-            let rt = first
-                .obj
-                .get("resourceType")
-                .and_then(Json::as_str)
-                .unwrap_or("")
-                .to_string();
-            add_extensions(&mut first.obj, &rt, env.unreadable_extensions(0..planned));
+            add_own_extensions(&mut first.obj, env.unreadable_extensions(0..planned));
         }
         // Segments no rule read and no mapping ignores: Z-segments, and any
         // other segment the structure left where no rule looks (an RXA
@@ -2640,14 +2644,7 @@ impl Registry {
                             })
                         })
                         .collect();
-                    let made = &mut resources[t];
-                    let rt = made
-                        .obj
-                        .get("resourceType")
-                        .and_then(Json::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    add_extensions(&mut made.obj, &rt, exts);
+                    add_own_extensions(&mut resources[t].obj, exts);
                     for i in &z {
                         env.mark(*i, 0);
                     }
