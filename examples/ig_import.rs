@@ -268,10 +268,11 @@ fn main() -> std::process::ExitCode {
         // the importer cannot follow, and one has none where it needs one;
         // their v2.5.1 structures are written here. ORM's pharmacy order
         // keeps the RXR (route) and RXC (components) that v2.3/v2.4 senders
-        // send after RXO (v2.5 moved them to OMP).
+        // send after RXO (v2.5 moved them to OMP), and order notes sent after
+        // the order's diagnoses (DG1 then NTE) are the order's notes still.
         let fixed = match name.as_str() {
             "ORM_O01" => Some(
-                "MSH NTE* PATIENT?(PID PD1? NTE* PATIENT_VISIT?(PV1 PV2?) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) ORDER+(ORC ORDER_DETAIL?(OBR? RQD? RQ1? RXO? RXR* RXC* ODS? ODT? NTE* CTD? DG1* OBSERVATION*(OBX NTE*)) FT1* CTI* BLG?)",
+                "MSH NTE* PATIENT?(PID PD1? NTE* PATIENT_VISIT?(PV1 PV2?) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) ORDER+(ORC ORDER_DETAIL?(OBR? RQD? RQ1? RXO? RXR* RXC* ODS? ODT? NTE* CTD? DG1* NTE* OBSERVATION*(OBX NTE*)) FT1* CTI* BLG?)",
             ),
             // The two patients of a swap have no group around them in the
             // sheet; one per patient lets each one's PD1, PV2 and

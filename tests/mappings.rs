@@ -4136,3 +4136,22 @@ fn an_ed_one_component_short_is_still_the_document() {
         "{content:?}"
     );
 }
+
+/// An order's note sent after its diagnoses (ORC, OBR, DG1, NTE: a
+/// PowerScribe-routed ORM) is the order's note, not a message-level
+/// segment kept whole.
+#[test]
+fn an_order_note_after_its_diagnoses_is_the_orders() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|PS|OH|RIS|OH|20260505081530||ORM^O01^ORM_O01|4|P|2.5.1\rPID|1||MRN1^^^OH^MR||Novotny^Patricia||19590218|F\rORC|NW|ORD4^RIS\rOBR|1|ORD4^RIS||71275^CT angiography chest^CPT4\rDG1|1||I26.99^Pulmonary embolism^I10||20260505|A\rNTE|1||STAT CTA chest for PE evaluation.\r",
+    );
+    assert_eq!(
+        one(&out.value, "ServiceRequest")["note"][0]["text"],
+        "STAT CTA chest for PE evaluation."
+    );
+    assert!(
+        !out.unread.iter().any(|u| u.starts_with("NTE")),
+        "{:?}",
+        out.unread
+    );
+}
