@@ -4155,3 +4155,28 @@ fn an_order_note_after_its_diagnoses_is_the_orders() {
         out.unread
     );
 }
+
+/// An ORC followed by results with no OBR (and no TXA) is an order and its
+/// results, not an order document (ORU ORDER_DOCUMENT needs its TXA), and a
+/// PV1-2 with its code in the wrong subcomponent (`&I`) is an unknown class,
+/// not a missing one.
+#[test]
+fn results_after_an_orc_without_obr_are_the_orders_observations() {
+    let b = map_text(
+        "MSH|^~\\&|LABKA|KBA|CIS|AUH|20260416091000||ORU^R01^ORU_R01|LK16|P|2.4\rPID|||0309554169^^^CPR^NNDN||Mikkelsen^Peter||19550903|M\rPV1||&I\rORC|RE|ORD16^CIS\rOBX|1|NM|CREA^Kreatinin^LN||168|umol/L|45-105|H|||F\rOBX|2|NM|UCREA^Kreatinin (urin)^LN||6.2|mmol/L|||N|||F\r",
+    );
+    assert!(resources(&b, "DocumentReference").is_empty());
+    let order = full_url(one(&b, "ServiceRequest"));
+    let obs = resources(&b, "Observation");
+    assert_eq!(obs.len(), 2);
+    for o in &obs {
+        assert_eq!(o["basedOn"][0]["reference"], order.as_str());
+    }
+    let mut codes: Vec<&str> = obs
+        .iter()
+        .filter_map(|o| o["code"]["coding"][0]["code"].as_str())
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["CREA", "UCREA"]);
+    assert_eq!(one(&b, "Encounter")["class"]["code"], "UNK");
+}
