@@ -4180,3 +4180,21 @@ fn results_after_an_orc_without_obr_are_the_orders_observations() {
     assert_eq!(codes, ["CREA", "UCREA"]);
     assert_eq!(one(&b, "Encounter")["class"]["code"], "UNK");
 }
+
+/// With neither EVN-2 nor MSH-7 readable as a time there is nothing to
+/// record the event at (Provenance.recorded is required): no Provenance, the
+/// rest maps, and both values are kept on the MessageHeader.
+#[test]
+fn no_readable_event_time_means_no_provenance_not_no_message() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|KomServer|KOMSERV|gw|samedi|2026023123517||ADT^A08|61937|P|2.5\rEVN|A08|202602715\rPID|1||9011^^^H^PI||Krueger^Heinrich||19560519|F\r",
+    );
+    let b = &out.value;
+    assert!(resources(b, "Provenance").is_empty());
+    assert_eq!(one(b, "Patient")["birthDate"], "1956-05-19");
+    let header = one(b, "MessageHeader")["extension"].to_string();
+    assert!(
+        header.contains("202602715") && header.contains("2026023123517"),
+        "{header}"
+    );
+}

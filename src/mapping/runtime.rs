@@ -429,9 +429,14 @@ struct Env<'m> {
     strict: bool,
     /// Values no conversion could read, in the order met (not strict).
     unreadable: RefCell<Vec<Unreadable>>,
-    /// Which (segment, field, value) are in `unreadable` (a message of
+    /// Where each (segment, field, value) is in `unreadable` (a message of
     /// thousands of bad values must not be quadratic).
-    unreadable_seen: RefCell<HashSet<(usize, u16, String)>>,
+    unreadable_seen: RefCell<HashMap<(usize, u16, String), usize>>,
+    /// How many values phase 1 (ids, conditions) noted, once it is over.
+    planned: std::cell::Cell<Option<usize>>,
+    /// Values phase 1 noted that a resource's own rules met again: kept on
+    /// that resource, not on the first one.
+    moved: RefCell<HashSet<usize>>,
 }
 
 /// Repetitions read: every one of a field (`[*]`), or one by number.
@@ -539,12 +544,23 @@ impl<'m> Env<'m> {
     /// Notes a value no conversion could read (once: a rule run again on
     /// the same value, as ids are in both phases, notes it once).
     fn keep_unreadable(&self, u: Unreadable) {
-        if self
-            .unreadable_seen
-            .borrow_mut()
-            .insert((u.seg, u.field, u.value.clone()))
-        {
-            self.unreadable.borrow_mut().push(u);
+        let key = (u.seg, u.field, u.value.clone());
+        let mut seen = self.unreadable_seen.borrow_mut();
+        let mut all = self.unreadable.borrow_mut();
+        match seen.get(&key).copied() {
+            None => {
+                seen.insert(key, all.len());
+                all.push(u);
+            }
+            // A value a condition of phase 1 met first, met again by the
+            // rules of the resource being made: it belongs to that one.
+            Some(i) if self.planned.get().is_some_and(|p| i < p) => {
+                if self.moved.borrow_mut().insert(i) {
+                    seen.insert(key, all.len());
+                    all.push(u);
+                }
+            }
+            Some(_) => {}
         }
     }
 
@@ -552,10 +568,15 @@ impl<'m> Env<'m> {
     fn unreadable_extensions(&self, range: std::ops::Range<usize>) -> Vec<Json<'static>> {
         let [url, value] = places().extension;
         let all = self.unreadable.borrow();
+        let moved = self.moved.borrow();
         let end = range.end.min(all.len());
-        all.get(range.start.min(end)..end)
+        let start = range.start.min(end);
+        all.get(start..end)
             .unwrap_or_default()
             .iter()
+            .enumerate()
+            .filter(|(k, _)| !moved.contains(&(start + k)))
+            .map(|(_, u)| u)
             .map(|u| {
                 let part = |name: &'static str, text: String| {
                     Json::Object(Object {
@@ -586,10 +607,13 @@ impl<'m> Env<'m> {
 
     /// Each value no conversion could read: where, why, which rule.
     fn kept(&self) -> Vec<Kept> {
+        let moved = self.moved.borrow();
         self.unreadable
             .borrow()
             .iter()
-            .map(|u| Kept {
+            .enumerate()
+            .filter(|(i, _)| !moved.contains(i))
+            .map(|(_, u)| Kept {
                 at: loc(self.msg, u.seg, u.field),
                 reason: u.reason.clone(),
                 rule: u.origin.to_string(),
@@ -2503,6 +2527,8 @@ impl Registry {
             strict: opts.strict,
             unreadable: RefCell::default(),
             unreadable_seen: RefCell::default(),
+            planned: std::cell::Cell::new(None),
+            moved: RefCell::default(),
         };
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
@@ -2521,6 +2547,7 @@ impl Registry {
         // Values phase 1 could not read (in an id or a condition) are kept
         // on the first resource once it is made.
         let planned = env.unreadable.borrow().len();
+        env.planned.set(Some(planned));
         // Phase 2: build.
         let mut resources: Vec<Made<'_>> = Vec::new();
         // Index by id: a large message (thousands of OBX) must not be quadratic.
@@ -2857,6 +2884,8 @@ impl Registry {
             strict: opts.strict,
             unreadable: RefCell::default(),
             unreadable_seen: RefCell::default(),
+            planned: std::cell::Cell::new(None),
+            moved: RefCell::default(),
         };
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {
