@@ -4198,3 +4198,25 @@ fn no_readable_event_time_means_no_provenance_not_no_message() {
         "{header}"
     );
 }
+
+/// Damaged parts seen by mutating real samples: an AIG naming neither a
+/// resource nor a type, an AIL or AIP with no AIL-3/AIP-3, and a sending
+/// facility whose namespace sits in a second subcomponent (`&EASILY`) give
+/// no half-made participant, dangling reference or nameless Organization.
+#[test]
+fn damaged_resource_and_facility_parts_make_nothing_half_made() {
+    let b = map_text(
+        "MSH|^~\\&|S|F|R|F|20250714082000||SIU^S12^SIU_S12|4567|P|2.5.1\rSCH|APT-1^M||||||R^Routine|F^Follow-up|30|min|^^30^20250721100000\rPID|1||MRN9^^^M^MR||Caldwell^Nolan||19680830|M\rRGS|1\rAIG|13776834169^Eastwood|P\rAIL|1\rAIP|1||||20250721100000\r",
+    );
+    let appt = one(&b, "Appointment");
+    // The patient is the only participant left.
+    assert_eq!(appt["participant"].as_array().unwrap().len(), 1);
+    let b = map_text(
+        "MSH|^~\\&|EASILY|&EASILY|E|E|20151125123110||ADT^A01^ADT_A01|5474|P|2.5\rEVN||20151125123110\rPID|||79278^^^EASILY^PI||CHARLES^CORINNE||19280314|F\r",
+    );
+    assert!(resources(&b, "Organization").is_empty());
+    assert_eq!(
+        one(&b, "Provenance")["agent"][0]["who"]["display"],
+        "EASILY"
+    );
+}
