@@ -4220,3 +4220,17 @@ fn damaged_resource_and_facility_parts_make_nothing_half_made() {
         "EASILY"
     );
 }
+
+/// A no-break space (UTF-8, or a Latin-1 0xA0 byte) or a vertical tab in a
+/// value is a plain space in the Bundle: JSON Schema validators read FHIR's
+/// string pattern with JavaScript's `\s` and refuse those characters.
+#[test]
+fn odd_whitespace_is_a_plain_space() {
+    let mut msg = b"MSH|^~\\&|S|F|R|F|20120123125736||ADT^A08|1|P|2.3|||||||8859/1\rEVN|A08|20120123\rPID|1||1782^^^S^PI||Kowal^Zbig".to_vec();
+    msg.push(0xA0);
+    msg.extend_from_slice(b"niew||19530101|M\rZZZ|a\x0bb\r");
+    let b = map_with_unread(&msg).value;
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["name"][0]["given"][0], "Zbig niew");
+    assert!(patient["extension"].to_string().contains("ZZZ|a b"));
+}

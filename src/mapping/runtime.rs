@@ -582,7 +582,11 @@ impl<'m> Env<'m> {
                     Json::Object(Object {
                         members: vec![
                             member("url", url, Json::str(name)),
-                            member("valueString", value, Json::String(Cow::Owned(text))),
+                            member(
+                                "valueString",
+                                value,
+                                Json::String(fhir_spaces(Cow::Owned(text))),
+                            ),
                         ],
                     })
                 };
@@ -2228,6 +2232,7 @@ fn set<'m>(obj: &mut Object<'m>, path: &TargetPath, vals: SmallVec<[Json<'m>; 2]
 
 /// A string written into FHIR: trimmed, and nothing when blank.
 fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
+    let s = fhir_spaces(s);
     let t = s.trim();
     if t.is_empty() {
         None
@@ -2239,6 +2244,23 @@ fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
             Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
         }))
     }
+}
+
+/// Text as a FHIR string holds it: whitespace other than space, tab, CR and
+/// LF (a no-break space from a Latin-1 0xA0, a vertical tab, U+2028, a
+/// stray BOM) becomes a space. FHIR's string pattern `[ \r\n\t\S]+` is read
+/// by JSON Schema validators with JavaScript's `\s`, which counts those as
+/// whitespace and so refuses them.
+fn fhir_spaces(s: Cow<'_, str>) -> Cow<'_, str> {
+    let odd =
+        |c: char| (c.is_whitespace() && !matches!(c, ' ' | '\t' | '\r' | '\n')) || c == '\u{feff}';
+    if s.is_ascii() && !s.bytes().any(|b| b == 0x0b || b == 0x0c) {
+        return s;
+    }
+    if !s.chars().any(odd) {
+        return s;
+    }
+    Cow::Owned(s.chars().map(|c| if odd(c) { ' ' } else { c }).collect())
 }
 
 /// JSON's number grammar (what a FHIR decimal or integer is written as).
@@ -2662,7 +2684,8 @@ impl Registry {
                         .iter()
                         .filter_map(|i| msg.segment_at(*i))
                         .map(|s| {
-                            let text = msg.charset().decode(Cow::Borrowed(s.as_bytes()));
+                            let text =
+                                fhir_spaces(msg.charset().decode(Cow::Borrowed(s.as_bytes())));
                             Json::Object(Object {
                                 members: vec![
                                     member("url", url, Json::str(Z_EXTENSION)),
@@ -3082,6 +3105,24 @@ impl<'m> Env<'m> {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod fhir_string_tests {
+    use super::fhir_spaces;
+    use std::borrow::Cow;
+
+    #[test]
+    fn whitespace_json_schema_refuses_becomes_a_space() {
+        assert_eq!(fhir_spaces(Cow::Borrowed("Dr.\u{a0}Smith")), "Dr. Smith");
+        assert_eq!(
+            fhir_spaces(Cow::Borrowed("a\u{b}b\u{c}c\u{2028}d\u{feff}")),
+            "a b c d "
+        );
+        let plain = fhir_spaces(Cow::Borrowed("line\r\nnext\tend é"));
+        assert!(matches!(plain, Cow::Borrowed(_)));
+        assert_eq!(plain, "line\r\nnext\tend é");
     }
 }
 
