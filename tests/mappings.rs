@@ -4234,3 +4234,23 @@ fn odd_whitespace_is_a_plain_space() {
     assert_eq!(patient["name"][0]["given"][0], "Zbig niew");
     assert!(patient["extension"].to_string().contains("ZZZ|a b"));
 }
+
+/// An A03 with no PV1-45 ends its visit when the event occurred (EVN-6),
+/// unless that is before the admission (PV1-44): no per-1 period.
+#[test]
+fn a_discharge_event_before_the_admission_ends_nothing() {
+    let msg = |evn6: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|KIS|ADT|RIS|ADT|202504061705||ADT^A03^ADT_A03|1|P|2.5\rEVN||202504061705||||{evn6}\rPID|||10987^^^K^PI||Lorenz^Sigrid||19810622|F\rPV1|1|I|HNO^311^3||||||||||||||||8264^^^K^VN|||||||||||||||||||||||||202504061100\r"
+        ))
+    };
+    let b = msg("202504061645");
+    assert_eq!(
+        one(&b, "Encounter")["period"]["end"],
+        "2025-04-06T16:45:00+00:00"
+    );
+    let b = msg("202504011645");
+    let period = &one(&b, "Encounter")["period"];
+    assert_eq!(period["start"], "2025-04-06T11:00:00+00:00");
+    assert!(period.get("end").is_none(), "{period}");
+}
