@@ -4254,3 +4254,20 @@ fn a_discharge_event_before_the_admission_ends_nothing() {
     assert_eq!(period["start"], "2025-04-06T11:00:00+00:00");
     assert!(period.get("end").is_none(), "{period}");
 }
+
+/// An administration time no reading makes a dateTime of: Immunization needs
+/// an occurrence, so the text as sent is its occurrenceString (and is kept).
+#[test]
+fn an_unreadable_administration_time_is_the_occurrence_as_sent() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|EHR|ADV|R|IMM|20250320091500||VXU^V04^VXU_V04|1|P|2.5.1\rPID|1||ADV-1^^^ADV^MR||Fairchild^Rosalind||20030415|F\rRXA|0|1|202503200|202503200|08^Hepatitis B Vaccine^CVX|0.5|mL\r",
+    );
+    let imm = one(&out.value, "Immunization");
+    assert_eq!(imm["occurrenceString"], "202503200");
+    assert!(imm.get("occurrenceDateTime").is_none());
+    assert!(
+        out.kept.iter().any(|k| k.at == "RXA-3 (segment 3)"),
+        "{:?}",
+        out.kept
+    );
+}
