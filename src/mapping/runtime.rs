@@ -2254,7 +2254,10 @@ fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
 fn fhir_spaces(s: Cow<'_, str>) -> Cow<'_, str> {
     let odd =
         |c: char| (c.is_whitespace() && !matches!(c, ' ' | '\t' | '\r' | '\n')) || c == '\u{feff}';
-    if s.is_ascii() && !s.bytes().any(|b| b == 0x0b || b == 0x0c) {
+    // One pass for the usual case: printable ASCII, tab, CR and LF.
+    if s.bytes()
+        .all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+    {
         return s;
     }
     if !s.chars().any(odd) {
