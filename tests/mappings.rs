@@ -4271,3 +4271,12 @@ fn an_unreadable_administration_time_is_the_occurrence_as_sent() {
         out.kept
     );
 }
+
+/// A trigger event damaged into a second subcomponent (`ORU^&R01`) is no
+/// event code: the message code's one event (R01) names it, and the
+/// MessageHeader keeps its required event.
+#[test]
+fn a_damaged_trigger_still_gives_the_header_its_event() {
+    let b = map_text(&oru_with("OBX|1|NM|X^Y||1|||||F").replacen("ORU^R01", "ORU^&R01", 1));
+    assert_eq!(one(&b, "MessageHeader")["eventCoding"]["code"], "R01");
+}
