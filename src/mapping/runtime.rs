@@ -2246,17 +2246,19 @@ fn trimmed_json(s: Cow<'_, str>) -> Option<Json<'_>> {
     }
 }
 
-/// Text as a FHIR string holds it: whitespace other than space, tab, CR and
-/// LF (a no-break space from a Latin-1 0xA0, a vertical tab, U+2028, a
-/// stray BOM) becomes a space. FHIR's string pattern `[ \r\n\t\S]+` is read
+/// Text as a FHIR string holds it: whitespace and control characters other
+/// than space, tab, CR and LF (a no-break space from a Latin-1 0xA0, a
+/// vertical tab, U+2028, a stray BOM, a record separator 0x1E) become a space. FHIR's string pattern `[ \r\n\t\S]+` is read
 /// by JSON Schema validators with JavaScript's `\s`, which counts those as
 /// whitespace and so refuses them.
 fn fhir_spaces(s: Cow<'_, str>) -> Cow<'_, str> {
-    let odd =
-        |c: char| (c.is_whitespace() && !matches!(c, ' ' | '\t' | '\r' | '\n')) || c == '\u{feff}';
+    let odd = |c: char| {
+        ((c.is_whitespace() || c.is_control()) && !matches!(c, ' ' | '\t' | '\r' | '\n'))
+            || c == '\u{feff}'
+    };
     // One pass for the usual case: printable ASCII, tab, CR and LF.
     if s.bytes()
-        .all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        .all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
     {
         return s;
     }
@@ -3122,6 +3124,10 @@ mod fhir_string_tests {
         assert_eq!(
             fhir_spaces(Cow::Borrowed("a\u{b}b\u{c}c\u{2028}d\u{feff}")),
             "a b c d "
+        );
+        assert_eq!(
+            fhir_spaces(Cow::Borrowed("UMAE\u{1f}\u{1e}\u{1}\u{7f}\u{85}")),
+            "UMAE     "
         );
         let plain = fhir_spaces(Cow::Borrowed("line\r\nnext\tend é"));
         assert!(matches!(plain, Cow::Borrowed(_)));
