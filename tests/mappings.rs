@@ -4280,3 +4280,23 @@ fn a_damaged_trigger_still_gives_the_header_its_event() {
     let b = map_text(&oru_with("OBX|1|NM|X^Y||1|||||F").replacen("ORU^R01", "ORU^&R01", 1));
     assert_eq!(one(&b, "MessageHeader")["eventCoding"]["code"], "R01");
 }
+
+/// More damage from mutated samples: a blank or NUL field is no value (no
+/// location made of nothing), a duration of 0 minutes is no minutesDuration
+/// (FHIR's positiveInt), and a control byte in MSH-10 is a space in the
+/// Bundle's identifier.
+#[test]
+fn blank_fields_zero_counts_and_control_bytes_make_valid_bundles() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1\u{b}2|P|2.5\rEVN|A01|20260101\rPID|1||1^^^H^MR||Doe^J||19800101|F\rPV1||I|C1^^^CH|N|6308714|\u{0}| \r",
+    );
+    assert_eq!(
+        one(&b, "Encounter")["location"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(b["identifier"]["value"], "1 2");
+    let b = map_text(
+        "MSH|^~\\&|S|F|R|F|20250714082000||SIU^S12^SIU_S12|4567|P|2.5.1\rSCH|APT-1^M||||||R^Routine|F^Follow-up|0|min|^^^20250721100000^20250721103000\rPID|1||MRN9^^^M^MR||Caldwell^Nolan||19680830|M\rRGS|1\r",
+    );
+    assert!(one(&b, "Appointment").get("minutesDuration").is_none());
+}

@@ -1679,8 +1679,37 @@ impl<'m> Env<'m> {
                 ) =>
             {
                 let t = n.trim();
+                let negative = t.starts_with('-');
+                let zero = t
+                    .trim_start_matches(['-', '+'])
+                    .bytes()
+                    .all(|b| b == b'0' || b == b'.');
+                let out_of_range = (code == "positiveInt" && (negative || zero))
+                    || (code == "unsignedInt" && negative && !zero);
                 if !is_json_number(t) {
                     None
+                } else if out_of_range {
+                    // A count the sender filled with 0 or less (SCH-9 `0`):
+                    // kept, not written where FHIR wants more than that.
+                    match at {
+                        Some((seg, field)) if !self.strict => {
+                            self.keep_unreadable(Unreadable {
+                                seg,
+                                field,
+                                value: t.to_string(),
+                                reason: format!("{t} is not a {code} (FHIR wants more)"),
+                                origin: origin.clone(),
+                            });
+                            None
+                        }
+                        // A computed count (`integer(SCH-9)`): nothing
+                        // to point at, and zero minutes or a rank of 0 say
+                        // nothing; left out.
+                        _ if !self.strict => None,
+                        _ => {
+                            return Err(fail(origin, self.at(at), format!("{t} is not a {code}")));
+                        }
+                    }
                 } else if t.len() == n.len() {
                     Some(Json::Number(n))
                 } else {
@@ -2798,7 +2827,7 @@ impl Registry {
                 Json::Object(Object {
                     members: vec![
                         member("system", system, Json::str("urn:hl7v2:MSH-10")),
-                        member("value", value, text_json(control)),
+                        member("value", value, text_json(fhir_spaces(Cow::Owned(control)))),
                     ],
                 }),
             ));

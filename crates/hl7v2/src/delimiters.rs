@@ -44,12 +44,17 @@ impl Default for Delimiters {
 }
 
 impl Delimiters {
-    /// True when `bytes` hold separators only (`^`, `^^`, `&&^^^`, `~`): a
-    /// value a sender wrote with its structure but nothing in it, which is
-    /// no value (as a field of only separators is empty and `""` is null).
+    /// True when `bytes` hold separators only (`^`, `^^`, `&&^^^`, `~`), or
+    /// blanks or control bytes among them (` `, `^ ^`, a stray NUL): a value
+    /// a sender wrote with its structure or padding but nothing in it, which
+    /// is no value (as a field of only separators is empty and `""` is null).
     pub fn only_separators(&self, bytes: &[u8]) -> bool {
         bytes.iter().all(|b| {
-            *b == self.component || Some(*b) == self.repetition || Some(*b) == self.subcomponent
+            *b == self.component
+                || Some(*b) == self.repetition
+                || Some(*b) == self.subcomponent
+                || *b == b' '
+                || *b < 0x20
         })
     }
 
@@ -169,6 +174,17 @@ fn printable(b: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn blanks_and_control_bytes_among_separators_are_no_value() {
+        let d = Delimiters::default();
+        for empty in [&b"^"[..], b"&&^^^", b"~", b" ", b"^ ^", b"\0", b" \t "] {
+            assert!(d.only_separators(empty), "{empty:?}");
+        }
+        for value in [&b"a"[..], b" a ", b"^x", b"0"] {
+            assert!(!d.only_separators(value), "{value:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
