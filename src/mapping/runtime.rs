@@ -1991,7 +1991,16 @@ pub fn decimal_text(t: &str) -> Option<String> {
 /// one we know or already a URI: the common table 0396 names, `HL7nnnn`
 /// tables, URIs, OIDs and UUIDs; anything else as written (`system()`).
 pub fn coding_system(name: &str) -> String {
-    known_system(name).unwrap_or_else(|| name.trim().to_string())
+    known_system(name).unwrap_or_else(|| {
+        let n = name.trim();
+        // A name no URI can hold as written (a space or control byte in a
+        // damaged OID) is written the reversible way `codesystem()` writes.
+        if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            code_system_uri(n)
+        } else {
+            n.to_string()
+        }
+    })
 }
 
 /// Like [`coding_system`], but always an absolute URI, as `Coding.system`
@@ -3168,6 +3177,13 @@ mod fhir_string_tests {
 mod coding_system_tests {
     use super::{base64_data, code_system_uri, coding_system, decimal_text, merge_distinct};
     use serde_json::json;
+
+    #[test]
+    fn a_system_name_no_uri_holds_is_written_reversibly() {
+        assert_eq!(coding_system("1.2.3 .4"), "urn:hl7v2:0396:1.2.3%20.4");
+        assert_eq!(coding_system("1.2.3\u{16}.4"), "urn:hl7v2:0396:1.2.3%16.4");
+        assert_eq!(coding_system("  MYSYS "), "MYSYS");
+    }
 
     #[test]
     fn merging_keeps_the_fuller_of_two_copies() {
