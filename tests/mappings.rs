@@ -4300,3 +4300,20 @@ fn blank_fields_zero_counts_and_control_bytes_make_valid_bundles() {
     );
     assert!(one(&b, "Appointment").get("minutesDuration").is_none());
 }
+
+/// An RXA with no administration time: occurrence[x] is required, and the R4
+/// models refuse a choice that has only an extension, so the occurrence is
+/// the text `unknown`, marked data-absent; both outside validators accept it.
+#[test]
+fn an_immunization_with_no_time_says_unknown() {
+    let b = map_text(
+        "MSH|^~\\&|EHR|ADV|R|IMM|20250320091500||VXU^V04^VXU_V04|1|P|2.5.1\rPID|1||ADV-1^^^ADV^MR||Fairchild^Rosalind||20030415|F\rRXA|0|1|||08^Hepatitis B Vaccine^CVX|0.5|mL\r",
+    );
+    let imm = one(&b, "Immunization");
+    assert_eq!(imm["occurrenceString"], "unknown");
+    assert_eq!(
+        imm["_occurrenceString"]["extension"][0]["valueCode"],
+        "unknown"
+    );
+    assert!(imm.get("_occurrenceDateTime").is_none());
+}
