@@ -503,6 +503,40 @@ fn loc(msg: &Message<'_>, seg: usize, field: u16) -> String {
 }
 
 impl<'m> Env<'m> {
+    /// The state of one run over `msg`.
+    fn new(
+        reg: &'m Registry,
+        msg: &'m Message<'m>,
+        grouping: Grouping,
+        key: String,
+        opts: &RunOptions,
+    ) -> Env<'m> {
+        let n = msg.segment_count();
+        Env {
+            reg,
+            msg,
+            grouping,
+            tz: opts.timezone.clone(),
+            read: RefCell::new(FieldSet::new(n)),
+            ignored: RefCell::new(FieldSet::new(n)),
+            touched: RefCell::new(vec![false; n]),
+            present: RefCell::new(vec![None; n]),
+            exhaustive: opts.exhaustive,
+            ids: segment_ids(msg),
+            frames: RefCell::new(vec![Frame::default()]),
+            depth: RefCell::new(0),
+            key,
+            split: Split::new(msg),
+            reps: opts.report_unread.then(RefCell::default),
+            unused: RefCell::default(),
+            strict: opts.strict,
+            unreadable: RefCell::default(),
+            unreadable_seen: RefCell::default(),
+            planned: std::cell::Cell::new(None),
+            moved: RefCell::default(),
+        }
+    }
+
     /// A value's text (HL7 values trimmed); `None` when empty, blank or not
     /// text. Borrows from the message or the value whenever it can.
     fn text<'a>(&self, v: &'a Val<'m>) -> Option<Cow<'a, str>> {
@@ -2572,29 +2606,7 @@ impl Registry {
             msh("MSH-10"),
             msh("MSH-7")
         );
-        let env = Env {
-            reg: self,
-            msg: &msg,
-            grouping,
-            tz: opts.timezone.clone(),
-            read: RefCell::new(FieldSet::new(msg.segment_count())),
-            ignored: RefCell::new(FieldSet::new(msg.segment_count())),
-            touched: RefCell::new(vec![false; msg.segment_count()]),
-            present: RefCell::new(vec![None; msg.segment_count()]),
-            exhaustive: opts.exhaustive,
-            ids: segment_ids(&msg),
-            frames: RefCell::new(vec![Frame::default()]),
-            depth: RefCell::new(0),
-            key,
-            split: Split::new(&msg),
-            reps: opts.report_unread.then(RefCell::default),
-            unused: RefCell::default(),
-            strict: opts.strict,
-            unreadable: RefCell::default(),
-            unreadable_seen: RefCell::default(),
-            planned: std::cell::Cell::new(None),
-            moved: RefCell::default(),
-        };
+        let env = Env::new(self, &msg, grouping, key, opts);
         // Whole segments and fields the message mapping ignores.
         if let Some(m) = self.mappings.get(&mm_name) {
             for (sid, field) in &m.ignore {
@@ -2930,29 +2942,13 @@ impl Registry {
             .ok_or_else(|| plain(format!("{}: the input has no {source} segment", m.name)))?;
         let ids: Vec<String> = msg.segments().map(|s| s.id().into_owned()).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let env = Env {
-            reg: self,
+        let env = Env::new(
+            self,
             msg,
-            grouping: Grouping::build(&id_refs, None, "message"),
-            tz: opts.timezone.clone(),
-            read: RefCell::new(FieldSet::new(msg.segment_count())),
-            ignored: RefCell::new(FieldSet::new(msg.segment_count())),
-            touched: RefCell::new(vec![false; msg.segment_count()]),
-            present: RefCell::new(vec![None; msg.segment_count()]),
-            exhaustive: opts.exhaustive,
-            ids: segment_ids(msg),
-            frames: RefCell::new(vec![Frame::default()]),
-            depth: RefCell::new(0),
-            key: String::new(),
-            split: Split::new(msg),
-            reps: opts.report_unread.then(RefCell::default),
-            unused: RefCell::default(),
-            strict: opts.strict,
-            unreadable: RefCell::default(),
-            unreadable_seen: RefCell::default(),
-            planned: std::cell::Cell::new(None),
-            moved: RefCell::default(),
-        };
+            Grouping::build(&id_refs, None, "message"),
+            String::new(),
+            opts,
+        );
         let sc = Scope::plain(0, None, 0);
         let origin = Origin {
             file: m.file.clone(),
