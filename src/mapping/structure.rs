@@ -285,17 +285,18 @@ impl Grouping {
         let Some(items) = structure else {
             return g;
         };
-        let root = g.clone();
         let unplaced = g.arrange(items, ids, &[]);
         if unplaced.is_empty() {
             return g;
         }
         // Known segments nothing took (an OBX with no OBR before it, as ICU
-        // device feeds send): arrange again, letting those open the group
-        // they would open had its missing lead been sent, nearest first.
-        let mut again = root;
-        again.arrange(items, ids, &unplaced);
-        again
+        // device feeds send): arrange again from the root alone, letting
+        // those open the group they would open had its missing lead been
+        // sent, nearest first.
+        g.insts.truncate(1);
+        g.insts[0].children.clear();
+        g.arrange(items, ids, &unplaced);
+        g
     }
 
     /// Arranges `ids` under the root; returns the positions of segments the
