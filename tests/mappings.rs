@@ -244,6 +244,24 @@ fn ig_rows_hold_for_adt() {
     let mh = one(&b, "MessageHeader");
     assert_eq!(mh["eventCoding"]["code"], "A01");
     assert_eq!(mh["source"]["name"], "ADTApp");
+    // IG EVN[Provenance]: EVN-4 (01^Patient request^HL70062) → Provenance.reason.
+    let prov = one(&b, "Provenance");
+    assert_eq!(prov["reason"][0]["coding"][0]["code"], "01");
+    assert_eq!(
+        prov["reason"][0]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0062"
+    );
+    assert_eq!(prov["activity"]["coding"].as_array().map(Vec::len), Some(1));
+    // IG OBX[Observation]: OBX-19 (analysis time 19990702) → the
+    // observation-analysis-date-time extension, not issued.
+    let obs = one(&b, "Observation");
+    assert!(obs.get("issued").is_none(), "{obs}");
+    assert!(
+        obs["extension"].as_array().unwrap().iter().any(|e| e["url"]
+            == "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time"
+            && e["valueDateTime"] == "1999-07-02"),
+        "{obs}"
+    );
     // PID-5 family → Patient.name.family; PID-5.2 → given; PID-7 → birthDate; PID-8 → gender (AdministrativeSex).
     let p = one(&b, "Patient");
     assert_eq!(p["name"][0]["family"], "EVERYMAN");
@@ -336,6 +354,17 @@ fn ig_rows_hold_for_adt() {
     assert_eq!(one(&b, "Condition")["subject"]["reference"], full_url(p));
     let cov = one(&b, "Coverage");
     assert_eq!(cov["beneficiary"]["reference"], full_url(p));
+    // IG IN1[Coverage]: IN1-15 (plan type HMO, table 0086) → type; IN1-2
+    // (BAV, the health plan id) → identifier.
+    assert_eq!(cov["type"]["coding"][0]["code"], "HMO");
+    assert!(
+        cov["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "BAV"),
+        "{cov}"
+    );
     // Every entry is PUT by id: redelivery is idempotent.
     for entry in b["entry"].as_array().unwrap() {
         assert_eq!(entry["request"]["method"], "PUT");
@@ -477,6 +506,13 @@ fn ig_rows_hold_for_other_messages() {
         }),
         "{ap}"
     );
+    // IG SCH[Appointment]: SCH-7 (EMERGENCY, table 0276) → reasonCode, with the
+    // IG vocabulary AppointmentReasonCodes' SNOMED CT code; SCH-8 (Normal) →
+    // appointmentType; SCH-6 (event reason "Add") has no row and is not a reason.
+    assert_eq!(ap["reasonCode"][0]["coding"][0]["code"], "EMERGENCY");
+    assert_eq!(ap["reasonCode"][0]["coding"][1]["code"], "373110003");
+    assert_eq!(ap["reasonCode"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ap["appointmentType"]["coding"][0]["code"], "Normal");
     // The visit of a scheduling message has not happened yet.
     assert_eq!(one(&b, "Encounter")["status"], "planned");
     // The NTEs become one comment, one line each (`join(NTE[*]-3, "\n")`).
@@ -1482,6 +1518,24 @@ fn priorities_fhir_has_no_code_for_are_kept() {
     );
 }
 
+/// IG SCH[Appointment]: SCH-7 is the appointment's reason and, when SCH-8
+/// names no type, its type (R4 binds appointmentType to table 0276); SCH-6,
+/// why the message was sent, is neither.
+#[test]
+fn the_appointment_reason_is_sch_7() {
+    let b = map_text(
+        "MSH|^~\\&|S|C|E|H|20261122||SIU^S12|S1|P|2.5.1\rSCH|A1|F1||||CANCEL^Patient cancelled|FOLLOWUP||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\r",
+    );
+    let a = one(&b, "Appointment");
+    assert_eq!(
+        a["reasonCode"],
+        json!([{"coding": [{"code": "FOLLOWUP"},
+            {"system": "http://snomed.info/sct", "code": "185389009", "display": "Follow-up visit (procedure)"}]}])
+    );
+    assert_eq!(a["appointmentType"]["coding"][0]["code"], "FOLLOWUP");
+    assert!(!a.to_string().contains("CANCEL"), "{a}");
+}
+
 /// A scheduling resource the sender deletes (AIx-2 D, table 0206) is no
 /// longer a participant of the appointment, nor a resource written for it.
 #[test]
@@ -2430,7 +2484,12 @@ fn segments_the_ig_maps_are_not_ignored() {
         "MSH|^~\\&|P|F|L|F|20240601||ORM^O01|O1|P|2.3\rPID|1||P1^^^F^MR||Ord^Olga\rIN1|1|GOLD^Gold plan|INS9|Acme Health\rORC|NW|PL1\rOBR|1|PL1||CBC^CBC^L\r",
     );
     let coverage = one(&orm, "Coverage");
-    assert_eq!(coverage["type"]["coding"][0]["code"], "GOLD"); // IN1-2
+    // IG IN1[Coverage]: IN1-2 → identifier (and here the plan class, with its
+    // name); the type is IN1-15's (empty here), not the plan id.
+    assert_eq!(coverage["identifier"][0]["value"], "GOLD");
+    assert_eq!(coverage["class"][0]["value"], "GOLD");
+    assert_eq!(coverage["class"][0]["name"], "Gold plan");
+    assert!(coverage.get("type").is_none(), "{coverage}");
     assert_eq!(one(&orm, "Organization")["name"], "Acme Health"); // IN1-4
     assert_eq!(
         one(&orm, "ServiceRequest")["insurance"][0]["reference"],
