@@ -2326,7 +2326,13 @@ fn procedures_are_mapped_from_pr1() {
         p["code"]["coding"][0]["system"], "http://www.cms.gov/Medicare/Coding/ICD10",
         "I10P is ICD-10-PCS"
     );
-    assert_eq!(p["performedDateTime"], "2023-12-29T08:30:00-06:00"); // PR1-5
+    // IG PR1-5 and PR1-7 (45 minutes) → performedPeriod: the start, and the
+    // start plus the minutes.
+    assert_eq!(
+        p["performedPeriod"],
+        json!({"start": "2023-12-29T08:30:00-06:00", "end": "2023-12-29T09:15:00-06:00"})
+    );
+    assert!(p.get("performedDateTime").is_none());
     assert_eq!(p["category"]["coding"][0]["code"], "P"); // PR1-6
     assert_eq!(
         p["performer"][0]["function"]["coding"][0]["code"],
@@ -2352,6 +2358,29 @@ fn procedures_are_mapped_from_pr1() {
     // A v2.3-style PR1 with only a description (PR1-4).
     assert_eq!(procs[1]["code"]["text"], "Bedside ultrasound");
     assert_eq!(procs[1]["performedDateTime"], "2023-12-28");
+
+    // Minutes after a day (no time) are no time: the day alone. Minutes that
+    // are no number are kept, not lost.
+    let adt = |pr1: &str| {
+        map_with_unread(
+            format!("MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I\r{pr1}\r")
+                .as_bytes(),
+        )
+    };
+    let day = adt("PR1|1||45378^Colonoscopy^C4||20261120||45");
+    assert_eq!(
+        one(&day.value, "Procedure")["performedDateTime"],
+        "2026-11-20"
+    );
+    let text = adt("PR1|1||45378^Colonoscopy^C4||202611200930||about an hour");
+    let p = one(&text.value, "Procedure");
+    assert!(
+        p["performedDateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-20T09:30")
+    );
+    assert_kept(&text, "PR1-7 (segment 4)");
 
     let b = map("DFT-P03-01.hl7");
     let procedure = one(&b, "Procedure");

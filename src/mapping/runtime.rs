@@ -1236,37 +1236,56 @@ impl<'m> Env<'m> {
             .collect(),
             Func::After => {
                 let (start, mins) = (arg(0)?, arg(1)?);
-                let texts = |vals: &[Val<'m>]| -> Option<String> {
+                let first = |vals: &[Val<'m>]| -> Option<(String, Place)> {
                     vals.iter()
-                        .find_map(|v| self.text(v).map(|t| t.into_owned()))
+                        .find_map(|v| self.text(v).map(|t| (t.into_owned(), Self::place(v))))
                 };
-                let end = |s: String, m: String| -> Fallible<String> {
-                    // SCH-9 is an NM: `30.0` is thirty minutes.
-                    let m = m
-                        .trim()
+                // SCH-9 is an NM: `30.0` is thirty minutes.
+                let minutes = |m: &str| -> Option<i64> {
+                    m.trim()
                         .parse::<f64>()
                         .ok()
                         .filter(|m| m.is_finite() && m.abs() < 1e12)
                         .map(|m| m.round() as i64)
-                        .ok_or_else(|| {
-                            fail(
-                                origin,
-                                None,
-                                format!("after(): {m:?} is not a number of minutes"),
-                            )
-                        })?;
-                    let t = datetime::parse(&s).map_err(|e| fail(origin, None, e))?;
-                    t.instant_after(m, &self.tz)
-                        .map_err(|e| fail(origin, None, e))
                 };
-                match (texts(&start), texts(&mins)) {
-                    (Some(s), Some(m)) => match end(s, m) {
-                        Ok(e) => smallvec![Val::Text(Cow::Owned(e))],
-                        // A start or a duration the message fills with
-                        // something else gives no end, unless strict (the
-                        // start itself is kept by the rule that reads it).
-                        Err(_) if !self.strict => Vals::new(),
-                        Err(e) => return Err(e),
+                match (first(&start), first(&mins)) {
+                    (Some((s, _)), Some((m, at))) => match minutes(&m) {
+                        Some(n) => match datetime::parse(&s).and_then(|t| {
+                            // Minutes after a day (no time of day) are no
+                            // time: nothing, and no error.
+                            if t.has_time() {
+                                t.instant_after(n, &self.tz).map(Some)
+                            } else {
+                                Ok(None)
+                            }
+                        }) {
+                            Ok(Some(e)) => smallvec![Val::Text(Cow::Owned(e))],
+                            Ok(None) => Vals::new(),
+                            // A start the message fills with something else
+                            // gives no end, unless strict (the start itself
+                            // is kept by the rule that reads it).
+                            Err(_) if !self.strict => Vals::new(),
+                            Err(e) => return Err(fail(origin, None, e)),
+                        },
+                        None => {
+                            let reason = format!("after(): {m:?} is not a number of minutes");
+                            match at {
+                                // Minutes that are no number are kept (no
+                                // other rule may read them), not failed.
+                                Some((seg, field)) if !self.strict => {
+                                    self.keep_unreadable(Unreadable {
+                                        seg,
+                                        field,
+                                        value: m,
+                                        reason,
+                                        origin: origin.clone(),
+                                    });
+                                    Vals::new()
+                                }
+                                None if !self.strict => Vals::new(),
+                                at => return Err(fail(origin, self.at(at), reason)),
+                            }
+                        }
                     },
                     _ => Vals::new(),
                 }
