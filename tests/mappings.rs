@@ -3677,6 +3677,53 @@ fn leave_of_absence_and_deleted_visits() {
     assert_eq!(status("A23"), "entered-in-error");
     assert_eq!(status("A27"), "cancelled");
     assert_eq!(status("A25"), "in-progress");
+    // The other visit events A01's structure holds (ours, as above).
+    assert_eq!(status("A15"), "in-progress"); // pending transfer
+    assert_eq!(status("A16"), "in-progress"); // pending discharge
+    assert_eq!(status("A32"), "in-progress"); // cancelled arrival
+    assert_eq!(status("A33"), "in-progress"); // cancelled departure
+    assert_eq!(status("A38"), "cancelled"); // cancelled pre-admit
+    assert_eq!(status("A52"), "in-progress"); // cancelled leave
+    assert_eq!(status("A53"), "onleave"); // cancelled return
+}
+
+/// A changed attending or consulting doctor (A54, A61; ROL may stand
+/// between PV1 and PV2 in ADT_A61) updates the visit's participants, and
+/// the PV2 after the ROL is still the visit's.
+#[test]
+fn changed_doctors_update_the_visit() {
+    let a54 = map_text(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A54^ADT_A54|1|P|2.5\rEVN|A54|20261122\rPID|1||9^^^H^MR||X^Y\rROL|1|UC|AT^Attending^HL70443|999^NEW^DOC\rPV1|1|I|W^1^1^H||||999^NEW^DOC|||||||||||V1\rPV2|||^Chest pain\rROL|2|UC|CP^Consultant^HL70443|888^CON^SULT\r",
+    );
+    let enc = one(&a54, "Encounter");
+    assert_eq!(enc["status"], "in-progress");
+    let doc = resources(&a54, "Practitioner")
+        .into_iter()
+        .find(|p| p["name"][0]["family"] == "NEW")
+        .expect("the new attending doctor");
+    assert!(
+        enc["participant"].as_array().unwrap().iter().any(|p| {
+            p["type"][0]["coding"][0]["code"] == "ATND"
+                && p["individual"]["reference"] == full_url(doc)
+        }),
+        "{enc}"
+    );
+    let a61 = map_text(
+        "MSH|^~\\&|A|H|B|H|20261122||ADT^A61^ADT_A61|1|P|2.5\rEVN|A61|20261122\rPID|1||9^^^H^MR||X^Y\rPV1|1|I|W^1^1^H||||999^NEW^DOC|||||||||||V1\rROL|1|UC|CP^Consultant^HL70443|888^CON^SULT\rPV2|||^Chest pain\r",
+    );
+    let enc = one(&a61, "Encounter");
+    assert_eq!(
+        enc["reasonCode"][0]["coding"][0]["display"], "Chest pain",
+        "{enc}"
+    );
+    assert!(
+        enc["participant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["type"][0]["coding"][0]["code"] == "CP"),
+        "{enc}"
+    );
 }
 
 /// IG rows that were listed as ignored: PV1-52 (PART) and PV2-13 (REF)
