@@ -4450,3 +4450,22 @@ fn an_immunization_with_no_time_says_unknown() {
     );
     assert!(imm.get("_occurrenceDateTime").is_none());
 }
+
+/// OMG^O19 (a general clinical order: imaging, consults) has OML^O21's
+/// segments in the same order and is read with its sheet: the order, its
+/// requester, its note and its diagnosis.
+#[test]
+fn general_clinical_orders_read_as_lab_orders() {
+    let b = map_text(
+        "MSH|^~\\&|RIS|HOSP|PACS|HOSP|20240301101500||OMG^O19^OMG_O19|M99|P|2.5.1\rPID|1||PAT123^^^HOSP^MR||SMITH^ANNA||19700315|F\rPV1|1|O|RAD^^^HOSP|||||||||||||||V555\rORC|NW|ORD777^RIS||||||||||1234^JONES^ROBERT^^^DR\rTQ1|1||||||20240302090000||R\rOBR|1|ORD777^RIS||71046^XR CHEST 2 VIEWS^CPT4|||20240301101500\rNTE|1||Cough for 3 weeks\rDG1|1||R05^Cough^I10\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["code"]["coding"][0]["code"], "71046"); // OBR-4
+    assert_eq!(order["identifier"][0]["value"], "ORD777"); // ORC-2
+    assert_eq!(order["requester"]["display"], "JONES, ROBERT"); // ORC-12
+    assert_eq!(order["note"][0]["text"], "Cough for 3 weeks");
+    assert_eq!(
+        order["reasonReference"][0]["reference"],
+        full_url(one(&b, "Condition"))
+    );
+}
