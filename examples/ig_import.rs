@@ -243,7 +243,7 @@ fn main() -> std::process::ExitCode {
          # by `cargo run --example ig_import -- <IG mappings folder>`; DFT_P03 is ours (the IG has no sheet).\n\
          # ADT_A39 is ours too, from the v2.5.1 standard (merges; A18 and ADT_A30 have the same segments in one group).\n\
          # OML_O33 is ours, from the v2.5.1 standard (specimen-centric lab orders); it also reads OML_O35's layout\n\
-         # (a container, SAC, before each group of orders: SPECIMEN_CONTAINER).\n\
+         # (a container, SAC, before each group of orders: SPECIMEN_CONTAINER). RDE_O11 is ours, from the v2.5.1 standard.\n\
          # SEG required, SEG? optional, SEG+ repeating, SEG* optional repeating; GROUP(...) likewise.\n",
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
@@ -311,6 +311,13 @@ fn main() -> std::process::ExitCode {
     let _ = writeln!(
         out,
         "OML_O33 = MSH SFT* UAC? NTE* PATIENT?(PID PD1? PRT* NTE* NK1* ARV* PATIENT_VISIT?(PV1 PV2? PRT*) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) SPECIMEN+(SPM SPECIMEN_OBSERVATION*(OBX PRT*) CONTAINER*(SAC) ORDER*(ORC PRT* TIMING*(TQ1 TQ2*) OBSERVATION_REQUEST?(OBR TCD? NTE* PRT* DG1* OBSERVATION*(OBX PRT* TCD? NTE*) PRIOR_RESULT*(PATIENT_PRIOR?(PID PD1?) PATIENT_VISIT_PRIOR?(PV1 PV2?) AL1* ORDER_PRIOR+(ORC OBR TIMING_PRIOR*(TQ1 TQ2*) NTE* OBSERVATION_PRIOR+(OBX NTE*)))) FT1* CTI* BLG?) SPECIMEN_CONTAINER*(SAC ORDER+(ORC PRT* TIMING*(TQ1 TQ2*) OBSERVATION_REQUEST?(OBR TCD? NTE* PRT* DG1* OBSERVATION*(OBX PRT* TCD? NTE*) PRIOR_RESULT*(PATIENT_PRIOR?(PID PD1?) PATIENT_VISIT_PRIOR?(PV1 PV2?) AL1* ORDER_PRIOR+(ORC OBR TIMING_PRIOR*(TQ1 TQ2*) NTE* OBSERVATION_PRIOR+(OBX NTE*)))) FT1* CTI* BLG?)))"
+    );
+    // RDE_O11 is ours, from the v2.5.1 standard (pharmacy encoded orders),
+    // lenient where senders are: RXR may be missing, and notes may follow
+    // the route and components as well as precede them (v2.3 wrote them last).
+    let _ = writeln!(
+        out,
+        "RDE_O11 = MSH SFT* UAC? NTE* PATIENT?(PID PD1? NTE* PATIENT_VISIT?(PV1 PV2?) INSURANCE*(IN1 IN2? IN3?) GT1? AL1*) ORDER+(ORC TIMING*(TQ1 TQ2*) ORDER_DETAIL?(RXO NTE* RXR* COMPONENT?(RXC+ NTE*)) RXE TIMING_ENCODED*(TQ1 TQ2*) NTE* RXR* RXC* NTE* OBSERVATION*(OBX NTE*) FT1* BLG? CTI*)"
     );
     if let Err(e) = std::fs::write(root.join("structures.txt"), out) {
         eprintln!("structures.txt: {e}");

@@ -4469,3 +4469,48 @@ fn general_clinical_orders_read_as_lab_orders() {
         full_url(one(&b, "Condition"))
     );
 }
+
+/// RDE^O11 (a pharmacy's encoded order; our own design, the IG has no
+/// sheet): one MedicationRequest from RXE with ORC's numbers and prescriber,
+/// the route of the RXR after RXE, and TQ1's timing; the original RXO is the
+/// order the RXE encodes, not a second request.
+#[test]
+fn pharmacy_encoded_orders_are_medication_requests() {
+    let b = map("RDE-O11-01.hl7");
+    let mr = one(&b, "MedicationRequest");
+    assert_eq!(
+        mr["medicationCodeableConcept"]["coding"][0]["code"],
+        "617312"
+    ); // RXE-2
+    assert_eq!(mr["status"], "active"); // ORC-5 IP
+    assert_eq!(mr["requester"]["display"], "PATEL, RAJ"); // ORC-12
+    let dose = &mr["dosageInstruction"][0];
+    assert_eq!(dose["doseAndRate"][0]["doseQuantity"]["value"], json!(10)); // RXE-3
+    assert_eq!(dose["doseAndRate"][0]["doseQuantity"]["code"], "mg"); // RXE-5
+    assert_eq!(dose["route"]["coding"][0]["code"], "PO"); // RXR-1
+    assert_eq!(dose["timing"]["code"]["text"], "BID"); // TQ1-3
+    assert_eq!(
+        dose["timing"]["repeat"]["boundsPeriod"],
+        json!({"start": "2024-03-01T20:00:00-05:00", "end": "2024-03-31T20:00:00-05:00"})
+    ); // TQ1-7, TQ1-8
+    assert_eq!(mr["dispenseRequest"]["quantity"]["value"], json!(60)); // RXE-10
+    assert_eq!(mr["dispenseRequest"]["numberOfRepeatsAllowed"], 3); // RXE-12
+    assert_eq!(mr["reasonCode"][0]["coding"][0]["code"], "E78.5"); // RXE-27
+    assert_eq!(mr["note"][0]["text"], "Check liver function in 6 weeks");
+    assert_eq!(
+        resources(&b, "MedicationRequest").len(),
+        1,
+        "RXO is not a second order"
+    );
+    // v2.3 sent RDE with ORM's event and its timing in RXE-1.
+    let old = map_text(
+        "MSH|^~\\&|HIS|H|PH|H|20240101120000||RDE^O01|R3|P|2.3\rPID|1||123^^^H^MR||DOE^JANE||19600101|F\rORC|NW|P101\rRXE|1^Q8H^^20240101120000|RX1^Amoxicillin^L|500||mg\rRXR|PO\r",
+    );
+    let mr = one(&old, "MedicationRequest");
+    let dose = &mr["dosageInstruction"][0];
+    assert_eq!(dose["timing"]["code"]["text"], "Q8H"); // RXE-1.2
+    assert_eq!(
+        dose["timing"]["repeat"]["boundsPeriod"]["start"],
+        "2024-01-01T12:00:00+00:00"
+    ); // RXE-1.4
+}
