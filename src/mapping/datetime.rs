@@ -91,6 +91,14 @@ fn lenient(t: &str) -> Option<String> {
         if zb.len() == 3 && matches!(zb[0], b'+' | b'-') && zb[1..].iter().all(u8::is_ascii_digit) {
             return Some(format!("{main}{zone}00"));
         }
+        // An ISO-style offset on an HL7 DTM (`202401011230-05:00`).
+        if zb.len() == 6
+            && matches!(zb[0], b'+' | b'-')
+            && zb[3] == b':'
+            && [1, 2, 4, 5].iter().all(|&i| zb[i].is_ascii_digit())
+        {
+            return Some(format!("{main}{}{}", &zone[..3], &zone[4..]));
+        }
     }
     None
 }
@@ -361,11 +369,15 @@ mod tests {
             ("20240305T0930-0500", "2024-03-05T09:30:00-05:00"),
             ("20240305093000 +0100", "2024-03-05T09:30:00+01:00"),
             ("20240305093000 -05", "2024-03-05T09:30:00-05:00"),
+            ("202403050930-05:00", "2024-03-05T09:30:00-05:00"),
+            ("20240305093000+05:30", "2024-03-05T09:30:00+05:30"),
         ] {
             assert_eq!(parse(sent).unwrap().date_time(&utc), want, "{sent}");
         }
         assert!(parse("202403050930-5").is_err());
         assert!(parse("202403050930-05x").is_err());
+        assert!(parse("202403050930-05:0").is_err());
+        assert!(parse("202403050930-0:500").is_err());
         let e = parse("1962-02-30").unwrap_err();
         assert!(e.contains("read as \"19620230\""), "{e}");
         assert!(parse("0").is_err());
