@@ -2731,6 +2731,18 @@ fn epic_style_adt_and_iis_style_vxu() {
         .unwrap();
     assert_eq!(vfc["valueCodeableConcept"]["coding"][0]["code"], "V02");
     assert_eq!(vfc["partOf"][0]["reference"], full_url(imm));
+    // CDC IIS guide: that eligibility OBX is the immunization's own
+    // programEligibility too (the Observation stays, as the IG says).
+    assert_eq!(
+        imm["programEligibility"][0]["coding"][0],
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v2-0064", "code": "V02",
+               "display": "VFC eligible - Medicaid/Medicaid Managed Care"})
+    );
+    // And a funding source OBX (30963-3, CDCPHINVS) its fundingSource.
+    let b = map("VXU-V04-01.hl7");
+    let funding = &one(&b, "Immunization")["fundingSource"]["coding"][0];
+    assert_eq!(funding["code"], "PHC70");
+    assert_eq!(funding["system"], "urn:oid:2.16.840.1.114222.4.5.274");
 }
 
 /// An LRI-shaped lab result: order numbers keep their namespace (EI.2 as

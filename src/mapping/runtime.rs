@@ -2102,6 +2102,10 @@ fn known_name(name: &str) -> Option<&'static str> {
         b"CPT" | b"C4" | b"CPT4" => "http://www.ama-assn.org/go/cpt",
         b"HCPCS" | b"HCPT" => "urn:oid:2.16.840.1.113883.6.285",
         b"CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
+        // The CDC's PHIN vocabulary (funding sources, eligibility capture:
+        // the immunization guide's codes) and the NCI Thesaurus (its routes).
+        b"CDCPHINVS" => "urn:oid:2.16.840.1.114222.4.5.274",
+        b"NCIT" => "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
         b"NUCC" => "http://nucc.org/provider-taxonomy",
         b"DCM" => "http://dicom.nema.org/resources/ontology/DCM",
         b"ISO3166_1" | b"ISO3166-1" | b"ISO3166" => "urn:iso:std:iso:3166",
