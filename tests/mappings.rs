@@ -4526,3 +4526,17 @@ fn pharmacy_encoded_orders_are_medication_requests() {
         "2024-01-01T12:00:00+00:00"
     ); // RXE-1.4
 }
+
+/// A scanned report larger than FHIR's 1 MiB string limit maps: the limit is
+/// a string's, and base64Binary has none (R4 datatypes). It failed as "over
+/// the 1 MiB a FHIR string may hold" before.
+#[test]
+fn attachments_over_a_mebibyte_map() {
+    let data = format!("JVBERi0xLjQK{}", "QUJD".repeat(400_000)); // "%PDF-1.4\n" then 1.6 MB
+    let b = map_text(&oru_with(&format!(
+        "OBX|1|ED|PDF^Report^L||^application^pdf^Base64^{data}||||||F"
+    )));
+    let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
+    assert_eq!(att["contentType"], "application/pdf");
+    assert_eq!(att["data"].as_str().map(str::len), Some(data.len()));
+}

@@ -270,7 +270,10 @@ fn utc_micros(s: &str) -> Option<i64> {
     Some(secs * 1_000_000 + micros)
 }
 
-/// The most a string may hold ("Strings SHALL NOT exceed 1MB in size").
+/// The most a string may hold: "strings SHALL NOT exceed 1MB (1024*1024
+/// characters) in size". base64Binary has no such limit ("there is no
+/// specified upper limit to the size of a binary": a scanned report or an
+/// image is often larger), nor has the narrative's XHTML.
 const MAX_STRING: usize = 1024 * 1024;
 
 /// The format check of one primitive value against its type (by its code;
@@ -315,10 +318,13 @@ pub fn check_prim(p: Prim, v: &Json<'_>) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty strings are not allowed; leave the element out".into());
     }
-    if s.len() > MAX_STRING {
+    if s.len() > MAX_STRING
+        && !matches!(p, Prim::Base64Binary | Prim::Xhtml)
+        && s.chars().count() > MAX_STRING
+    {
         return Err(format!(
-            "{} bytes is over the 1 MiB a FHIR string may hold",
-            s.len()
+            "{} characters is over the 1024*1024 a FHIR string may hold",
+            s.chars().count()
         ));
     }
     let b = s.as_bytes();
@@ -723,6 +729,16 @@ mod tests {
             assert_eq!(check("code", &json!(code)).is_ok(), ok, "{code:?}");
         }
         assert!(check("string", &json!("")).is_err());
+        // Strings hold at most 1024*1024 characters (not bytes); a binary
+        // (a scanned report, an image) has no such limit.
+        let big = "A".repeat(MAX_STRING + 4);
+        assert!(check("string", &json!(big)).is_err());
+        assert!(check("base64Binary", &json!(big)).is_ok());
+        let accented = "é".repeat(MAX_STRING);
+        assert!(
+            check("string", &json!(accented)).is_ok(),
+            "2 MiB of bytes, 1 Mi characters"
+        );
         assert!(check("id", &json!("a.b-1")).is_ok());
         assert!(check("id", &json!("a_b")).is_err());
         assert!(
