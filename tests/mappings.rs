@@ -4540,3 +4540,22 @@ fn attachments_over_a_mebibyte_map() {
     assert_eq!(att["contentType"], "application/pdf");
     assert_eq!(att["data"].as_str().map(str::len), Some(data.len()));
 }
+
+/// An MDM OBX whose value is coded (France's CI-SIS masking and delivery
+/// flags, MetaDMPMSS) is something said about the document, not its text:
+/// an Observation derived from the DocumentReference, and the document's text
+/// holds only the text OBX (no `N^^expandedYes-NoIndicator` written into it).
+#[test]
+fn coded_mdm_results_are_observations_of_the_document() {
+    let b = map_text(
+        "MSH|^~\\&|MEDIBOARD|CH|GEST|PFI|20240410141500||MDM^T02^MDM_T02|M1|P|2.6\rEVN||20240410141500\rPID|||285093456781234^^^INS^NH||Fischer^Arlette||19621103|F\rPV1||I|CARD\rTXA|1|11488-4^Consult note^LN|TX|||20240410141500|||||DOC-1^CH||||||AU\rOBX|1|TX|11488-4^Consult note^LN||Seen today.~Doing well.||||||F\rOBX|2|CWE|MASQUE_PS^Masque aux professionnels de Sante^MetaDMPMSS||N^^expandedYes-NoIndicator||||||F\r",
+    );
+    let doc = one(&b, "DocumentReference");
+    let text = b64_decode(&doc["content"][0]["attachment"]["data"]);
+    assert_eq!(text, "Seen today.\nDoing well.");
+    let flag = one(&b, "Observation");
+    assert_eq!(flag["code"]["coding"][0]["code"], "MASQUE_PS");
+    assert_eq!(flag["valueCodeableConcept"]["coding"][0]["code"], "N");
+    assert_eq!(flag["derivedFrom"][0]["reference"], full_url(doc));
+    assert_eq!(flag["subject"]["reference"], full_url(one(&b, "Patient")));
+}
