@@ -3421,8 +3421,8 @@ fn numbers_are_fhir_decimals_and_ranges_keep_units() {
     let b = map_text(&oru_with("OBX|1|NM|K^K^L||1,234|mmol/L|||||F"));
     assert_eq!(
         one(&b, "Observation")["valueString"],
-        "1,234",
-        "not a number: kept as sent"
+        "1,234 mmol/L",
+        "not a number FHIR reads: kept as sent, with its unit (the IG's text row)"
     );
     let b = map_text(&oru_with(
         "OBX|1|SN|X^X^L||^10^-^20|mg^milligram^UCUM|||||F",
