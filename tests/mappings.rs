@@ -4559,3 +4559,24 @@ fn coded_mdm_results_are_observations_of_the_document() {
     assert_eq!(flag["derivedFrom"][0]["reference"], full_url(doc));
     assert_eq!(flag["subject"]["reference"], full_url(one(&b, "Patient")));
 }
+
+/// IG PATIENT.PRT (v2.7+ results and orders): a PRT with role PP after PID
+/// names the patient's primary care provider (generalPractitioner); a PP
+/// participation under a result or an order is not the patient's.
+#[test]
+fn a_patients_primary_care_provider_in_prt() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101120000||ORU^R01^ORU_R01|M1|P|2.7\rPID|1||111^^^HOSP^MR||DOE^JOHN||19500101|M\rPRT|1|UC||PP^Primary Care Provider^HL70443|1992837465^WELBY^MARCUS^^^DR^^^NPI\rORC|RE|P1|F1\rOBR|1|P1|F1|CBC^CBC^L\rOBX|1|NM|WBC^WBC^L||5|10*9/L|||||F\rPRT|1|UC||PP^Primary Care Provider^HL70443|999^NOTME^DOC\r",
+    );
+    let gp = &one(&b, "Patient")["generalPractitioner"];
+    assert_eq!(gp.as_array().map(Vec::len), Some(1), "{gp}");
+    assert_eq!(gp[0]["display"], "WELBY, MARCUS");
+    assert_eq!(gp[0]["identifier"]["value"], "1992837465");
+    let oml = map_text(
+        "MSH|^~\\&|EHR|HOSP|LAB|HOSP|20240101120000||OML^O21^OML_O21|M2|P|2.7\rPID|1||111^^^HOSP^MR||DOE^JOHN||19500101|M\rPRT|1|UC||PP^Primary Care Provider^HL70443|1992837465^WELBY^MARCUS\rORC|NW|P1\rOBR|1|P1||CBC^CBC^L\r",
+    );
+    assert_eq!(
+        one(&oml, "Patient")["generalPractitioner"][0]["display"],
+        "WELBY, MARCUS"
+    );
+}
