@@ -4580,3 +4580,22 @@ fn a_patients_primary_care_provider_in_prt() {
         "WELBY, MARCUS"
     );
 }
+
+/// IG OBSERVATION.PRT: where a result was made (PRT-9, PRT[Observation-
+/// Location]: the event-location extension) and with what (PRT-10,
+/// PRT[Device]: the device's identifier), beside who made it (PRT-5).
+#[test]
+fn result_participations_name_place_and_device() {
+    let b = map_text(&oru_with(
+        "OBX|1|NM|WBC^WBC^L||5|10*9/L|||||F\rPRT|1|UC||RO^Responsible Observer^HL70912|7777^NURSE^NINA||||ICU^12^A^HOSP|DEV-99^ANALYZER^1.2.3^ISO",
+    ));
+    let o = one(&b, "Observation");
+    assert_eq!(o["performer"][0]["display"], "NURSE, NINA"); // PRT-5
+    assert_eq!(
+        o["extension"][0],
+        json!({"url": "http://hl7.org/fhir/StructureDefinition/event-location",
+               "valueReference": {"display": "ICU 12 A, HOSP"}})
+    ); // PRT-9
+    assert_eq!(o["device"]["identifier"]["value"], "DEV-99"); // PRT-10
+    assert_eq!(o["device"]["identifier"]["system"], "urn:oid:1.2.3");
+}
