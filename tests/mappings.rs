@@ -4599,3 +4599,48 @@ fn result_participations_name_place_and_device() {
     assert_eq!(o["device"]["identifier"]["value"], "DEV-99"); // PRT-10
     assert_eq!(o["device"]["identifier"]["system"], "urn:oid:1.2.3");
 }
+
+/// IG OBR[Specimen] (with OBR-15 read by the IG's SPS sheet): a v2.3 result
+/// names its specimen in OBR, which becomes the Specimen its report and every
+/// result refer to; an SPM's Specimen is the one when the message sends SPM.
+#[test]
+fn the_specimen_named_in_obr() {
+    let b = map("ORU-R01-v23-lab.hl7");
+    let spec = one(&b, "Specimen");
+    assert_eq!(spec["type"]["coding"][0]["code"], "BLD"); // OBR-15.1
+    assert_eq!(spec["type"]["coding"][0]["display"], "Blood");
+    assert_eq!(
+        spec["collection"]["collectedDateTime"],
+        "2026-11-22T10:00:00+00:00"
+    ); // OBR-7
+    assert_eq!(spec["receivedTime"], "2026-11-22T10:05:00+00:00"); // OBR-14
+    assert_eq!(spec["accessionIdentifier"]["value"], "ORD1"); // OBR-2
+    assert_eq!(
+        one(&b, "DiagnosticReport")["specimen"][0]["reference"],
+        full_url(spec)
+    );
+    for o in resources(&b, "Observation") {
+        assert_eq!(o["specimen"]["reference"], full_url(spec));
+    }
+    let b = map_text(&oru_with(
+        "OBX|1|ST|ORG^Organism^L||S. pneumoniae||||||F",
+    ).replace(
+        "OBR|1|O1|F1|RPT^Report^L|||20240601",
+        "OBR|1|O1|F1|CULT^Culture^L|||202406010800|202406010815|5^mL||||||SPT&Sputum&HL70070^^Expectorated^LLL&Left lower lobe&HL70163",
+    ));
+    let spec = one(&b, "Specimen");
+    assert_eq!(
+        spec["collection"]["collectedPeriod"],
+        json!({"start": "2024-06-01T08:00:00+00:00", "end": "2024-06-01T08:15:00+00:00"})
+    ); // OBR-7, OBR-8
+    assert_eq!(spec["collection"]["quantity"]["value"], json!(5)); // OBR-9
+    assert_eq!(spec["collection"]["bodySite"]["coding"][0]["code"], "LLL"); // SPS.4
+    assert_eq!(spec["note"][0]["text"], "Expectorated"); // SPS.3
+    // With an SPM the specimen is SPM's alone.
+    let lri = map("ORU-R01-lri.hl7");
+    assert_eq!(
+        resources(&lri, "Specimen").len(),
+        1,
+        "one SPM, one Specimen"
+    );
+}
