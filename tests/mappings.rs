@@ -4644,3 +4644,19 @@ fn the_specimen_named_in_obr() {
         "one SPM, one Specimen"
     );
 }
+
+/// PID-32 (identity reliability, table 0445; France's INS status VALI) has
+/// no IG row and no R4 element: it is kept in an extension, not lost.
+#[test]
+fn identity_reliability_is_kept() {
+    let b = map_text(
+        "MSH|^~\\&|SILLAGE|SIB|R|G|20240220183827||ADT^A28^ADT_A05|1|P|2.5\rEVN||20240220183827\rPID|||201089745632180^^^INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||COLLET^SERGE||19890422|M||||||||||||||||||||||||VALI\rPV1||N\r",
+    );
+    let p = one(&b, "Patient");
+    assert!(
+        p["extension"].as_array().unwrap().iter().any(|e| e["url"]
+            == "http://caduceus.dev/fhir/StructureDefinition/hl7v2-PID-32-identity-reliability"
+            && e["valueCodeableConcept"]["coding"][0]["code"] == "VALI"),
+        "{p}"
+    );
+}
