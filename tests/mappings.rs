@@ -90,6 +90,16 @@ fn assert_kept(out: &caduceus::mapping::Output, at: &str) {
     assert!(out.kept.iter().any(|k| k.at == at), "{at}: {:?}", out.kept);
 }
 
+/// Asserts that a run read every field starting with `prefix` (`NTE`,
+/// `PID-15`): the unread report names none of them.
+fn assert_read(out: &caduceus::mapping::Output, prefix: &str) {
+    assert!(
+        !out.unread.iter().any(|u| u.starts_with(prefix)),
+        "{prefix}: {:?}",
+        out.unread
+    );
+}
+
 /// The string `key` of every item of a list (`identifier` → values).
 fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
     list.as_array()
@@ -2101,11 +2111,7 @@ fn the_unread_report_names_repetitions() {
         "{:?}",
         out.unread
     );
-    assert!(
-        !out.unread.iter().any(|u| u.starts_with("PID-15")),
-        "{:?}",
-        out.unread
-    );
+    assert_read(&out, "PID-15");
     let langs = &one(&out.value, "Patient")["communication"];
     assert_eq!(langs[1]["language"]["coding"][0]["code"], "eng", "{langs}");
     assert!(langs[1].get("preferred").is_none());
@@ -3964,11 +3970,7 @@ fn every_note_line_is_the_appointments_comment() {
         one(&out.value, "Appointment")["comment"],
         "Comment\narm\nleft leg & foot\nhead"
     );
-    assert!(
-        !out.unread.iter().any(|u| u.starts_with("NTE")),
-        "{:?}",
-        out.unread
-    );
+    assert_read(&out, "NTE");
 }
 
 /// A message that declares a single-byte set (8859/15, 8859/1) but whose
@@ -4298,11 +4300,7 @@ fn an_order_note_after_its_diagnoses_is_the_orders() {
         one(&out.value, "ServiceRequest")["note"][0]["text"],
         "STAT CTA chest for PE evaluation."
     );
-    assert!(
-        !out.unread.iter().any(|u| u.starts_with("NTE")),
-        "{:?}",
-        out.unread
-    );
+    assert_read(&out, "NTE");
 }
 
 /// An ORC followed by results with no OBR (and no TXA) is an order and its
