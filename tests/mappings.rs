@@ -4658,3 +4658,17 @@ fn identity_reliability_is_kept() {
         "{p}"
     );
 }
+
+/// IG PID-21 → CX[RelatedPerson-Mother]: a newborn's ADT names the mother by
+/// her identifier; she is a RelatedPerson with relationship MTH.
+#[test]
+fn a_newborns_mother_is_a_related_person() {
+    let b = map_text(
+        "MSH|^~\\&|REG|HOSP|||20240101120000||ADT^A01^ADT_A01|NB1|P|2.5\rEVN|A01|20240101120000\rPID|1||NB123^^^HOSP^MR||DOE^BABYGIRL||20240101113000|F|||||||||||||M456^^^HOSP^MR|||Y|1\rPV1|1|I|NURSERY^1^1\r",
+    );
+    let mother = one(&b, "RelatedPerson");
+    assert_eq!(mother["identifier"][0]["value"], "M456"); // PID-21.1
+    assert_eq!(mother["identifier"][0]["type"]["coding"][0]["code"], "MR"); // PID-21.5
+    assert_eq!(mother["relationship"][0]["coding"][0]["code"], "MTH");
+    assert_eq!(mother["patient"]["reference"], full_url(one(&b, "Patient")));
+}
