@@ -4672,3 +4672,15 @@ fn a_newborns_mother_is_a_related_person() {
     assert_eq!(mother["relationship"][0]["coding"][0]["code"], "MTH");
     assert_eq!(mother["patient"]["reference"], full_url(one(&b, "Patient")));
 }
+
+/// IG XPN.15 (v2.7+: the name a person is called by) is a second HumanName,
+/// use usual, with that given name.
+#[test]
+fn the_name_a_patient_is_called_by() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.8\rPID|1||123^^^H^MR||SMITH^ROBERT^J^^^^L^^^^^^^^BOB\rPV1|1|I\r",
+    );
+    let names = &one(&b, "Patient")["name"];
+    assert_eq!(names[0]["given"], json!(["ROBERT", "J"]));
+    assert_eq!(names[1], json!({"use": "usual", "given": ["BOB"]}));
+}
