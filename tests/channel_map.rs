@@ -124,17 +124,22 @@ fn mapping_errors_reload_and_reprocess() {
     let bad_id = bad["id"].as_str().unwrap().to_string();
     let text = server.cli_ok(&["messages", "show", &bad_id]);
     assert!(text.contains("state:       error"), "{text}");
+    // The line of the birth date rule in the shipped PID mapping.
+    let pid = maps.join("segments/PID_Patient.yaml");
+    let good = std::fs::read_to_string(&pid).unwrap();
+    let line = 1 + good
+        .lines()
+        .position(|l| l == "  - birthDate: date(PID-7)")
+        .expect("the birth date rule");
     assert!(
         text.contains("map hl7v2-fhir-r4: ")
-            && text.contains("segments/PID_Patient.yaml:16:")
+            && text.contains(&format!("segments/PID_Patient.yaml:{line}:"))
             && text.contains("PID-7 (segment 3): \"19701399\" is not a calendar date"),
         "{text}"
     );
     assert!(json_files(&out).is_empty(), "nothing delivered for it");
 
     // 2. A broken edit: logged with file:line:col, the last good mappings keep running.
-    let pid = maps.join("segments/PID_Patient.yaml");
-    let good = std::fs::read_to_string(&pid).unwrap();
     std::fs::write(
         &pid,
         good.replace("  - birthDate: date(PID-7)", "  - birthdate: date(PID-7)"),
@@ -145,8 +150,11 @@ fn mapping_errors_reload_and_reprocess() {
     });
     let log = server.log_text();
     assert!(
-        log.contains("PID_Patient.yaml:16:5: Patient has no element \\\"birthdate\\\"")
-            || log.contains("PID_Patient.yaml:16:5: Patient has no element \"birthdate\""),
+        log.contains(&format!(
+            "PID_Patient.yaml:{line}:5: Patient has no element \\\"birthdate\\\""
+        )) || log.contains(&format!(
+            "PID_Patient.yaml:{line}:5: Patient has no element \"birthdate\""
+        )),
         "{log}"
     );
     assert_eq!(
