@@ -1464,7 +1464,12 @@ fn phone_numbers_take_the_whole_xtn_map_and_a_default_use() {
         telecom,
         serde_json::json!([
             {"system": "phone", "value": "(555)123-4567", "use": "home"},
-            {"system": "phone", "value": "+1 555 7654321", "use": "mobile"},
+            {"extension": [
+                {"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-country", "valueString": "1"},
+                {"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-area", "valueString": "555"},
+                {"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-local", "valueString": "7654321"}
+             ],
+             "system": "phone", "value": "+1 555 7654321", "use": "mobile"},
             {"system": "email", "value": "w@example.org", "use": "work"}
         ])
     );
@@ -4683,4 +4688,30 @@ fn the_name_a_patient_is_called_by() {
     let names = &one(&b, "Patient")["name"];
     assert_eq!(names[0]["given"], json!(["ROBERT", "J"]));
     assert_eq!(names[1], json!({"use": "usual", "given": ["BOB"]}));
+}
+
+/// IG XTN.5-XTN.8: a telephone number's country, area, local number and
+/// extension are kept as the contactpoint-* extensions beside the value
+/// written from them.
+#[test]
+fn a_numbers_parts_are_kept() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE||||||||^WPN^PH^^1^555^1234567^89\rPV1|1|I\r",
+    );
+    let phone = &one(&b, "Patient")["telecom"][0];
+    assert_eq!(phone["value"], "+1 555 1234567 X89");
+    let part = |url: &str| {
+        phone["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["url"] == format!("http://hl7.org/fhir/StructureDefinition/contactpoint-{url}")
+            })
+            .map(|e| e["valueString"].clone())
+    };
+    assert_eq!(part("country"), Some(json!("1")));
+    assert_eq!(part("area"), Some(json!("555")));
+    assert_eq!(part("local"), Some(json!("1234567")));
+    assert_eq!(part("extension"), Some(json!("89")));
 }
