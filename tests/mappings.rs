@@ -2067,6 +2067,12 @@ fn appointments_have_both_ends_or_are_proposed() {
         "SCH-11.5 wins"
     );
     assert_eq!(siu(""), (json!("proposed"), Value::Null, Value::Null));
+    // A day with no time of day plus minutes is no end: proposed, not an
+    // end at midnight plus the duration.
+    assert_eq!(
+        siu("^^M45^20261201"),
+        (json!("proposed"), Value::Null, Value::Null)
+    );
     // The duration from SCH-9 (an NM, in SCH-10's minutes); one no calendar
     // can add is, strictly, an error naming the rule, not a crash; otherwise
     // the appointment is proposed and its start kept, not half a period.
@@ -2392,6 +2398,14 @@ fn procedures_are_mapped_from_pr1() {
             .starts_with("2026-11-20T09:30")
     );
     assert_kept(&text, "PR1-7 (segment 4)");
+    // A number of minutes no calendar can add (two thousand years) is kept too.
+    let huge = adt("PR1|1||45378^Colonoscopy^C4||202611200930||1100000000");
+    assert!(
+        one(&huge.value, "Procedure")
+            .get("performedPeriod")
+            .is_none()
+    );
+    assert_kept(&huge, "PR1-7 (segment 4)");
 
     let b = map("DFT-P03-01.hl7");
     let procedure = one(&b, "Procedure");

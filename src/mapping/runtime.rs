@@ -1240,54 +1240,48 @@ impl<'m> Env<'m> {
                     vals.iter()
                         .find_map(|v| self.text(v).map(|t| (t.into_owned(), Self::place(v))))
                 };
-                // SCH-9 is an NM: `30.0` is thirty minutes.
-                let minutes = |m: &str| -> Option<i64> {
-                    m.trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|m| m.is_finite() && m.abs() < 1e12)
-                        .map(|m| m.round() as i64)
+                let (Some((s, _)), Some((m, at))) = (first(&start), first(&mins)) else {
+                    return Ok(Vals::new());
                 };
-                match (first(&start), first(&mins)) {
-                    (Some((s, _)), Some((m, at))) => match minutes(&m) {
-                        Some(n) => match datetime::parse(&s).and_then(|t| {
-                            // Minutes after a day (no time of day) are no
-                            // time: nothing, and no error.
-                            if t.has_time() {
-                                t.instant_after(n, &self.tz).map(Some)
-                            } else {
-                                Ok(None)
-                            }
-                        }) {
-                            Ok(Some(e)) => smallvec![Val::Text(Cow::Owned(e))],
-                            Ok(None) => Vals::new(),
-                            // A start the message fills with something else
-                            // gives no end, unless strict (the start itself
-                            // is kept by the rule that reads it).
-                            Err(_) if !self.strict => Vals::new(),
-                            Err(e) => return Err(fail(origin, None, e)),
-                        },
-                        None => {
-                            let reason = format!("after(): {m:?} is not a number of minutes");
-                            match at {
-                                // Minutes that are no number are kept (no
-                                // other rule may read them), not failed.
-                                Some((seg, field)) if !self.strict => {
-                                    self.keep_unreadable(Unreadable {
-                                        seg,
-                                        field,
-                                        value: m,
-                                        reason,
-                                        origin: origin.clone(),
-                                    });
-                                    Vals::new()
-                                }
-                                None if !self.strict => Vals::new(),
-                                at => return Err(fail(origin, self.at(at), reason)),
-                            }
-                        }
-                    },
-                    _ => Vals::new(),
+                let t = match datetime::parse(&s) {
+                    Ok(t) => t,
+                    // A start the message fills with something else gives no
+                    // end, unless strict (the start itself is kept by the
+                    // rule that reads it).
+                    Err(_) if !self.strict => return Ok(Vals::new()),
+                    Err(e) => return Err(fail(origin, None, e)),
+                };
+                // Minutes after a day (no time of day) are no time: nothing,
+                // and no error.
+                if !t.has_time() {
+                    return Ok(Vals::new());
+                }
+                // SCH-9 is an NM: `30.0` is thirty minutes.
+                let ended = m
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && n.abs() < 1e12)
+                    .map(|n| n.round() as i64)
+                    .ok_or_else(|| format!("after(): {m:?} is not a number of minutes"))
+                    .and_then(|n| t.instant_after(n, &self.tz));
+                match (ended, at) {
+                    (Ok(e), _) => smallvec![Val::Text(Cow::Owned(e))],
+                    // Minutes no calendar can add (no number, or a duration of
+                    // centuries) are kept (no other rule may read them), not
+                    // failed.
+                    (Err(reason), Some((seg, field))) if !self.strict => {
+                        self.keep_unreadable(Unreadable {
+                            seg,
+                            field,
+                            value: m,
+                            reason,
+                            origin: origin.clone(),
+                        });
+                        Vals::new()
+                    }
+                    (Err(_), None) if !self.strict => Vals::new(),
+                    (Err(reason), at) => return Err(fail(origin, self.at(at), reason)),
                 }
             }
             Func::Text => map_text(&|t| Ok(Val::Text(Cow::Owned(t.to_string()))))?,
