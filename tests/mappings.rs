@@ -1789,6 +1789,103 @@ fn unescaped_separators_in_text_are_text_and_charge_lines_stay_apart() {
     assert_eq!(charges[1]["code"]["coding"][0]["code"], "Q9967");
 }
 
+/// An order's requested time is its timing's start and end (IG TQ[ServiceRequest]
+/// from OBR-27, or ORC-7 where v2.3 senders put it; TQ1-7/8 from v2.5),
+/// written as occurrenceTiming when OBR-7 (an observation time an order
+/// leaves empty) gives no occurrenceDateTime. OBR-13 sent as free text (ST
+/// until v2.7) is the reason's text, not a code.
+#[test]
+fn order_timing_and_free_text_clinical_information() {
+    let orm = |orc7: &str, obr7: &str, obr27: &str| {
+        format!(
+            "MSH|^~\\&|EPIC|HOSP|RIS|HOSP|20240620101010||ORM^O01|ORM78|P|2.3\rPID|||MRN9^^^HOSP||RAY^XAVIER||19900909|M\rORC|NW|ORD11^EPIC|||SC||{orc7}||20240620101000\rOBR|1|ORD11^EPIC||71046^XR CHEST^CPT|||{obr7}||||||Cough x 2 weeks||||||||||||||{obr27}\r"
+        )
+    };
+    let b = map_text(&orm("1^^^20240621080000^20240621090000^S", "", ""));
+    let order = one(&b, "ServiceRequest");
+    let bounds = &order["occurrenceTiming"]["repeat"]["boundsPeriod"];
+    assert_eq!(bounds["start"], "2024-06-21T08:00:00+00:00");
+    assert_eq!(bounds["end"], "2024-06-21T09:00:00+00:00");
+    assert_eq!(order["priority"], "stat");
+    assert_eq!(order["reasonCode"][0]["text"], "Cough x 2 weeks");
+    assert!(order["reasonCode"][0].get("coding").is_none(), "{order}");
+    // OBR-27 speaks for the order when both are sent.
+    let b = map_text(&orm(
+        "^^^20240621080000^^R",
+        "",
+        "^^^20240625100000^^R^^^^^^2",
+    ));
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(
+        order["occurrenceTiming"]["repeat"]["boundsPeriod"]["start"],
+        "2024-06-25T10:00:00+00:00"
+    );
+    assert_eq!(order["occurrenceTiming"]["repeat"]["count"], 2);
+    assert_eq!(order["priority"], "routine");
+    // An OBR-7 is the one occurrence: no second choice beside it.
+    let b = map_text(&orm("^^^20240621080000^^R", "20240620100000", ""));
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["occurrenceDateTime"], "2024-06-20T10:00:00+00:00");
+    assert!(order.get("occurrenceTiming").is_none(), "{order}");
+    // v2.5: the timing segment.
+    let b = map_text(
+        "MSH|^~\\&|EPIC|HOSP|LAB|HOSP|20240620101010||OML^O21^OML_O21|OML1|P|2.5.1\rPID|||MRN9^^^HOSP^MR||RAY^XAVIER||19900909|M\rORC|NW|ORD12^EPIC\rTQ1|1||||||20240622073000|20240622080000|A^ASAP^HL70485\rOBR|1|ORD12^EPIC||2345-7^Glucose^LN|||||||||Fasting^Fasting 12 h^L\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    let bounds = &order["occurrenceTiming"]["repeat"]["boundsPeriod"];
+    assert_eq!(bounds["start"], "2024-06-22T07:30:00+00:00");
+    assert_eq!(bounds["end"], "2024-06-22T08:00:00+00:00");
+    assert_eq!(order["priority"], "asap");
+    // A coded OBR-13 (CWE from v2.7, or a CE a sender codes) stays a code.
+    assert_eq!(order["reasonCode"][0]["coding"][0]["code"], "Fasting");
+    assert_eq!(
+        order["reasonCode"][0]["coding"][0]["display"],
+        "Fasting 12 h"
+    );
+}
+
+/// An OBX reference pointer (RP: an image or document held elsewhere) is R5's
+/// valueAttachment, carried by its cross-version extension, as the IG's OBX
+/// row says: RP.1 the url, RP.3/RP.4 the content type when they name one,
+/// the holding application in the title.
+#[test]
+fn reference_pointers_are_attachments_with_their_url() {
+    let b = map_text(&oru_with(
+        "OBX|1|RP|IMG^Image^L||http://pacs/img 1^PACS^IMAGE^JPEG||||||F",
+    ));
+    let obs = one(&b, "Observation");
+    assert!(obs.get("valueString").is_none(), "{obs}");
+    let ext = &obs["extension"][0];
+    assert_eq!(
+        ext["url"],
+        "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment"
+    );
+    assert_eq!(ext["valueAttachment"]["url"], "http://pacs/img%201");
+    assert_eq!(ext["valueAttachment"]["contentType"], "image/jpeg");
+    assert_eq!(ext["valueAttachment"]["title"], "held by PACS");
+    // IM alone names no format: no content type is better than a wrong one.
+    let b = map_text(&oru_with("OBX|1|RP|IMG^Image^L||http://pacs/2^^IM||||||F"));
+    let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
+    assert_eq!(att["url"], "http://pacs/2");
+    assert!(att.get("contentType").is_none(), "{att}");
+}
+
+/// A transcription's blank OBX between two lines is a paragraph break in the
+/// document, kept as an empty line; an OBX left out on purpose (an ED image
+/// among the lines, or a blank before the first or after the last line) adds
+/// none.
+#[test]
+fn blank_document_lines_between_paragraphs_are_kept() {
+    let b = map_text(
+        "MSH|^~\\&|TRANS|HOSP|EHR|HOSP|20240620153000||MDM^T02^MDM_T02|D7|P|2.5.1\rEVN|T02|20240620153000\rPID|1||MRN42^^^HOSP^MR||Patient^Test||19600101|F\rTXA|1|DS^Discharge Summary^HL70270|TX|20240620150000||||||||DOC123^TRANS|||||AU\rOBX|1|TX|DS||||||||F\rOBX|2|TX|DS||DISCHARGE SUMMARY||||||F\rOBX|3|TX|DS||Admitted with pneumonia.||||||F\rOBX|4|TX|DS||||||||F\rOBX|5|TX|DS|| ||||||F\rOBX|6|TX|DS||Follow up in 2 weeks.||||||F\rOBX|7|ED|PDF^Scan^L||^application^pdf^Base64^JVBERi0xLjQK||||||F\rOBX|8|TX|DS||Signed.||||||F\rOBX|9|TX|DS||||||||F\r",
+    );
+    let docs = resources(&b, "DocumentReference");
+    assert_eq!(
+        b64_decode(&docs[0]["content"][0]["attachment"]["data"]),
+        "DISCHARGE SUMMARY\nAdmitted with pneumonia.\n\n\nFollow up in 2 weeks.\nSigned."
+    );
+}
+
 /// OBR-7 and OBR-8 are one period (effective[x] holds one choice); an end a
 /// second before its start (a sender's clocks) leaves the start as the
 /// effective time and keeps the end in an extension. A susceptibility panel
@@ -3344,6 +3441,10 @@ fn participations_in_prt_and_procedure_roles() {
         people.iter().all(|p| p["name"][0]["family"] != "OLD"),
         "PRT-2 D: the referring provider is no longer one"
     );
+    // An OBSERVATION's PRT (RO) is the observation's performer (IG OBX PRT).
+    let height = one(&b, "Observation");
+    assert_eq!(height["performer"][0]["display"], "NURSE, NINA");
+    assert_eq!(height["performer"][0]["identifier"]["value"], "7777");
     // ADT-A01-01's procedure has its own ROL.
     let b = map("ADT-A01-01.hl7");
     let procedure = resources(&b, "Procedure")

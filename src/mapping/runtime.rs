@@ -537,6 +537,25 @@ impl<'m> Env<'m> {
         }
     }
 
+    /// How many segments strictly between `from` and `to` are of `to`'s
+    /// kind (its segment ID) and hold nothing in `field`: the blank lines
+    /// `lines()` keeps between two texts. A segment of that kind whose
+    /// field has a value was left out on purpose (a `where`), not blank.
+    fn blank_fields_between(&self, from: usize, to: usize, field: u16) -> usize {
+        let id = |seg: usize| self.split.segment_bytes(seg).and_then(|b| b.get(..3));
+        let Some(kind) = id(to) else {
+            return 0;
+        };
+        (from + 1..to)
+            .filter(|&k| id(k) == Some(kind))
+            .filter(|&k| {
+                self.split
+                    .field(k, field)
+                    .is_none_or(|p| self.split.is_empty(p))
+            })
+            .count()
+    }
+
     /// A value's text (HL7 values trimmed); `None` when empty, blank or not
     /// text. Borrows from the message or the value whenever it can.
     fn text<'a>(&self, v: &'a Val<'m>) -> Option<Cow<'a, str>> {
@@ -1306,19 +1325,36 @@ impl<'m> Env<'m> {
                 // Each field once (`OBX[*]-5` gives a value per OBX), every
                 // repetition of it a line as sent, blank ones included (a
                 // paragraph break in a report), none after the last text.
+                // A blank field between two read ones of the same
+                // segment kind (a transcription's empty OBX between
+                // paragraphs) is a blank line too: paths give no value
+                // for an empty field, so the gap is read here.
                 let mut seen: SmallVec<[(usize, u16); 4]> = SmallVec::new();
                 let mut out = Vals::new();
+                let mut last: Option<(usize, u16)> = None;
                 for v in arg(0)? {
                     let Val::Hl7 { seg, field, .. } = v else {
                         if let Some(t) = self.text(&v) {
                             out.push(Val::Text(Cow::Owned(t.into_owned())));
                         }
+                        last = None;
                         continue;
                     };
                     if seen.contains(&(seg, field)) {
                         continue;
                     }
                     seen.push((seg, field));
+                    let blanks = match last {
+                        Some((prev, f)) if f == field && prev < seg => {
+                            self.blank_fields_between(prev, seg, field)
+                        }
+                        _ => 0,
+                    };
+                    if blanks > 0
+                        && let Some(Val::Text(t)) = out.last_mut()
+                    {
+                        t.to_mut().push_str(&"\n".repeat(blanks));
+                    }
                     let Some(f) = self.split.field(seg, field) else {
                         continue;
                     };
@@ -1335,6 +1371,7 @@ impl<'m> Env<'m> {
                     }
                     if !lines.is_empty() {
                         out.push(Val::Text(Cow::Owned(lines.join("\n"))));
+                        last = Some((seg, field));
                     }
                 }
                 out
