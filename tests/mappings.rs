@@ -1868,6 +1868,83 @@ fn reference_pointers_are_attachments_with_their_url() {
     let att = &one(&b, "Observation")["extension"][0]["valueAttachment"];
     assert_eq!(att["url"], "http://pacs/2");
     assert!(att.get("contentType").is_none(), "{att}");
+    // A pointer that is no URL (a document number, a DICOM UID) would be a
+    // url the R4 models refuse: it is the text as sent.
+    let b = map_text(&oru_with(
+        "OBX|1|RP|IMG^Image^L||1.2.840.113619.2.55^PACS^IM||||||F",
+    ));
+    let obs = one(&b, "Observation");
+    assert_eq!(obs["valueString"], "1.2.840.113619.2.55^PACS^IM");
+    assert!(obs.get("extension").is_none(), "{obs}");
+    // In a document (MDM) the pointer is the attachment's title.
+    let b = map_text(
+        "MSH|^~\\&|T|H|E|H|20240620||MDM^T02^MDM_T02|M1|P|2.5.1\rEVN|T02|20240620\rPID|1||P1^^^H^MR||Doc^Dora\rPV1|1|O\rTXA|1|DS|TX|20240620||||||||D1^T|||||AU\rOBX|1|RP|DS||DOC-778^DOCSRV^TEXT||||||F\r",
+    );
+    let doc = one(&b, "DocumentReference");
+    let pointer = doc["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["attachment"]["title"] == "DOC-778, held by DOCSRV")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(pointer["attachment"].get("url").is_none(), "{doc}");
+}
+
+/// IG rows an ELR-style result exercises: ORC-9 is the order's authoredOn
+/// only when ORC-1 is NW (a result's RE time is that event's, kept in our
+/// extension); OBR-17 is the requester's callback-number extension; SPM-2's
+/// EIP parts are Identifiers with their OID system; XAD.10 is the census
+/// tract and XAD.7 HV the ISO 21090 address use.
+#[test]
+fn order_event_time_callback_specimen_ids_and_address_parts() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|HOSP|EHR|HOSP|20240801140000||ORU^R01^ORU_R01|E2|P|2.5.1\rPID|1||P7^^^HOSP^MR||Doe^Jane||19850317|F|||1 Main St^^Anytown^NY^12345^USA^H^^36001^0101.02~9 Lake Rd^^Placid^NY^12946^USA^HV\rORC|RE|PL1^EHR|FL1^LAB||||||20240801120000\rOBR|1|PL1^EHR|FL1^LAB|94500-6^SARS-CoV-2 RNA^LN|||20240730091500|||||||||123^Welby^Marcus|^WPN^PH^^1^518^5550000||||||||F\rOBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT|||A^Abnormal^HL70078|||F\rSPM|1|SP789&LAB&2.16.840.1.113883.3.998&ISO^FL456&LAB&2.16.840.1.113883.3.998&ISO||258500001^Nasopharyngeal swab^SCT\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    assert!(order.get("authoredOn").is_none(), "{order}");
+    let event = &order["extension"][0];
+    assert_eq!(
+        event["url"],
+        "http://caduceus.dev/fhir/StructureDefinition/hl7v2-ORC-9-order-event"
+    );
+    assert_eq!(event["extension"][0]["valueCode"], "RE");
+    assert_eq!(
+        event["extension"][1]["valueDateTime"],
+        "2024-08-01T12:00:00+00:00"
+    );
+    let callback = &order["requester"]["extension"][0];
+    assert_eq!(
+        callback["url"],
+        "http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number"
+    );
+    assert_eq!(callback["valueContactPoint"]["value"], "+1 518 5550000");
+    assert_eq!(callback["valueContactPoint"]["use"], "work");
+    assert_eq!(order["requester"]["display"], "Welby, Marcus");
+    let specimen = one(&b, "Specimen");
+    assert_eq!(specimen["identifier"][0]["value"], "SP789");
+    assert_eq!(
+        specimen["identifier"][0]["system"],
+        "urn:oid:2.16.840.1.113883.3.998"
+    );
+    assert_eq!(specimen["identifier"][1]["value"], "FL456");
+    let patient = one(&b, "Patient");
+    let home = &patient["address"][0];
+    assert_eq!(home["district"], "36001");
+    assert_eq!(
+        home["extension"][0]["url"],
+        "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-censusTract"
+    );
+    assert_eq!(home["extension"][0]["valueString"], "0101.02");
+    let vacation = &patient["address"][1];
+    assert!(vacation.get("use").is_none(), "{vacation}");
+    assert_eq!(vacation["extension"][0]["valueCode"], "HV");
+    // A new order (NW): ORC-9 is when it was written.
+    let nw = map_text(
+        "MSH|^~\\&|EPIC|HOSP|RIS|HOSP|20240620101010||ORM^O01|O9|P|2.3\rPID|||MRN9^^^HOSP||RAY^XAVIER||19900909|M\rORC|NW|ORD9^EPIC|||||||20240620101000\rOBR|1|ORD9^EPIC||71046^XR CHEST^CPT\r",
+    );
+    let order = one(&nw, "ServiceRequest");
+    assert_eq!(order["authoredOn"], "2024-06-20T10:10:00+00:00");
+    assert!(order.get("extension").is_none(), "{order}");
 }
 
 /// A transcription's blank OBX between two lines is a paragraph break in the
@@ -3152,11 +3229,13 @@ fn bare_abnormal_flags_get_their_code_system() {
     assert!(by_code("GLU").get("valueQuantity").is_none());
     assert_eq!(by_code("TIME")["valueTime"], "12:30:00");
     assert_eq!(by_code("DOB")["valueDateTime"], "2026-11-01");
+    // Named HL70078, the code is still translated as the IG's InterpretationCodes
+    // map says (the same code in v3 ObservationInterpretation, which R4 binds).
     let explicit = map_text(&oru_with("OBX|1|NM|K^K^L||5|mmol/L||H^High^HL70078|||F"));
-    assert_eq!(
-        one(&explicit, "Observation")["interpretation"][0]["coding"][0]["system"],
-        "http://terminology.hl7.org/CodeSystem/v2-0078"
-    );
+    let flag = &one(&explicit, "Observation")["interpretation"][0]["coding"][0];
+    assert_eq!(flag["system"], v3);
+    assert_eq!(flag["code"], "H");
+    assert_eq!(flag["display"], "High");
 }
 
 /// The SIU resource segments per the IG's AIG/AIL/AIP[Appointment] sheets:
