@@ -408,10 +408,15 @@ fn a03_finishes_the_encounter() {
     let a13 = with_discharge("A13");
     assert_eq!(a13["status"], "in-progress");
     assert_eq!(a13["period"], serde_json::json!({"start": "2024-06-01"}));
+    // The bed (PV1-3) of a visit still going is active; of one that is over,
+    // completed.
+    assert_eq!(a13["location"][0]["status"], "active");
     assert_eq!(with_discharge("A11")["status"], "cancelled");
     let a08 = with_discharge("A08");
     assert_eq!(a08["status"], "finished");
     assert_eq!(a08["period"]["end"], "2024-06-03");
+    assert_eq!(a08["location"][0]["status"], "completed");
+    assert_eq!(with_discharge("A03")["location"][0]["status"], "completed");
 }
 
 #[test]
@@ -3679,6 +3684,18 @@ fn appointments_and_charges_keep_their_ids() {
     let (a, b) = (one(&booked, "Appointment"), one(&cancelled, "Appointment"));
     assert_eq!(full_url(a), full_url(b));
     assert_eq!(b["status"], "cancelled");
+    // SCH-6, the event's reason, says why a cancelled one was; a booked one
+    // has no cancelation reason.
+    let reason = |event: &str| {
+        let b = map_text(&format!(
+            "MSH|^~\\&|S|C|E|H|20261122||SIU^{event}|9|P|2.5.1\rSCH|P1^EHR|F1^SCHED||||CANC^Patient cancelled^L|||||^^30^202612011000\rPID|1||9^^^H^MR||X^Y\r"
+        ));
+        one(&b, "Appointment").get("cancelationReason").cloned()
+    };
+    let why = reason("S15").expect("S15 with SCH-6");
+    assert_eq!(why["coding"][0]["code"], "CANC");
+    assert_eq!(why["coding"][0]["display"], "Patient cancelled");
+    assert_eq!(reason("S12"), None);
     // A discontinued appointment (S16) is cancelled too, the same one.
     let discontinued = siu("S16", "3");
     let c = one(&discontinued, "Appointment");
