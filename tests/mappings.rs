@@ -254,6 +254,22 @@ fn ig_rows_hold_for_adt() {
     let mh = one(&b, "MessageHeader");
     assert_eq!(mh["eventCoding"]["code"], "A01");
     assert_eq!(mh["source"]["name"], "ADTApp");
+    // IG PID[Account]: PID-18 → an active Account whose subject is the Patient.
+    let account = one(&b, "Account");
+    assert_eq!(account["status"], "active");
+    assert_eq!(account["identifier"][0]["value"], "4000776");
+    assert_eq!(
+        account["identifier"][0]["system"],
+        "urn:oid:1.3.6.1.4.1.44750.1.2.2"
+    );
+    assert_eq!(
+        account["subject"][0]["reference"],
+        full_url(one(&b, "Patient"))
+    );
+    assert_eq!(
+        one(&b, "Encounter")["account"][0]["reference"],
+        full_url(account)
+    );
     // IG EVN[Provenance]: EVN-4 (01^Patient request^HL70062) → Provenance.reason.
     let prov = one(&b, "Provenance");
     assert_eq!(prov["reason"][0]["coding"][0]["code"], "01");
@@ -1950,6 +1966,38 @@ fn order_event_time_callback_specimen_ids_and_address_parts() {
     let order = one(&nw, "ServiceRequest");
     assert_eq!(order["authoredOn"], "2024-06-20T10:10:00+00:00");
     assert!(order.get("extension").is_none(), "{order}");
+}
+
+/// Every NK1 is one of the Patient's contacts (IG NK1[Patient]) as well as a
+/// RelatedPerson (IG NK1[RelatedPerson]); an employer or an agency (NK1-3
+/// EMR, E, F, I, S) is a contact only, named by its contact person when
+/// NK1-2 names no one.
+#[test]
+fn next_of_kin_are_patient_contacts_and_employers_only_contacts() {
+    let b = map_text(
+        "MSH|^~\\&|LAB|H|E|H|20240801||ORU^R01^ORU_R01|N1|P|2.5.1\rPID|1||P1^^^H^MR||Doe^Jane\rNK1|1|Doe^John|SPO^Spouse^HL70063||^PRN^PH^^1^518^5554321||C^Emergency Contact^HL70131\rNK1|2||EMR^Employer^HL70063||||||||||ACME Corp|||||||||||||||||Boss^Betty|^WPN^PH^^1^518^5550000\rOBR|1||F1|X^X^L|||20240801\rOBX|1|ST|X^X^L||ok||||||F\r",
+    );
+    let patient = one(&b, "Patient");
+    let contacts = patient["contact"].as_array().expect("Patient.contact");
+    assert_eq!(contacts.len(), 2);
+    assert_eq!(contacts[0]["name"]["family"], "Doe"); // NK1-2
+    assert_eq!(contacts[0]["relationship"][0]["coding"][0]["code"], "SPO"); // NK1-3
+    assert_eq!(contacts[0]["relationship"][1]["coding"][0]["code"], "C"); // NK1-7
+    assert_eq!(contacts[0]["telecom"][0]["value"], "+1 518 5554321"); // NK1-5
+    assert_eq!(contacts[1]["organization"]["display"], "ACME Corp"); // NK1-13
+    assert_eq!(contacts[1]["name"]["family"], "Boss"); // NK1-30
+    assert_eq!(contacts[1]["telecom"][0]["use"], "work"); // NK1-31
+    let related = resources(&b, "RelatedPerson");
+    assert_eq!(related.len(), 1, "the employer is no RelatedPerson");
+    assert_eq!(related[0]["name"][0]["family"], "Doe");
+    // The ADT's contacts too.
+    let adt = map("ADT-A01-01.hl7");
+    assert!(
+        one(&adt, "Patient")["contact"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "ADT NK1 → Patient.contact"
+    );
 }
 
 /// A transcription's blank OBX between two lines is a paragraph break in the
