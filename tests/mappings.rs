@@ -2000,6 +2000,62 @@ fn next_of_kin_are_patient_contacts_and_employers_only_contacts() {
     );
 }
 
+/// IG ADT rows beyond the Patient and Encounter themselves: each coded DG1 is
+/// one of the Encounter's diagnoses (DG1[Encounter]: DG1-6 its use, A an
+/// admission diagnosis; DG1-15 its rank); PD1-7 is a living-will Observation
+/// (PD1[Observation-LivingWill]); PV1-16 is the Patient's importance
+/// (PV1[Patient]).
+#[test]
+fn adt_diagnoses_living_will_and_importance() {
+    let b = map_text(
+        "MSH|^~\\&|ADT1|GHH|HIE|HIE|20240705153000||ADT^A01^ADT_A01|DX1|P|2.5.1\rEVN|A01|20240705153000\rPID|1||555^^^GHH^MR||Everyman^Adam||19610615|M\rPD1|||||||Y\rPV1|1|I|W^1^1|||||||||||||VIP^Very important^L|||V100^^^GHH^VN\rDG1|1||R07.9^Chest pain^I10|||A|||||||||1\rDG1|2||I10^Hypertension^I10|||W|||||||||2\rDG1|3|||free text only||W\r",
+    );
+    let enc = one(&b, "Encounter");
+    let dx = enc["diagnosis"].as_array().expect("Encounter.diagnosis");
+    assert_eq!(
+        dx.len(),
+        2,
+        "the uncoded DG1 makes no Condition to point at"
+    );
+    let conditions = resources(&b, "Condition");
+    let chest = conditions
+        .iter()
+        .find(|c| c["code"]["coding"][0]["code"] == "R07.9")
+        .expect("R07.9");
+    assert_eq!(dx[0]["condition"]["reference"], full_url(chest));
+    assert_eq!(dx[0]["rank"], 1);
+    let use_codes: Vec<&Value> = dx[0]["use"]["coding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["code"])
+        .collect();
+    assert_eq!(use_codes, [&json!("A"), &json!("AD")]);
+    assert_eq!(
+        dx[0]["use"]["coding"][1]["system"],
+        "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+    );
+    assert_eq!(dx[1]["rank"], 2);
+    let will = resources(&b, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "75320-2")
+        .expect("PD1-7 → living will");
+    assert_eq!(will["status"], "final");
+    assert_eq!(will["valueCodeableConcept"]["coding"][0]["code"], "Y");
+    assert_eq!(
+        will["valueCodeableConcept"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0315"
+    );
+    assert_eq!(will["subject"]["reference"], full_url(one(&b, "Patient")));
+    let importance = &one(&b, "Patient")["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "http://hl7.org/fhir/StructureDefinition/patient-importance")
+        .expect("PV1-16 → patient-importance")["valueCodeableConcept"];
+    assert_eq!(importance["coding"][0]["code"], "VIP");
+}
+
 /// A transcription's blank OBX between two lines is a paragraph break in the
 /// document, kept as an empty line; an OBX left out on purpose (an ED image
 /// among the lines, or a blank before the first or after the last line) adds
