@@ -2054,6 +2054,19 @@ fn adt_diagnoses_living_will_and_importance() {
         .find(|e| e["url"] == "http://hl7.org/fhir/StructureDefinition/patient-importance")
         .expect("PV1-16 → patient-importance")["valueCodeableConcept"];
     assert_eq!(importance["coding"][0]["code"], "VIP");
+    // The result, order and immunization sheets have the same PD1 and PV1 rows.
+    let b = map_text(
+        "MSH|^~\\&|LAB|H|E|H|20240801||ORU^R01^ORU_R01|N2|P|2.5.1\rPID|1||P1^^^H^MR||Doe^Jane\rPD1|||||||N\rPV1|1|O||||||||||||||VIP\rOBR|1||F1|X^X^L|||20240801\rOBX|1|ST|X^X^L||ok||||||F\r",
+    );
+    let will = resources(&b, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "75320-2")
+        .expect("ORU PD1-7 → living will");
+    assert_eq!(will["valueCodeableConcept"]["coding"][0]["code"], "N");
+    assert_eq!(
+        one(&b, "Patient")["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "VIP"
+    );
 }
 
 /// A transcription's blank OBX between two lines is a paragraph break in the
