@@ -2004,9 +2004,9 @@ fn next_of_kin_are_patient_contacts_and_employers_only_contacts() {
 /// one of the Encounter's diagnoses (DG1[Encounter]: DG1-6 its use, A an
 /// admission diagnosis; DG1-15 its rank); PD1-7 is a living-will Observation
 /// (PD1[Observation-LivingWill]); PV1-16 is the Patient's importance
-/// (PV1[Patient]).
+/// (PV1[Patient]); an A06's MRG-3 is the prior Account (MRG[Account]).
 #[test]
-fn adt_diagnoses_living_will_and_importance() {
+fn adt_diagnoses_living_will_importance_and_accounts() {
     let b = map_text(
         "MSH|^~\\&|ADT1|GHH|HIE|HIE|20240705153000||ADT^A01^ADT_A01|DX1|P|2.5.1\rEVN|A01|20240705153000\rPID|1||555^^^GHH^MR||Everyman^Adam||19610615|M\rPD1|||||||Y\rPV1|1|I|W^1^1|||||||||||||VIP^Very important^L|||V100^^^GHH^VN\rDG1|1||R07.9^Chest pain^I10|||A|||||||||1\rDG1|2||I10^Hypertension^I10|||W|||||||||2\rDG1|3|||free text only||W\r",
     );
@@ -2054,6 +2054,23 @@ fn adt_diagnoses_living_will_and_importance() {
         .find(|e| e["url"] == "http://hl7.org/fhir/StructureDefinition/patient-importance")
         .expect("PV1-16 → patient-importance")["valueCodeableConcept"];
     assert_eq!(importance["coding"][0]["code"], "VIP");
+    // IG ADT_A06.MRG → MRG[Account]: the account before the change of class,
+    // referred to (created only when missing: its state is the biller's).
+    let b = map_text(
+        "MSH|^~\\&|ADT1|GHH|HIE|HIE|20240705153000||ADT^A06^ADT_A06|A6|P|2.5.1\rEVN|A06|20240705153000\rPID|1||555^^^GHH^MR||Everyman^Adam||19610615|M||||||||||ACC-2^^^GHH^AN\rMRG|555^^^GHH^MR||ACC-1^^^GHH^AN||V99^^^GHH^VN\rPV1|1|I|W^1^1||||||||||||||||V100^^^GHH^VN\r",
+    );
+    let accounts = resources(&b, "Account");
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0]["identifier"][0]["value"], "ACC-2"); // PID-18
+    assert_eq!(accounts[1]["identifier"][0]["value"], "ACC-1"); // MRG-3
+    assert_eq!(accounts[1]["status"], "unknown");
+    let prior = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["identifier"][0]["value"] == "ACC-1")
+        .unwrap();
+    assert_eq!(prior["request"]["method"], "POST");
     // The result, order and immunization sheets have the same PD1 and PV1 rows.
     let b = map_text(
         "MSH|^~\\&|LAB|H|E|H|20240801||ORU^R01^ORU_R01|N2|P|2.5.1\rPID|1||P1^^^H^MR||Doe^Jane\rPD1|||||||N\rPV1|1|O||||||||||||||VIP\rOBR|1||F1|X^X^L|||20240801\rOBX|1|ST|X^X^L||ok||||||F\r",
