@@ -2086,6 +2086,34 @@ fn adt_diagnoses_living_will_importance_and_accounts() {
     );
 }
 
+/// An imaging order (OMI^O23) is read with OML^O21's sheet, as OMG^O19 is; its
+/// IPC (accession and study ids, no IG sheet) is kept whole on the
+/// MessageHeader and reported unread, never dropped.
+#[test]
+fn imaging_orders_map_and_keep_their_ipc() {
+    let out = map_with_unread(b"MSH|^~\\&|RIS|F|PACS|F|20240801||OMI^O23^OMI_O23|I1|P|2.5.1\rPID|1||1^^^F^MR||A^B\rORC|NW|O1\rOBR|1|O1||71046^XR CHEST^CPT\rIPC|ACC1|RP1|1.2.3|SPS1|CR^Computed radiography^DCM\r");
+    let order = one(&out.value, "ServiceRequest");
+    assert_eq!(order["code"]["coding"][0]["code"], "71046");
+    assert_eq!(order["identifier"][0]["value"], "O1");
+    let kept = &one(&out.value, "MessageHeader")["extension"][0];
+    assert_eq!(
+        kept["url"],
+        "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment"
+    );
+    assert!(
+        kept["valueString"]
+            .as_str()
+            .unwrap()
+            .starts_with("IPC|ACC1|"),
+        "{kept}"
+    );
+    assert!(
+        out.unread.iter().any(|u| u.starts_with("IPC")),
+        "{:?}",
+        out.unread
+    );
+}
+
 /// A transcription's blank OBX between two lines is a paragraph break in the
 /// document, kept as an empty line; an OBX left out on purpose (an ED image
 /// among the lines, or a blank before the first or after the last line) adds
