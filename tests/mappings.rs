@@ -270,6 +270,12 @@ fn ig_rows_hold_for_adt() {
         one(&b, "Encounter")["account"][0]["reference"],
         full_url(account)
     );
+    // IG PV2-1: the prior pending location, planned, after PV1's locations.
+    let places = one(&b, "Encounter")["location"].as_array().unwrap().clone();
+    let planned = places.last().unwrap();
+    assert_eq!(planned["status"], "planned");
+    assert_eq!(planned["location"]["display"], "ROOM1 BED1, FACILITY1");
+    assert_eq!(places.len(), 5); // PV1-3, PV1-6, PV1-11, PV1-42, then PV2-1
     // IG EVN[Provenance]: EVN-4 (01^Patient request^HL70062) → Provenance.reason.
     let prov = one(&b, "Provenance");
     assert_eq!(prov["reason"][0]["coding"][0]["code"], "01");
