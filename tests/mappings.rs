@@ -2120,6 +2120,72 @@ fn imaging_orders_map_and_keep_their_ipc() {
     );
 }
 
+/// Values that would break a FHIR rule somewhere else than where they are
+/// read keep the message valid, and nothing is dropped: a period a sender's
+/// dates reverse (CX.7/8, IN1-12/13) keeps its start and carries its end in
+/// an extension, reported as kept (strict runs fail instead); a padded code
+/// is one code; an NK1 that names no one is no Patient contact (pat-1); a
+/// booking with no time to read is proposed, its status kept beside it; an
+/// appointment and its diagnosis with no PID say the patient is unknown.
+#[test]
+fn values_that_break_fhir_rules_elsewhere_keep_the_message_valid() {
+    let reg = registry();
+    let out = reg
+        .run("hl7v2-fhir-r4", b"MSH|^~\\&|ADT1|GHH|HIE|HIE|20240705153000||ADT^A08^ADT_A01|P9|P|2.5.1\rEVN|A08|20240705153000\rPID|1||555^^^GHH^MR^^20241011^20231012||Everyman^Adam\rNK1|1||SPO^Spouse^HL70063\rPV1|1|I||||||||||||NH  Provider General|||||V100^^^GHH^VN\rIN1|1|PLAN1|PAYER1|Payer One||||||||20241231|20240101\r", &RunOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = &out.value;
+    let patient = one(b, "Patient");
+    let mrn = &patient["identifier"][0]["period"];
+    assert_eq!(mrn["start"], "2024-10-11");
+    assert!(mrn.get("end").is_none(), "{mrn}");
+    assert_eq!(
+        mrn["extension"][0]["url"],
+        "http://caduceus.dev/fhir/StructureDefinition/hl7v2-period-end-before-start"
+    );
+    assert_eq!(mrn["extension"][0]["valueDateTime"], "2023-10-12");
+    let coverage = &one(b, "Coverage")["period"];
+    assert_eq!(coverage["start"], "2024-12-31");
+    assert_eq!(coverage["extension"][0]["valueDateTime"], "2024-01-01");
+    assert!(
+        out.kept
+            .iter()
+            .any(|k| k.at.ends_with("identifier[0].period") && k.rule == "FHIR per-1"),
+        "{:?}",
+        out.kept
+    );
+    assert_eq!(
+        one(b, "Encounter")["hospitalization"]["admitSource"]["coding"][0]["code"],
+        "NH Provider General"
+    );
+    assert!(patient.get("contact").is_none(), "{patient}");
+    let strict = reg.run(
+        "hl7v2-fhir-r4",
+        b"MSH|^~\\&|ADT1|GHH|HIE|HIE|20240705153000||ADT^A08^ADT_A01|P9|P|2.5.1\rEVN|A08|20240705153000\rPID|1||555^^^GHH^MR^^20241011^20231012||Everyman^Adam\rNK1|1||SPO^Spouse^HL70063\rPV1|1|I||||||||||||NH  Provider General|||||V100^^^GHH^VN\rIN1|1|PLAN1|PAYER1|Payer One||||||||20241231|20240101\r",
+        &RunOptions {
+            strict: true,
+            ..RunOptions::default()
+        },
+    );
+    let err = match strict {
+        Ok(_) => panic!("strict: a reversed period fails"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("per-1"), "{err}");
+
+    let b = map_text(
+        "MSH|^~\\&|S|H|E|H|20240801||SIU^S12^SIU_S12|N3|P|2.5.1\rSCH|A1|A1|||||||||||||||||||||||Booked\rDG1|1||R51^Headache^I10\rRGS|1\r",
+    );
+    let appointment = one(&b, "Appointment");
+    assert_eq!(appointment["status"], "proposed");
+    assert_eq!(
+        appointment["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "Booked"
+    );
+    let unknown = json!([{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]);
+    assert_eq!(appointment["participant"][0]["actor"]["extension"], unknown);
+    assert_eq!(one(&b, "Condition")["subject"]["extension"], unknown);
+}
+
 /// A transcription's blank OBX between two lines is a paragraph break in the
 /// document, kept as an empty line; an OBX left out on purpose (an ED image
 /// among the lines, or a blank before the first or after the last line) adds

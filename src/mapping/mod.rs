@@ -41,6 +41,7 @@ pub mod datetime;
 pub mod expr;
 pub mod functions;
 pub mod live;
+pub mod mend;
 pub mod runtime;
 pub mod structure;
 pub mod testing;

@@ -1950,6 +1950,9 @@ impl<'m> Env<'m> {
                                 }
                             }
                         }
+                        if path.code == "code" {
+                            out = out.into_iter().map(code_json).collect();
+                        }
                         let literal = matches!(e.node, CNode::Lit(_));
                         let data = !out.is_empty() && (asked || !literal);
                         (
@@ -2354,6 +2357,26 @@ fn set<'m>(obj: &mut Object<'m>, path: &TargetPath, vals: SmallVec<[Json<'m>; 2]
         let Json::Object(o) = next else { return };
         cur = o;
     }
+}
+
+/// A trimmed string written into a FHIR `code`, whose words R4 separates by
+/// one whitespace character (`[^\s]+(\s[^\s]+)*`): a run of them (`NH  Provider`,
+/// a code padded inside) becomes one space, so a sender's padding does not
+/// fail the message.
+fn code_json(j: Json<'_>) -> Json<'_> {
+    let Json::String(s) = &j else { return j };
+    let mut prev_space = false;
+    let padded = s.chars().any(|c| {
+        let run = c.is_whitespace() && prev_space;
+        prev_space = c.is_whitespace();
+        run
+    });
+    if !padded {
+        return j;
+    }
+    Json::String(Cow::Owned(
+        s.split_whitespace().collect::<Vec<_>>().join(" "),
+    ))
 }
 
 /// A string written into FHIR: trimmed, and nothing when blank.
@@ -2933,6 +2956,12 @@ impl Registry {
                 .push(member("entry", entry_at, Json::Array(entries)));
         }
         let mut value = Json::Object(bundle);
+        // A period a sender's dates reverse (per-1) is mended, not a failed
+        // message (`mend`); strict runs fail on it instead.
+        let mut mended = Vec::new();
+        if !opts.strict {
+            super::mend::periods(&mut value, &mut String::from("Bundle"), &mut mended);
+        }
         order_members(&mut value);
         if opts.validate {
             let issues = fhir::validate::validate_tree(&value);
@@ -2974,7 +3003,9 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(finish(&value, mm_name, unread, env.kept()))
+        let mut kept = env.kept();
+        kept.extend(mended);
+        Ok(finish(&value, mm_name, unread, kept))
     }
 
     fn run_segment<R>(
@@ -3022,6 +3053,7 @@ impl Registry {
             add_extensions(&mut obj, target, env.unreadable_extensions(0..usize::MAX));
         }
         let mut value = Json::Object(obj);
+        let mut mended = Vec::new();
         if Schema::r4().is_resource(target)
             && let Json::Object(o) = &mut value
         {
@@ -3029,6 +3061,9 @@ impl Registry {
                 0,
                 member("resourceType", Slot::RESOURCE_TYPE, Json::str(target)),
             );
+            if !opts.strict {
+                super::mend::periods(&mut value, &mut target.to_string(), &mut mended);
+            }
             order_members(&mut value);
             if opts.validate {
                 let issues = fhir::validate::validate_tree(&value);
@@ -3054,7 +3089,9 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(finish(&value, m.name.clone(), unread, env.kept()))
+        let mut kept = env.kept();
+        kept.extend(mended);
+        Ok(finish(&value, m.name.clone(), unread, kept))
     }
 }
 
@@ -3203,11 +3240,20 @@ impl<'m> Env<'m> {
 
 #[cfg(test)]
 mod fhir_string_tests {
-    use super::fhir_spaces;
+    use super::{code_json, fhir_spaces};
+    use fhir::tree::Json;
     use std::borrow::Cow;
 
     #[test]
     fn whitespace_json_schema_refuses_becomes_a_space() {
+        assert_eq!(
+            code_json(Json::str("NH  Provider-General\t\t(A&E)")),
+            Json::str("NH Provider-General (A&E)")
+        );
+        assert_eq!(
+            code_json(Json::str("entered in error")),
+            Json::str("entered in error")
+        );
         assert_eq!(fhir_spaces(Cow::Borrowed("Dr.\u{a0}Smith")), "Dr. Smith");
         assert_eq!(
             fhir_spaces(Cow::Borrowed("a\u{b}b\u{c}c\u{2028}d\u{feff}")),
