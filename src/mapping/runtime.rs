@@ -2359,17 +2359,17 @@ fn set<'m>(obj: &mut Object<'m>, path: &TargetPath, vals: SmallVec<[Json<'m>; 2]
     }
 }
 
-/// A trimmed string written into a FHIR `code`, whose words R4 separates by
-/// one whitespace character (`[^\s]+(\s[^\s]+)*`): a run of them (`NH  Provider`,
-/// a code padded inside) becomes one space, so a sender's padding does not
-/// fail the message.
+/// A trimmed string written into a FHIR `code`, which R4 allows no
+/// whitespace in but single spaces: a run of whitespace, a tab or a line
+/// break (`NH  Provider`, a code padded inside, a note that overran its
+/// field) becomes one space, so a sender's padding does not fail the message.
 fn code_json(j: Json<'_>) -> Json<'_> {
     let Json::String(s) = &j else { return j };
     let mut prev_space = false;
     let padded = s.chars().any(|c| {
-        let run = c.is_whitespace() && prev_space;
+        let odd = c.is_whitespace() && (prev_space || c != ' ');
         prev_space = c.is_whitespace();
-        run
+        odd
     });
     if !padded {
         return j;
@@ -3254,6 +3254,7 @@ mod fhir_string_tests {
             code_json(Json::str("entered in error")),
             Json::str("entered in error")
         );
+        assert_eq!(code_json(Json::str("a | b\nc")), Json::str("a | b c"));
         assert_eq!(fhir_spaces(Cow::Borrowed("Dr.\u{a0}Smith")), "Dr. Smith");
         assert_eq!(
             fhir_spaces(Cow::Borrowed("a\u{b}b\u{c}c\u{2028}d\u{feff}")),
