@@ -8,7 +8,9 @@
 //! The Period keeps its start; its end moves to the
 //! `hl7v2-period-end-before-start` extension on the Period, as sent, and the
 //! run reports it in [`Kept`] (its FHIR location, both dates, `per-1`), so
-//! nothing is dropped and the rest of the message still maps. Strict runs
+//! nothing is dropped and the rest of the message still maps. The runtime
+//! calls it only when validation reports a per-1 error (then validates
+//! again), so a message without one pays nothing for it. Strict runs
 //! ([`super::runtime::RunOptions::strict`]) do not mend: the message fails,
 //! naming the Period. Rules that already guard a period of their own
 //! (PV1-44/45, OBR-7/8) keep theirs; this is the net under the rest.
@@ -55,22 +57,44 @@ fn places() -> &'static Places {
 }
 
 /// Mends every Period under `v` (located at `at`, e.g. `Bundle`), appending
-/// what it moved to `kept`.
+/// what it moved to `kept`. The runtime calls it only when validation has
+/// found a per-1 error, so a Bundle with none pays nothing for it.
 pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
+    mend(v, at, kept);
+}
+
+/// Whether `issue` is the one this module mends.
+pub fn is_mendable(issue: &fhir::validate::Issue) -> bool {
+    issue.message.ends_with("(per-1)")
+}
+
+/// In R4 every element named `period`, and every choice ending in
+/// `Period`, is a Period.
+fn is_period(key: &str) -> bool {
+    key == "period" || key.ends_with("Period")
+}
+
+fn ends_before_start(p: &Object<'_>) -> bool {
+    matches!(
+        (p.get("start"), p.get("end")),
+        (Some(Json::String(start)), Some(Json::String(end)))
+            if fhir::primitive::instant_order(start, end) == Some(Ordering::Greater)
+    )
+}
+
+fn mend(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
     match v {
         Json::Object(o) => {
             for m in &mut o.members {
                 let len = at.len();
                 at.push('.');
                 at.push_str(&m.key);
-                // In R4 every element named `period`, and every choice
-                // ending in `Period`, is a Period.
-                if (m.key == "period" || m.key.ends_with("Period"))
+                if is_period(&m.key)
                     && let Json::Object(p) = &mut m.value
                 {
                     period(p, at, kept);
                 }
-                periods(&mut m.value, at, kept);
+                mend(&mut m.value, at, kept);
                 at.truncate(len);
             }
         }
@@ -78,7 +102,7 @@ pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = at.len();
                 let _ = write!(at, "[{i}]");
-                periods(item, at, kept);
+                mend(item, at, kept);
                 at.truncate(len);
             }
         }
@@ -87,13 +111,13 @@ pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
 }
 
 fn period(p: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
+    if !ends_before_start(p) {
+        return;
+    }
     let (Some(Json::String(start)), Some(Json::String(end))) = (p.get("start"), p.get("end"))
     else {
         return;
     };
-    if fhir::primitive::instant_order(start, end) != Some(Ordering::Greater) {
-        return;
-    }
     kept.push(Kept {
         at: at.to_string(),
         reason: format!(

@@ -2956,15 +2956,17 @@ impl Registry {
                 .push(member("entry", entry_at, Json::Array(entries)));
         }
         let mut value = Json::Object(bundle);
-        // A period a sender's dates reverse (per-1) is mended, not a failed
-        // message (`mend`); strict runs fail on it instead.
-        let mut mended = Vec::new();
-        if !opts.strict {
-            super::mend::periods(&mut value, &mut String::from("Bundle"), &mut mended);
-        }
         order_members(&mut value);
+        let mut mended = Vec::new();
         if opts.validate {
-            let issues = fhir::validate::validate_tree(&value);
+            let mut issues = fhir::validate::validate_tree(&value);
+            // A period a sender's dates reverse (per-1) is mended, not a
+            // failed message (`mend`); strict runs fail on it instead.
+            if !opts.strict && issues.iter().any(super::mend::is_mendable) {
+                super::mend::periods(&mut value, &mut String::from("Bundle"), &mut mended);
+                order_members(&mut value);
+                issues = fhir::validate::validate_tree(&value);
+            }
             if fhir::validate::has_errors(&issues) {
                 let errors: Vec<&fhir::validate::Issue> = issues
                     .iter()
@@ -3061,12 +3063,14 @@ impl Registry {
                 0,
                 member("resourceType", Slot::RESOURCE_TYPE, Json::str(target)),
             );
-            if !opts.strict {
-                super::mend::periods(&mut value, &mut target.to_string(), &mut mended);
-            }
             order_members(&mut value);
             if opts.validate {
-                let issues = fhir::validate::validate_tree(&value);
+                let mut issues = fhir::validate::validate_tree(&value);
+                if !opts.strict && issues.iter().any(super::mend::is_mendable) {
+                    super::mend::periods(&mut value, &mut target.to_string(), &mut mended);
+                    order_members(&mut value);
+                    issues = fhir::validate::validate_tree(&value);
+                }
                 if fhir::validate::has_errors(&issues) {
                     let list: Vec<String> = issues
                         .iter()
