@@ -254,6 +254,18 @@ fn ig_rows_hold_for_adt() {
     let mh = one(&b, "MessageHeader");
     assert_eq!(mh["eventCoding"]["code"], "A01");
     assert_eq!(mh["source"]["name"], "ADTApp");
+    // IG CX[Identifier]: CX.2 is the identifier-checkDigit extension, CX.3 its
+    // scheme (namingsystem-checkDigit): PID-2 `1234567^4^M11`.
+    let pid2 = &one(&b, "Patient")["identifier"][0];
+    assert_eq!(pid2["value"], "1234567");
+    assert_eq!(
+        pid2["extension"][0],
+        json!({"url": "http://hl7.org/fhir/StructureDefinition/identifier-checkDigit", "valueString": "4"})
+    );
+    assert_eq!(
+        pid2["extension"][1],
+        json!({"url": "http://hl7.org/fhir/StructureDefinition/namingsystem-checkDigit", "valueString": "M11"})
+    );
     // IG PID[Account]: PID-18 → an active Account whose subject is the Patient.
     let account = one(&b, "Account");
     assert_eq!(account["status"], "active");
