@@ -2198,6 +2198,35 @@ fn values_that_break_fhir_rules_elsewhere_keep_the_message_valid() {
     assert_eq!(one(&b, "Condition")["subject"]["extension"], unknown);
 }
 
+/// A damaged segment that splits a message's groups leaves no resource that
+/// FHIR would refuse: an RDE order group cut off from its RXE makes no
+/// MedicationRequest (its ORC is kept and reported; the RXE still makes one),
+/// and an NK1 whose PID is damaged past reading is a RelatedPerson of an
+/// unknown patient (patient is 1..1).
+#[test]
+fn damaged_segments_leave_no_resource_fhir_refuses() {
+    let out = map_with_unread(
+        b"MSH|^~\\&|HIS|H|PH|H|20240301||RDE^O11^RDE_O11|R1|P|2.5.1\rPID|1||M5^^^H^MR||RIVERA^ANA\rORC|NW|O1^HIS\rRX\xffO|X^Y^NDC\rRXR|PO^Oral^HL70162\rRXE|^BID|617312^Atorvastatin^RXNORM|10||mg\r",
+    );
+    let orders = resources(&out.value, "MedicationRequest");
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["intent"], "order");
+    assert!(
+        out.unread.iter().any(|u| u.starts_with("ORC")),
+        "{:?}",
+        out.unread
+    );
+    let b = map_text(
+        "MSH|^~\\&|LAB|H|E|H|20240801||ORU^R01^ORU_R01|N1|P|2.5.1\rPI7|1||P1^^^H^MR||Doe^Jane\rNK1|1|Doe^John|SPO^Spouse^HL70063\rOBR|1||F1|X^X^L|||20240801\rOBX|1|ST|X^X^L||ok||||||F\r",
+    );
+    let person = one(&b, "RelatedPerson");
+    assert_eq!(person["name"][0]["family"], "Doe");
+    assert_eq!(
+        person["patient"]["extension"],
+        json!([{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}])
+    );
+}
+
 /// A transcription's blank OBX between two lines is a paragraph break in the
 /// document, kept as an empty line; an OBX left out on purpose (an ED image
 /// among the lines, or a blank before the first or after the last line) adds
