@@ -5201,3 +5201,56 @@ fn a_numbers_parts_are_kept() {
     assert_eq!(part("local"), Some(json!("1234567")));
     assert_eq!(part("extension"), Some(json!("89")));
 }
+
+/// A group opened by a stray segment (a TQ1 after the last order's
+/// observations opens an ORDER with neither ORC nor OBR) makes no resource
+/// from that group: a ServiceRequest with no status or intent is not valid
+/// R4. The stray segment is reported unread and kept on the MessageHeader.
+#[test]
+fn a_stray_segment_opens_no_empty_order() {
+    let oml = "MSH|^~\\&|A|B|C|D|20240101||OML^O21|X1|P|2.5.1\rPID|1||123^^^H^MR||DOE^JANE\rORC|NW|P1\rOBR|1|P1||CBC^Blood count^L\rOBX|1|NM|WBC^WBC^L||5|||||||F\rTQ1|1||||||20240102\r";
+    let out = map_with_unread(oml.as_bytes());
+    let orders = resources(&out.value, "ServiceRequest");
+    assert_eq!(orders.len(), 1, "{}", out.value);
+    assert_eq!(orders[0]["status"], "active"); // ORC-1 NW
+    assert!(
+        out.unread.iter().any(|u| u.starts_with("TQ1")),
+        "{:?}",
+        out.unread
+    );
+    let header = one(&out.value, "MessageHeader");
+    assert!(
+        header["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(
+                |e| e["url"] == "http://caduceus.dev/fhir/StructureDefinition/hl7v2-segment"
+                    && e["valueString"] == "TQ1|1||||||20240102"
+            )
+    );
+    // The same for a PR1 after a DFT's last FT1 (a FINANCIAL group with no
+    // FT1: no ChargeItem without status or code) and a PRT before an ADT's
+    // first OBX (an OBSERVATION with no OBX).
+    let dft = "MSH|^~\\&|A|B|C|D|20240101||DFT^P03|X2|P|2.5\rEVN|P03|20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O\rFT1|1|||20240101||CG|99213^Visit^CPT4\rPR1|1||1^X\r";
+    assert_eq!(resources(&map_text(dft), "ChargeItem").len(), 1);
+    let adt = "MSH|^~\\&|A|B|C|D|20240101||ADT^A17^ADT_A17|X3|P|2.5\rEVN|A17|20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I|W^1^1\rPRT|1|AD||AT|1^X\rOBX|1|NM|8302-2^Height^LN||170|cm|||||F\rPID|1||456^^^H^MR||ROE^JIM\rPV1|1|I|W^2^1\r";
+    for o in resources(&map_text(adt), "Observation") {
+        assert!(o["status"].is_string() && o["code"].is_object(), "{o}");
+    }
+}
+
+/// Two OBX of one ADT with the same set id, code, sub-id and time are one
+/// Observation (its id comes from them). When the second gives the value
+/// another type (NM, then DT) the first value stays: a choice element holds
+/// one value, and the message no longer fails whole on `value[x]`.
+#[test]
+fn one_observation_sent_twice_with_two_value_types() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|X1|P|2.5\rEVN|A08|20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I||||||||||||||||V1\rOBX|1|NM|X^Y^L||5|||||||F\rOBX|1|DT|X^Y^L||2024|||||||F\r",
+    );
+    let obs = resources(&b, "Observation");
+    assert_eq!(obs.len(), 1, "{b}");
+    assert_eq!(obs[0]["valueQuantity"]["value"], json!(5));
+    assert!(obs[0].get("valueDateTime").is_none(), "{}", obs[0]);
+}

@@ -34,7 +34,7 @@ use smallvec::{SmallVec, smallvec};
 use super::Registry;
 use super::compile::{
     Block, BlockKind, Body, BundleType, CExpr, CNode, Kind, Mapping, Origin, RValue, Request,
-    Route, RouteBy, Rule, Step, StepIndex, TargetPath, ZPolicy,
+    ResourceBlock, Route, RouteBy, Rule, Step, StepIndex, TargetPath, ZPolicy,
 };
 use super::datetime;
 use super::functions::Func;
@@ -929,18 +929,7 @@ impl<'m> Env<'m> {
             CNode::Eq(a, b, neg) => self.equal(a, b, sc)? != *neg,
             CNode::In(a, list) => self.within(a, list, sc)?,
             CNode::Func(f @ (Func::Exists | Func::Empty), args) if args.len() == 1 => {
-                let some = match &args[0].node {
-                    CNode::Rel(c) if !c.is_empty() => {
-                        self.rel_one(sc, c, &args[0].origin)?.is_some()
-                    }
-                    CNode::Path(p, _) => {
-                        let mut any = false;
-                        self.path_each(sc, p, &mut |_| any = true);
-                        any
-                    }
-                    _ => !self.eval(&args[0], sc)?.is_empty(),
-                };
-                some == (*f == Func::Exists)
+                self.present(&args[0], sc)? == (*f == Func::Exists)
             }
             _ => Self::truthy(&self.eval(e, sc)?),
         })
@@ -2438,6 +2427,12 @@ fn covers(a: &Json<'_>, b: &Json<'_>) -> bool {
 
 fn merge_distinct<'m>(a: &mut Object<'m>, b: Object<'m>) {
     for m in b.members {
+        // A choice element holds one value: a second copy giving it another
+        // type (two OBX with the same set id and code, one NM, one DT)
+        // keeps the first, as a second value of one type does.
+        if a.members.iter().any(|x| x.slot.other_choice(m.slot)) {
+            continue;
+        }
         let at = a
             .members
             .iter()
@@ -3135,6 +3130,13 @@ impl<'m> Env<'m> {
                 // it (written only when one of them needs it).
                 let here = || format!("{path}/{}.{k}", b.name);
                 match &b.kind {
+                    // A resource none of whose `from:` segments is here (an
+                    // ORDER group opened by a stray TQ1, with neither ORC
+                    // nor OBR) is not made: it would be only what `set:`
+                    // adds, without the elements its segments give (a
+                    // ServiceRequest with no status). What the group holds
+                    // is reported unread.
+                    BlockKind::Resource(rb) if !self.any_source(rb, &scope)? => {}
                     BlockKind::Resource(rb) => {
                         let id = match &rb.id {
                             Some(e) => {
@@ -3190,6 +3192,37 @@ impl<'m> Env<'m> {
             }
         }
         Ok(())
+    }
+
+    /// Whether one of a resource block's `from:` calls has its segment
+    /// (or value) here; a block with no `from:` always has.
+    fn any_source(&self, rb: &'m ResourceBlock, sc: &Scope<'m>) -> Fallible<bool> {
+        if rb.from.is_empty() {
+            return Ok(true);
+        }
+        for f in &rb.from {
+            let CNode::Sub(_, arg, _) = &f.node else {
+                return Ok(true);
+            };
+            if self.present(arg, sc)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether an expression gives a value here (`exists()`), reading no
+    /// field when it is a plain path.
+    fn present(&self, e: &'m CExpr, sc: &Scope<'m>) -> Fallible<bool> {
+        Ok(match &e.node {
+            CNode::Rel(c) if !c.is_empty() => self.rel_one(sc, c, &e.origin)?.is_some(),
+            CNode::Path(p, _) => {
+                let mut any = false;
+                self.path_each(sc, p, &mut |_| any = true);
+                any
+            }
+            _ => !self.eval(e, sc)?.is_empty(),
+        })
     }
 
     fn unread(&self) -> Vec<String> {

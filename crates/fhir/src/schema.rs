@@ -172,6 +172,15 @@ impl Slot {
         }
     }
 
+    /// Two types of one choice element (`valueString`, `valueDateTime`):
+    /// the same element, another type.
+    pub fn other_choice(self, other: Slot) -> bool {
+        self.is_element()
+            && other.is_element()
+            && self.0 >> 7 == other.0 >> 7
+            && (self.0 >> 1) & 0x3f != (other.0 >> 1) & 0x3f
+    }
+
     fn parts(self) -> (usize, usize, Option<usize>) {
         let def = ((self.0 & !Slot::KNOWN) >> 17) as usize;
         let elem = ((self.0 >> 7) & 0x3ff) as usize;

@@ -29,6 +29,38 @@ pub struct Delimiters {
     pub truncation: Option<u8>,
 }
 
+/// The length of an escape sequence's body (what comes before its closing
+/// escape character) when it writes only blanks: a formatting command
+/// (`.br`, `.sp 2`, `.in`, `.ti`, `.sk`, `.ce`, `.fi`, `.nf`), highlighting
+/// on or off (`H`, `N`), or hexadecimal bytes that are all blanks or
+/// control characters (`X0D0A`). `None` for anything else.
+fn blank_escape(rest: &[u8], escape: u8) -> Option<usize> {
+    let len = rest.iter().position(|&c| c == escape)?;
+    let body = &rest[..len];
+    let blank = match body {
+        [b'H'] | [b'N'] => true,
+        [b'.', cmd @ ..] => {
+            let name = cmd.split(|&c| c == b' ').next().unwrap_or_default();
+            matches!(
+                name,
+                b"br" | b"sp" | b"in" | b"ti" | b"sk" | b"ce" | b"fi" | b"nf"
+            )
+        }
+        [b'X', hex @ ..] => {
+            !hex.is_empty()
+                && hex.len() % 2 == 0
+                && hex.chunks(2).all(|pair| {
+                    std::str::from_utf8(pair)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .is_some_and(|v| v <= b' ')
+                })
+        }
+        _ => false,
+    };
+    blank.then_some(len)
+}
+
 impl Default for Delimiters {
     /// The delimiters of nearly every message: `|^~\&`.
     fn default() -> Self {
@@ -48,14 +80,29 @@ impl Delimiters {
     /// blanks or control bytes among them (` `, `^ ^`, a stray NUL): a value
     /// a sender wrote with its structure or padding but nothing in it, which
     /// is no value (as a field of only separators is empty and `""` is null).
+    /// An escape sequence that writes nothing but blanks is blank too
+    /// (`\.br\`, `\X0D0A\`, `\H\`): a field of only such is no value.
     pub fn only_separators(&self, bytes: &[u8]) -> bool {
-        bytes.iter().all(|b| {
-            *b == self.component
-                || Some(*b) == self.repetition
-                || Some(*b) == self.subcomponent
-                || *b == b' '
-                || *b < 0x20
-        })
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if Some(b) == self.escape {
+                match blank_escape(&bytes[i + 1..], b) {
+                    Some(len) => i += len + 2,
+                    None => return false,
+                }
+                continue;
+            }
+            if !(b == self.component
+                || Some(b) == self.repetition
+                || Some(b) == self.subcomponent
+                || b == b' '
+                || b < 0x20)
+            {
+                return false;
+            }
+            i += 1;
+        }
+        true
     }
 
     /// The v2.7+ delimiters with a truncation character: `|^~\&#`.
@@ -180,7 +227,20 @@ mod tests {
         for empty in [&b"^"[..], b"&&^^^", b"~", b" ", b"^ ^", b"\0", b" \t "] {
             assert!(d.only_separators(empty), "{empty:?}");
         }
-        for value in [&b"a"[..], b" a ", b"^x", b"0"] {
+        // Escapes that write only blanks: a line break, highlighting, a CR LF.
+        for empty in [&b"\\.br\\"[..], b"\\H\\ \\N\\", b"\\X0D0A\\^\\.sp 2\\"] {
+            assert!(d.only_separators(empty), "{empty:?}");
+        }
+        for value in [
+            &b"a"[..],
+            b" a ",
+            b"^x",
+            b"0",
+            b"\\F\\",
+            b"\\X41\\",
+            b"\\.br",
+            b"a\\.br\\",
+        ] {
             assert!(!d.only_separators(value), "{value:?}");
         }
     }
