@@ -100,6 +100,16 @@ fn assert_read(out: &caduceus::mapping::Output, prefix: &str) {
     );
 }
 
+/// The Bundle entry's resource a Reference (`urn:uuid:...`) points at.
+fn referenced<'a>(b: &'a Value, reference: &Value) -> &'a Value {
+    let target = reference["reference"].as_str().unwrap_or_default();
+    b["entry"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["fullUrl"] == target))
+        .map(|e| &e["resource"])
+        .unwrap_or_else(|| panic!("{reference} resolves to no entry"))
+}
+
 /// The string `key` of every item of a list (`identifier` → values).
 fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
     list.as_array()
@@ -3176,10 +3186,19 @@ fn epic_style_adt_and_iis_style_vxu() {
         .find(|t| t["use"] == "work")
         .unwrap();
     assert_eq!(work["value"], "+1 512 5550199 X22"); // PID-14 with XTN.8
+    // PD1-4 → generalPractitioner(Practitioner) (IG XCN[Practitioner]): the
+    // attending doctor too, so one Practitioner, with PD1-4's NPI type.
+    let pcp = referenced(&b, &patient["generalPractitioner"][1]);
+    assert_eq!(pcp["resourceType"], "Practitioner");
+    assert_eq!(pcp["name"][0]["family"], "WELBY");
+    assert_eq!(pcp["identifier"][0]["type"]["coding"][0]["code"], "NPI");
     assert_eq!(
-        patient["generalPractitioner"][1]["display"],
-        "WELBY, MARCUS"
-    ); // PD1-4
+        resources(&b, "Practitioner")
+            .iter()
+            .filter(|p| p["name"][0]["family"] == "WELBY")
+            .count(),
+        1
+    );
     assert!(
         patient["extension"]
             .as_array()
@@ -4067,7 +4086,11 @@ fn a_swap_reads_each_patients_own_segments() {
         one_.get("generalPractitioner").is_none(),
         "PD1 is the second patient's"
     );
-    assert_eq!(two["generalPractitioner"][0]["display"], "CLINIC B"); // PD1-3
+    // PD1-3 → generalPractitioner(Organization) (IG XON[Organization]).
+    assert_eq!(
+        referenced(&b, &two["generalPractitioner"][0])["name"],
+        "CLINIC B"
+    );
     let obs = one(&b, "Observation");
     assert_eq!(obs["subject"]["reference"], full_url(one_));
     let encounters = resources(&b, "Encounter");
@@ -4102,7 +4125,7 @@ fn observation_participations_in_prt_across_messages() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|x| x["display"] == "Birla" && x.get("identifier").is_none()) // PRT-8.1, no PRT-8.10
+            .any(|x| x["display"] == "Birla" && x["identifier"]["value"] == "4544") // PRT-8.1; no PRT-8.10, so XON.3 (IG XON[Organization])
     );
     let b = map("VXU-V04-01.hl7");
     assert!(resources(&b, "Observation").iter().any(|o| {
@@ -5253,4 +5276,43 @@ fn one_observation_sent_twice_with_two_value_types() {
     assert_eq!(obs.len(), 1, "{b}");
     assert_eq!(obs[0]["valueQuantity"]["value"], json!(5));
     assert!(obs[0].get("valueDateTime").is_none(), "{}", obs[0]);
+}
+
+/// IG PD1[Patient]: PD1-3 is the Patient's generalPractitioner(Organization)
+/// through XON[Organization] (XON.10, else v2.3's ID number XON.3, as the
+/// identifier) and PD1-4 its generalPractitioner(Practitioner) through
+/// XCN[Practitioner], as resources of their own in an ADT. A lab result
+/// names them with references that identify them (no resources: its other
+/// people are named the same way), the v2.3 XON.3 id no longer lost.
+#[test]
+fn the_primary_facility_and_care_provider_in_pd1() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A04|X1|P|2.3\rPID|1||123^^^H^MR||DOE^JANE\rPD1|||Riverside Clinic^^4411~North Clinic^^^^^^^^^NC-9|77^KILDARE^JAMES^^^DR\rPV1|1|O\r",
+    );
+    let patient = one(&b, "Patient");
+    let gp = patient["generalPractitioner"].as_array().unwrap();
+    assert_eq!(gp.len(), 3, "{gp:?}");
+    let first = referenced(&b, &gp[0]);
+    assert_eq!(first["resourceType"], "Organization");
+    assert_eq!(first["name"], "Riverside Clinic"); // XON.1
+    assert_eq!(first["identifier"][0]["value"], "4411"); // XON.3 (v2.3)
+    let second = referenced(&b, &gp[1]);
+    assert_eq!(second["name"], "North Clinic");
+    assert_eq!(second["identifier"][0]["value"], "NC-9"); // XON.10
+    let doctor = referenced(&b, &gp[2]);
+    assert_eq!(doctor["resourceType"], "Practitioner");
+    assert_eq!(doctor["identifier"][0]["value"], "77"); // XCN.1
+    assert_eq!(doctor["name"][0]["family"], "KILDARE"); // XCN.2
+    let oru = map_text(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.3\rPID|1||123^^^H^MR||DOE^JANE\rPD1|||Riverside Clinic^^4411|77^KILDARE^JAMES\rOBR|1|O1|F1|RPT^Report^L|||20240601\rOBX|1|NM|X^Y^L||5|||||||F\r",
+    );
+    let gp = &one(&oru, "Patient")["generalPractitioner"];
+    assert_eq!(gp[0]["display"], "Riverside Clinic");
+    assert_eq!(gp[0]["identifier"]["value"], "4411");
+    assert_eq!(gp[1]["display"], "KILDARE, JAMES");
+    assert!(
+        resources(&oru, "Organization")
+            .iter()
+            .all(|o| o["name"] != "Riverside Clinic")
+    );
 }
