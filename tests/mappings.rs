@@ -5316,3 +5316,48 @@ fn the_primary_facility_and_care_provider_in_pd1() {
             .all(|o| o["name"] != "Riverside Clinic")
     );
 }
+
+/// IG OBX-23 and OBX-25 (performer through XON and XCN): an ELR result's
+/// performing lab keeps its CLIA number (XON.10, its authority's OID as the
+/// system, XON.7 as the type), its director keeps an identifier, and an
+/// NK1-13 organization (IG NK1-13, XON) its identifier too.
+#[test]
+fn a_performing_labs_clia_number() {
+    let b = map_text(&oru_with(
+        "OBX|1|NM|X^Y^L||5|||||||F|||20240601||||||||Lab One^L^^^^CLIA&2.16.840.1.113883.4.7&ISO^XX^^^05D0642827|1 Main St^^Iowa City^IA|1234^Director^Dana",
+    ));
+    let performers = one(&b, "Observation")["performer"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let lab = performers
+        .iter()
+        .find(|p| p["display"] == "Lab One")
+        .unwrap();
+    assert_eq!(lab["identifier"]["value"], "05D0642827");
+    assert_eq!(lab["identifier"]["system"], "urn:oid:2.16.840.1.113883.4.7");
+    assert_eq!(lab["identifier"]["type"]["coding"][0]["code"], "XX");
+    let director = performers
+        .iter()
+        .find(|p| p["display"] == "Director, Dana")
+        .unwrap();
+    assert_eq!(director["identifier"]["value"], "1234");
+    let adt = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE\rNK1|1|DOE^JOHN|SPO||||||||||Acme Corp^^^^^^^^^ACME-1\rPV1|1|I\r",
+    );
+    let org = &one(&adt, "Patient")["contact"][0]["organization"];
+    assert_eq!(org["display"], "Acme Corp");
+    assert_eq!(org["identifier"]["value"], "ACME-1");
+}
+
+/// FT1-13 (the department, CWE): its name as the performing organization's
+/// display and its code as the identifier (the name was dropped before).
+#[test]
+fn a_charges_department_keeps_its_name() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|C|D|20240101||DFT^P03|X2|P|2.5\rEVN|P03|20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O\rFT1|1|T1||20240101||CG|99213^Visit^CPT4||||||CARD^Cardiology\r",
+    );
+    let org = &one(&b, "ChargeItem")["performingOrganization"];
+    assert_eq!(org["display"], "Cardiology");
+    assert_eq!(org["identifier"]["value"], "CARD");
+}
