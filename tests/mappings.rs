@@ -5361,3 +5361,32 @@ fn a_charges_department_keeps_its_name() {
     assert_eq!(org["display"], "Cardiology");
     assert_eq!(org["identifier"]["value"], "CARD");
 }
+
+/// IG ORC-21 to ORC-23 (requester(PractitionerRole.organization)): an
+/// order's ordering facility is an Organization with its address and phone,
+/// and the requester a PractitionerRole of the ordering provider (ORC-12)
+/// at it; OBR-17's callback number stays on the requester. IG OBR-32: the
+/// principal interpreter keeps identifier and name (NDL.1's subcomponents).
+#[test]
+fn an_orders_ordering_facility() {
+    let b = map_text(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita||19800101|F\rORC|RE|O1|F1|||||||||0007^ORDER^OLIVIA|||||||||Main Hospital^L^^^^HOSP&1.2.3&ISO^XX^^^MH1|1 Main^^Town^ST^12345|^WPN^PH^^1^555^1234567\rOBR|1|O1|F1|RPT^Report^L|||20240601|||||||||0007^ORDER^OLIVIA|^WPN^PH^^1^555^7654321||||||||F|||||||0020&READER&RITA\rOBX|1|NM|X^Y^L||5|||||||F\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    let role = referenced(&b, &order["requester"]);
+    assert_eq!(role["resourceType"], "PractitionerRole");
+    assert_eq!(role["practitioner"]["display"], "ORDER, OLIVIA"); // ORC-12
+    let facility = referenced(&b, &role["organization"]);
+    assert_eq!(facility["name"], "Main Hospital"); // ORC-21.1
+    assert_eq!(facility["identifier"][0]["value"], "MH1"); // ORC-21.10
+    assert_eq!(facility["identifier"][0]["system"], "urn:oid:1.2.3"); // ORC-21.6
+    assert_eq!(facility["address"][0]["city"], "Town"); // ORC-22
+    assert_eq!(facility["telecom"][0]["value"], "+1 555 1234567"); // ORC-23
+    assert_eq!(
+        order["requester"]["extension"][0]["valueContactPoint"]["value"],
+        "+1 555 7654321"
+    ); // OBR-17
+    let reader = &one(&b, "DiagnosticReport")["resultsInterpreter"][0];
+    assert_eq!(reader["identifier"]["value"], "0020");
+    assert_eq!(reader["display"], "READER, RITA");
+}
