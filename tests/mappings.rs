@@ -1941,7 +1941,7 @@ fn reference_pointers_are_attachments_with_their_url() {
 
 /// IG rows an ELR-style result exercises: ORC-9 is the order's authoredOn
 /// only when ORC-1 is NW (a result's RE time is that event's, kept in our
-/// extension); OBR-17 is the requester's callback-number extension; SPM-2's
+/// extension); OBR-17 is the order's callback-number extension; SPM-2's
 /// EIP parts are Identifiers with their OID system; XAD.10 is the census
 /// tract and XAD.7 HV the ISO 21090 address use.
 #[test]
@@ -1961,11 +1961,17 @@ fn order_event_time_callback_specimen_ids_and_address_parts() {
         event["extension"][1]["valueDateTime"],
         "2024-08-01T12:00:00+00:00"
     );
-    let callback = &order["requester"]["extension"][0];
-    assert_eq!(
-        callback["url"],
-        "http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number"
-    );
+    // On the ServiceRequest, the extension's context (not the requester,
+    // where the IG's OBR-17 row puts it).
+    let callback = order["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["url"]
+                == "http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number"
+        })
+        .unwrap();
     assert_eq!(callback["valueContactPoint"]["value"], "+1 518 5550000");
     assert_eq!(callback["valueContactPoint"]["use"], "work");
     assert_eq!(order["requester"]["display"], "Welby, Marcus");
@@ -5365,7 +5371,7 @@ fn a_charges_department_keeps_its_name() {
 /// IG ORC-21 to ORC-23 (requester(PractitionerRole.organization)): an
 /// order's ordering facility is an Organization with its address and phone,
 /// and the requester a PractitionerRole of the ordering provider (ORC-12)
-/// at it; OBR-17's callback number stays on the requester. IG OBR-32: the
+/// at it; OBR-17's callback number stays on the order. IG OBR-32: the
 /// principal interpreter keeps identifier and name (NDL.1's subcomponents).
 #[test]
 fn an_orders_ordering_facility() {
@@ -5383,10 +5389,66 @@ fn an_orders_ordering_facility() {
     assert_eq!(facility["address"][0]["city"], "Town"); // ORC-22
     assert_eq!(facility["telecom"][0]["value"], "+1 555 1234567"); // ORC-23
     assert_eq!(
-        order["requester"]["extension"][0]["valueContactPoint"]["value"],
+        order["extension"][0]["valueContactPoint"]["value"],
         "+1 555 7654321"
     ); // OBR-17
     let reader = &one(&b, "DiagnosticReport")["resultsInterpreter"][0];
     assert_eq!(reader["identifier"]["value"], "0020");
     assert_eq!(reader["display"], "READER, RITA");
+}
+
+/// IG ORC-14 (IF OBR-17 NOT VALUED) is the order's callback number; IG
+/// ORC-16, why the control was sent, is its request-statusReason.
+#[test]
+fn an_orders_callback_number_and_control_reason_in_orc() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|||20240101||ORM^O01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE\rORC|CA|P1|||CA|||||||||^WPN^PH^^1^555^1112222||DUP^Duplicate order\rOBR|1|P1||CBC^Blood count^L\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    let ext = order["extension"].as_array().unwrap();
+    let url = |u: &str| {
+        ext.iter()
+            .find(|e| e["url"] == format!("http://hl7.org/fhir/StructureDefinition/{u}"))
+            .unwrap()
+    };
+    assert_eq!(
+        url("request-statusReason")["valueCodeableConcept"]["coding"][0]["code"],
+        "DUP"
+    );
+    assert_eq!(
+        url("servicerequest-order-callback-phone-number")["valueContactPoint"]["value"],
+        "+1 555 1112222"
+    );
+    // With OBR-17 sent, OBR-17 is the number (the IG's condition).
+    let b = map_text(
+        "MSH|^~\\&|A|B|||20240101||ORM^O01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE\rORC|NW|P1||||||||||||^WPN^PH^^1^555^1112222\rOBR|1|P1||CBC^Blood count^L|||||||||||||^WPN^PH^^1^555^3334444\r",
+    );
+    let callbacks: Vec<_> = one(&b, "ServiceRequest")["extension"].as_array().unwrap().iter().filter(|e| e["url"] == "http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number").map(|e| e["valueContactPoint"]["value"].clone()).collect();
+    assert_eq!(callbacks, vec![json!("+1 555 3334444")]);
+}
+
+/// IG SPM-6 (the container's additive; R4 holds one, the rest are notes),
+/// SPM-32 (the shipment's identifier, type SHIP) and OBR-47 (the filler's
+/// supplemental service information, an orderDetail), which had been
+/// declared ignored.
+#[test]
+fn specimen_additives_shipment_and_supplemental_service() {
+    let b = map_text(
+        "MSH|^~\\&|L|F|E|F|20240601||ORU^R01|R9|P|2.5.1\rPID|1||P1^^^F^MR||Res^Rita||19800101|F\rORC|RE|O1|F1\rOBR|1|O1|F1|RPT^Report^L|||20240601||||||||||||||||||||||||||||||||||||||||FSS^Filler service^L\rOBX|1|NM|X^Y^L||5|||||||F\rSPM|1|S1||BLD^Blood^L||HEP^Heparin^HL70371~EDTA^EDTA^HL70371||||||||||||||||||||||||||SHIP-9^CARRIER\r",
+    );
+    let specimen = one(&b, "Specimen");
+    assert_eq!(
+        specimen["container"][0]["additiveCodeableConcept"]["coding"][0]["code"],
+        "HEP"
+    );
+    assert_eq!(specimen["note"][0]["text"], "Additive: EDTA");
+    let ship = specimen["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"]["coding"][0]["code"] == "SHIP")
+        .unwrap();
+    assert_eq!(ship["value"], "SHIP-9");
+    let order = one(&b, "ServiceRequest");
+    assert_eq!(order["orderDetail"][0]["coding"][0]["code"], "FSS");
 }
