@@ -5452,3 +5452,27 @@ fn specimen_additives_shipment_and_supplemental_service() {
     let order = one(&b, "ServiceRequest");
     assert_eq!(order["orderDetail"][0]["coding"][0]["code"], "FSS");
 }
+
+/// IG DG1-22 (the parent diagnosis → condition-dueTo, a reference by the
+/// identifier another DG1 gives in DG1-20) and IG IN1-11 (the insured's
+/// group employer → Coverage.policyHolder), which had been declared ignored.
+#[test]
+fn a_diagnosis_due_to_another_and_a_policy_holder() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|||20240101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|I\rDG1|1||E11.9^Diabetes^I10|||||||||||||||||D1^HOSP\rDG1|2||E11.40^Diabetic neuropathy^I10|||||||||||||||||D2^HOSP||D1^HOSP\rIN1|1|PPO|BC1|Blue Cross|||||||Acme Corp^^^^^^^^^ACME-1\r",
+    );
+    let conditions = resources(&b, "Condition");
+    let child = conditions
+        .iter()
+        .find(|c| c["code"]["coding"][0]["code"] == "E11.40")
+        .unwrap();
+    let due = &child["extension"][0];
+    assert_eq!(
+        due["url"],
+        "http://hl7.org/fhir/StructureDefinition/condition-dueTo"
+    );
+    assert_eq!(due["valueReference"]["identifier"]["value"], "D1");
+    let holder = &one(&b, "Coverage")["policyHolder"];
+    assert_eq!(holder["display"], "Acme Corp");
+    assert_eq!(holder["identifier"]["value"], "ACME-1");
+}
