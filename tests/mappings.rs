@@ -5476,3 +5476,28 @@ fn a_diagnosis_due_to_another_and_a_policy_holder() {
     assert_eq!(holder["display"], "Acme Corp");
     assert_eq!(holder["identifier"]["value"], "ACME-1");
 }
+
+/// IG data-type rows read by no rule before: XPN.11 and XCN.18 (the name's
+/// assembly order), XCN.11/12 (the identifier's check digit and scheme),
+/// XCN.19/20 (when the name holds), PL.7/8 (building and floor: levels the
+/// IG makes Locations of, kept in our one Location's description).
+#[test]
+fn name_order_check_digits_name_period_building_and_floor() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|||20240101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||DOE^JANE^^^^^L^^^^G\rPV1|1|I|4W^401^A^HOSP^^^B2^F4||||77^KILDARE^JAMES^^^^^^^^7^M10^^^^^^F^20200101^20251231\r",
+    );
+    let order = |name: &Value| name["extension"][0]["valueCode"].clone();
+    assert_eq!(order(&one(&b, "Patient")["name"][0]), json!("G"));
+    let doctor = one(&b, "Practitioner");
+    assert_eq!(order(&doctor["name"][0]), json!("F"));
+    assert_eq!(doctor["name"][0]["period"]["start"], "2020-01-01");
+    assert_eq!(doctor["name"][0]["period"]["end"], "2025-12-31");
+    let ext = &doctor["identifier"][0]["extension"];
+    assert_eq!(ext[0]["valueString"], "7");
+    assert_eq!(ext[1]["valueString"], "M10");
+    let bed = resources(&b, "Location")
+        .into_iter()
+        .find(|l| l["name"] == "4W 401 A")
+        .unwrap();
+    assert_eq!(bed["description"], "Building B2; Floor F4");
+}
