@@ -5501,3 +5501,25 @@ fn name_order_check_digits_name_period_building_and_floor() {
         .unwrap();
     assert_eq!(bed["description"], "Building B2; Floor F4");
 }
+
+/// IG TQ1[ServiceRequest] rows that had been declared ignored: TQ1-2 (the
+/// quantity, UCUM when CQ.2 says so), TQ1-4 (explicit times of day) and
+/// TQ1-14 (total occurrences: `count`, since the IG's `countMax` is allowed
+/// only beside a count, tim-8).
+#[test]
+fn an_orders_quantity_times_of_day_and_occurrences() {
+    let b = map_text(
+        "MSH|^~\\&|A|B|||20240101||OML^O21^OML_O21|X1|P|2.5.1\rPID|1||123^^^H^MR||DOE^JANE\rORC|NW|P1\rTQ1|1|2^mL&milliliter&UCUM||0800~2000|||20240102|||||||3\rOBR|1|P1||CBC^Blood count^L\r",
+    );
+    let order = one(&b, "ServiceRequest");
+    let repeat = &order["occurrenceTiming"]["repeat"];
+    assert_eq!(repeat["boundsPeriod"]["start"], "2024-01-02"); // TQ1-7
+    assert_eq!(repeat["timeOfDay"], json!(["08:00:00", "20:00:00"])); // TQ1-4
+    assert_eq!(repeat["count"], json!(3)); // TQ1-14
+    assert_eq!(order["quantityQuantity"]["value"], json!(2)); // TQ1-2
+    assert_eq!(order["quantityQuantity"]["code"], "mL");
+    assert_eq!(
+        order["quantityQuantity"]["system"],
+        "http://unitsofmeasure.org"
+    );
+}
