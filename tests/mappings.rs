@@ -5523,3 +5523,21 @@ fn an_orders_quantity_times_of_day_and_occurrences() {
         "http://unitsofmeasure.org"
     );
 }
+
+/// IG AIG-11, AIL-9, AIP-9: a resource's duration (minutes, or no units)
+/// after its start is the participant's period end.
+#[test]
+fn an_appointment_participants_duration() {
+    let b = map_text(
+        "MSH|^~\\&|S|C|E||20240312080000||SIU^S12|S1|P|2.5\rSCH|A1^S||||||NP^New patient||||^^45^20240321140000^20240321144500||||||||||||||Booked\rPID|1||778^^^C^MR||POE^PETER\rRGS|1|A\rAIP|1|A|0009^DOC^DANA|MD^Physician||20240321140000|||45|MIN\r",
+    );
+    let appointment = one(&b, "Appointment");
+    let doctor = appointment["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["period"].is_object())
+        .unwrap();
+    assert_eq!(doctor["period"]["start"], "2024-03-21T14:00:00+00:00");
+    assert_eq!(doctor["period"]["end"], "2024-03-21T14:45:00+00:00");
+}
