@@ -5541,3 +5541,38 @@ fn an_appointment_participants_duration() {
     assert_eq!(doctor["period"]["start"], "2024-03-21T14:00:00+00:00");
     assert_eq!(doctor["period"]["end"], "2024-03-21T14:45:00+00:00");
 }
+
+/// An OBX SN range sent low above high (`^10^-^2`: a typo, or two values
+/// swapped) no longer fails the whole message on rng-2: the Range keeps its
+/// low, its high moves to the `hl7v2-range-high-below-low` extension, and the
+/// run reports it as kept; a strict run still fails naming rng-2.
+#[test]
+fn a_reversed_sn_range_keeps_its_low() {
+    let msg = oru_with("OBX|1|SN|X2^Range^L||^10^-^2|||||||F");
+    let out = map_with_unread(msg.as_bytes());
+    let range = &one(&out.value, "Observation")["valueRange"];
+    assert_eq!(range["low"]["value"], json!(10));
+    assert!(range.get("high").is_none(), "{range}");
+    assert_eq!(
+        range["extension"][0]["url"],
+        "http://caduceus.dev/fhir/StructureDefinition/hl7v2-range-high-below-low"
+    );
+    assert_eq!(range["extension"][0]["valueQuantity"]["value"], json!(2));
+    assert!(
+        out.kept.iter().any(|k| k.rule == "FHIR rng-2"),
+        "{:?}",
+        out.kept
+    );
+    let strict = registry().run(
+        "hl7v2-fhir-r4",
+        msg.as_bytes(),
+        &RunOptions {
+            strict: true,
+            ..RunOptions::default()
+        },
+    );
+    match strict {
+        Ok(_) => panic!("strict: a reversed range fails"),
+        Err(e) => assert!(e.to_string().contains("rng-2"), "{e}"),
+    }
+}

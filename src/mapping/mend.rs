@@ -1,6 +1,7 @@
-//! Mends the one FHIR invariant a message's *values* break in many places at
-//! once, and that no single mapping rule can see: a Period that ends before
-//! it starts (per-1). HL7 carries start and end dates in a dozen data types
+//! Mends the FHIR invariants a message's *values* break and that no single
+//! mapping rule can see, because the rules do not compare numbers or dates:
+//! a Period that ends before it starts (per-1), and a Range whose low is
+//! above its high (rng-2: an OBX SN range sent as `^10^-^2`). HL7 carries start and end dates in a dozen data types
 //! (CX.7/8, XPN.12/13, XAD.13/14, XTN.13/14, IN1-12/13, NK1-8/9, ROL-5/6,
 //! ...); a sender that swaps them, or types a year wrong, would otherwise
 //! fail the whole message at validation.
@@ -8,8 +9,10 @@
 //! The Period keeps its start; its end moves to the
 //! `hl7v2-period-end-before-start` extension on the Period, as sent, and the
 //! run reports it in [`Kept`] (its FHIR location, both dates, `per-1`), so
-//! nothing is dropped and the rest of the message still maps. The runtime
-//! calls it only when validation reports a per-1 error (then validates
+//! nothing is dropped and the rest of the message still maps. A Range keeps
+//! its low the same way, its high moving to the
+//! `hl7v2-range-high-below-low` extension (a Quantity). The runtime
+//! calls it only when validation reports one of these (then validates
 //! again), so a message without one pays nothing for it. Strict runs
 //! ([`super::runtime::RunOptions::strict`]) do not mend: the message fails,
 //! naming the Period. Rules that already guard a period of their own
@@ -31,11 +34,17 @@ use super::runtime::Kept;
 pub const END_BEFORE_START_EXTENSION: &str =
     "http://caduceus.dev/fhir/StructureDefinition/hl7v2-period-end-before-start";
 
+/// Where the high of a Range whose low is above it is kept.
+pub const HIGH_BELOW_LOW_EXTENSION: &str =
+    "http://caduceus.dev/fhir/StructureDefinition/hl7v2-range-high-below-low";
+
 /// The schema places of the members this module writes.
 struct Places {
     period_extension: Slot,
+    range_extension: Slot,
     url: Slot,
     value: Slot,
+    quantity: Slot,
 }
 
 fn places() -> &'static Places {
@@ -50,28 +59,33 @@ fn places() -> &'static Places {
         };
         Places {
             period_extension: at("Period", "extension"),
+            range_extension: at("Range", "extension"),
             url: at("Extension", "url"),
             value: at("Extension", "valueDateTime"),
+            quantity: at("Extension", "valueQuantity"),
         }
     })
 }
 
-/// Mends every Period under `v` (located at `at`, e.g. `Bundle`), appending
-/// what it moved to `kept`. The runtime calls it only when validation has
-/// found a per-1 error, so a Bundle with none pays nothing for it.
-pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
+/// Mends every Period and Range under `v` (located at `at`, e.g. `Bundle`),
+/// appending what it moved to `kept`. The runtime calls it only when
+/// validation has found a per-1 or rng-2 error, so a Bundle with none pays
+/// nothing for it.
+pub fn reversed_bounds(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
     match v {
         Json::Object(o) => {
             for m in &mut o.members {
                 let len = at.len();
                 at.push('.');
                 at.push_str(&m.key);
-                if is_period(&m.key)
-                    && let Json::Object(p) = &mut m.value
-                {
-                    period(p, at, kept);
+                if let Json::Object(p) = &mut m.value {
+                    if is_period(&m.key) {
+                        period(p, at, kept);
+                    } else if is_range(&m.key) {
+                        range(p, at, kept);
+                    }
                 }
-                periods(&mut m.value, at, kept);
+                reversed_bounds(&mut m.value, at, kept);
                 at.truncate(len);
             }
         }
@@ -79,7 +93,7 @@ pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = at.len();
                 let _ = write!(at, "[{i}]");
-                periods(item, at, kept);
+                reversed_bounds(item, at, kept);
                 at.truncate(len);
             }
         }
@@ -87,11 +101,61 @@ pub fn periods(v: &mut Json<'_>, at: &mut String, kept: &mut Vec<Kept>) {
     }
 }
 
-/// Whether `issue` is the one this module mends: `fhir::validate` ends its
-/// per-1 message so (the integration test of a reversed period fails if
-/// that text changes).
+/// Whether `issue` is one this module mends: `fhir::validate` ends its
+/// per-1 and rng-2 messages so (the integration tests of a reversed period
+/// and a reversed range fail if that text changes).
 pub fn is_mendable(issue: &fhir::validate::Issue) -> bool {
-    issue.message.ends_with("(per-1)")
+    issue.message.ends_with("(per-1)") || issue.message.ends_with("(rng-2)")
+}
+
+/// The Ranges a mapping writes: `valueRange` (Observation, its components,
+/// extensions) and R4's other `...Range` choices (`onsetRange`); not
+/// `referenceRange`, a backbone element of its own.
+fn is_range(key: &str) -> bool {
+    key.ends_with("Range") && key != "referenceRange"
+}
+
+fn bound(r: &Object<'_>, key: &str) -> Option<f64> {
+    r.get(key)?.get("value")?.as_number()?.parse().ok()
+}
+
+fn range(r: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
+    let (Some(low), Some(high)) = (bound(r, "low"), bound(r, "high")) else {
+        return;
+    };
+    if low <= high {
+        return;
+    }
+    kept.push(Kept {
+        at: at.to_string(),
+        reason: format!(
+            "the range's low ({low}) is above its high ({high}): the low stands, the high is kept in the {HIGH_BELOW_LOW_EXTENSION} extension"
+        ),
+        rule: "FHIR rng-2".to_string(),
+    });
+    let Some(i) = r.members.iter().position(|m| m.key == "high") else {
+        return;
+    };
+    let high = r.members.remove(i).value;
+    let places = places();
+    let ext = Json::Object(Object {
+        members: vec![
+            Member {
+                key: "url".into(),
+                slot: places.url,
+                value: Json::str(HIGH_BELOW_LOW_EXTENSION),
+            },
+            Member {
+                key: "valueQuantity".into(),
+                slot: places.quantity,
+                value: high,
+            },
+        ],
+    });
+    match r.get_mut("extension") {
+        Some(Json::Array(list)) => list.push(ext),
+        _ => r.insert_slot("extension", places.range_extension, Json::Array(vec![ext])),
+    }
 }
 
 /// In R4 every element named `period`, and every choice ending in
@@ -155,7 +219,7 @@ mod tests {
     fn mended(json: &str) -> (String, Vec<Kept>) {
         let mut tree = Json::parse(json.as_bytes()).expect("test JSON");
         let mut kept = Vec::new();
-        periods(&mut tree, &mut "Bundle".to_string(), &mut kept);
+        reversed_bounds(&mut tree, &mut "Bundle".to_string(), &mut kept);
         (tree.to_json_string(), kept)
     }
 
@@ -195,5 +259,25 @@ mod tests {
         assert!(out.contains(r#""extension":[{"url":"x","valueString":"y"},{"url":"http://caduceus.dev/fhir/StructureDefinition/hl7v2-period-end-before-start","valueDateTime":"2024-03-02T09:59:00Z"}]"#), "{out}");
         assert!(!out.contains(r#""end""#), "{out}");
         assert_eq!(kept[0].at, "Bundle.entry[0].resource.effectivePeriod");
+    }
+
+    #[test]
+    fn a_range_whose_low_is_above_its_high_keeps_the_low() {
+        let (out, kept) = mended(
+            r#"{"valueRange":{"low":{"value":10},"high":{"value":2}},"referenceRange":[{"low":{"value":9},"high":{"value":1}}]}"#,
+        );
+        assert_eq!(
+            out,
+            r#"{"valueRange":{"low":{"value":10},"extension":[{"url":"http://caduceus.dev/fhir/StructureDefinition/hl7v2-range-high-below-low","valueQuantity":{"value":2}}]},"referenceRange":[{"low":{"value":9},"high":{"value":1}}]}"#
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].at, "Bundle.valueRange");
+        assert_eq!(kept[0].rule, "FHIR rng-2");
+        let (out, kept) = mended(r#"{"valueRange":{"low":{"value":1},"high":{"value":1.5}}}"#);
+        assert_eq!(
+            out,
+            r#"{"valueRange":{"low":{"value":1},"high":{"value":1.5}}}"#
+        );
+        assert!(kept.is_empty());
     }
 }

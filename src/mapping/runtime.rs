@@ -2958,7 +2958,7 @@ impl Registry {
             // A period a sender's dates reverse (per-1) is mended, not a
             // failed message (`mend`); strict runs fail on it instead.
             if !opts.strict && issues.iter().any(super::mend::is_mendable) {
-                super::mend::periods(&mut value, &mut String::from("Bundle"), &mut mended);
+                super::mend::reversed_bounds(&mut value, &mut String::from("Bundle"), &mut mended);
                 order_members(&mut value);
                 issues = fhir::validate::validate_tree(&value);
             }
@@ -3062,7 +3062,7 @@ impl Registry {
             if opts.validate {
                 let mut issues = fhir::validate::validate_tree(&value);
                 if !opts.strict && issues.iter().any(super::mend::is_mendable) {
-                    super::mend::periods(&mut value, &mut target.to_string(), &mut mended);
+                    super::mend::reversed_bounds(&mut value, &mut target.to_string(), &mut mended);
                     order_members(&mut value);
                     issues = fhir::validate::validate_tree(&value);
                 }
