@@ -5576,3 +5576,45 @@ fn a_reversed_sn_range_keeps_its_low() {
         Err(e) => assert!(e.to_string().contains("rng-2"), "{e}"),
     }
 }
+
+/// IG TQ1-13 (each occurrence's duration) and TQ1-6 (the service's duration,
+/// the timing's bounds when TQ1-7 and TQ1-8 are empty), their units read
+/// through `vocabulary/units-of-time.yaml`; a unit no time unit matches, or
+/// a service duration beside a start, is kept as a note.
+#[test]
+fn an_orders_durations() {
+    let oml = |tq1: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|A|B|||20240101||OML^O21^OML_O21|X1|P|2.5.1\rPID|1||123^^^H^MR||DOE^JANE\rORC|NW|P1\r{tq1}\rOBR|1|P1||CBC^Blood count^L\r"
+        ))
+    };
+    let b = oml("TQ1|1|||||3^d|||||||30^min");
+    let order = one(&b, "ServiceRequest");
+    let repeat = &order["occurrenceTiming"]["repeat"];
+    assert_eq!(repeat["duration"], json!(30));
+    assert_eq!(repeat["durationUnit"], "min");
+    assert_eq!(repeat["boundsDuration"]["value"], json!(3));
+    assert_eq!(repeat["boundsDuration"]["code"], "d");
+    assert_eq!(
+        repeat["boundsDuration"]["system"],
+        "http://unitsofmeasure.org"
+    );
+    let b = oml("TQ1|1|||||3^d|20240101||||||5^parsec");
+    let order = one(&b, "ServiceRequest");
+    let notes: Vec<_> = order["note"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        notes.contains(&"Occurrence duration: 5 parsec"),
+        "{notes:?}"
+    );
+    assert!(notes.contains(&"Service duration: 3 d"), "{notes:?}");
+    assert!(
+        order["occurrenceTiming"]["repeat"]
+            .get("duration")
+            .is_none()
+    );
+}
