@@ -1,10 +1,10 @@
 //! Mends the FHIR invariants a message's *values* break and that no single
 //! mapping rule can see, because the rules do not compare numbers or dates:
 //! a Period that ends before it starts (per-1), and a Range whose low is
-//! above its high (rng-2: an OBX SN range sent as `^10^-^2`). HL7 carries start and end dates in a dozen data types
-//! (CX.7/8, XPN.12/13, XAD.13/14, XTN.13/14, IN1-12/13, NK1-8/9, ROL-5/6,
-//! ...); a sender that swaps them, or types a year wrong, would otherwise
-//! fail the whole message at validation.
+//! above its high (rng-2: an OBX SN range sent as `^10^-^2`). HL7 carries
+//! start and end dates in a dozen data types (CX.7/8, XPN.12/13, XAD.13/14,
+//! XTN.13/14, IN1-12/13, NK1-8/9, ROL-5/6, ...); a sender that swaps them, or
+//! types a year wrong, would otherwise fail the whole message at validation.
 //!
 //! The Period keeps its start; its end moves to the
 //! `hl7v2-period-end-before-start` extension on the Period, as sent, and the
@@ -15,7 +15,7 @@
 //! calls it only when validation reports one of these (then validates
 //! again), so a message without one pays nothing for it. Strict runs
 //! ([`super::runtime::RunOptions::strict`]) do not mend: the message fails,
-//! naming the Period. Rules that already guard a period of their own
+//! naming the Period or Range. Rules that already guard a period of their own
 //! (PV1-44/45, OBR-7/8) keep theirs; this is the net under the rest.
 //!
 //! It does not own other invariants (the mappings state those where they

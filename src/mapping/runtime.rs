@@ -2955,8 +2955,9 @@ impl Registry {
         let mut mended = Vec::new();
         if opts.validate {
             let mut issues = fhir::validate::validate_tree(&value);
-            // A period a sender's dates reverse (per-1) is mended, not a
-            // failed message (`mend`); strict runs fail on it instead.
+            // A period a sender's dates reverse (per-1), or a range its
+            // bounds do (rng-2), is mended, not a failed message (`mend`);
+            // strict runs fail on it instead.
             if !opts.strict && issues.iter().any(super::mend::is_mendable) {
                 super::mend::reversed_bounds(&mut value, &mut String::from("Bundle"), &mut mended);
                 order_members(&mut value);
