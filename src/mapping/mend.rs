@@ -133,28 +133,47 @@ fn range(r: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
         ),
         rule: "FHIR rng-2".to_string(),
     });
-    let Some(i) = r.members.iter().position(|m| m.key == "high") else {
+    let places = places();
+    move_to_extension(
+        r,
+        "high",
+        places.range_extension,
+        HIGH_BELOW_LOW_EXTENSION,
+        ("valueQuantity", places.quantity),
+    );
+}
+
+/// Moves the member `key` of `o` into an extension on `o` (`url`, its value
+/// as `value`), appended to `o`'s own extensions; `ext_slot` is the place
+/// of `o`'s `extension`.
+fn move_to_extension(
+    o: &mut Object<'_>,
+    key: &str,
+    ext_slot: Slot,
+    url: &'static str,
+    value: (&'static str, Slot),
+) {
+    let Some(i) = o.members.iter().position(|m| m.key == key) else {
         return;
     };
-    let high = r.members.remove(i).value;
-    let places = places();
+    let moved = o.members.remove(i).value;
     let ext = Json::Object(Object {
         members: vec![
             Member {
                 key: "url".into(),
-                slot: places.url,
-                value: Json::str(HIGH_BELOW_LOW_EXTENSION),
+                slot: places().url,
+                value: Json::str(url),
             },
             Member {
-                key: "valueQuantity".into(),
-                slot: places.quantity,
-                value: high,
+                key: value.0.into(),
+                slot: value.1,
+                value: moved,
             },
         ],
     });
-    match r.get_mut("extension") {
+    match o.get_mut("extension") {
         Some(Json::Array(list)) => list.push(ext),
-        _ => r.insert_slot("extension", places.range_extension, Json::Array(vec![ext])),
+        _ => o.insert_slot("extension", ext_slot, Json::Array(vec![ext])),
     }
 }
 
@@ -187,29 +206,14 @@ fn period(p: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
         ),
         rule: "FHIR per-1".to_string(),
     });
-    let Some(i) = p.members.iter().position(|m| m.key == "end") else {
-        return;
-    };
-    let end = p.members.remove(i).value;
     let places = places();
-    let ext = Json::Object(Object {
-        members: vec![
-            Member {
-                key: "url".into(),
-                slot: places.url,
-                value: Json::str(END_BEFORE_START_EXTENSION),
-            },
-            Member {
-                key: "valueDateTime".into(),
-                slot: places.value,
-                value: end,
-            },
-        ],
-    });
-    match p.get_mut("extension") {
-        Some(Json::Array(list)) => list.push(ext),
-        _ => p.insert_slot("extension", places.period_extension, Json::Array(vec![ext])),
-    }
+    move_to_extension(
+        p,
+        "end",
+        places.period_extension,
+        END_BEFORE_START_EXTENSION,
+        ("valueDateTime", places.value),
+    );
 }
 
 #[cfg(test)]
