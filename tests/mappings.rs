@@ -5618,3 +5618,21 @@ fn an_orders_durations() {
             .is_none()
     );
 }
+
+/// An XON with a type or an authority but no number (XON.10, XON.3) names
+/// the organization without an identifier: an Identifier holding only a
+/// type identifies nothing.
+#[test]
+fn an_organization_without_a_number_has_no_identifier() {
+    let b = map_text(&oru_with(
+        "OBX|1|NM|X^Y^L||5|||||||F|||20240601||||||||Lab Two^L^^^^CLIA&2.16.840.1.113883.4.7&ISO^XX",
+    ));
+    let lab = one(&b, "Observation")["performer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["display"] == "Lab Two")
+        .cloned()
+        .unwrap();
+    assert!(lab.get("identifier").is_none(), "{lab}");
+}

@@ -126,54 +126,76 @@ fn range(r: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
     if low <= high {
         return;
     }
-    kept.push(Kept {
-        at: at.to_string(),
-        reason: format!(
-            "the range's low ({low}) is above its high ({high}): the low stands, the high is kept in the {HIGH_BELOW_LOW_EXTENSION} extension"
-        ),
-        rule: "FHIR rng-2".to_string(),
-    });
-    let places = places();
-    move_to_extension(
-        r,
-        "high",
-        places.range_extension,
-        HIGH_BELOW_LOW_EXTENSION,
-        ("valueQuantity", places.quantity),
+    let reason = format!(
+        "the range's low ({low}) is above its high ({high}): the low stands, the high is kept in the {HIGH_BELOW_LOW_EXTENSION} extension"
     );
+    RANGE_HIGH.apply(r, at, reason, kept);
 }
 
-/// Moves the member `key` of `o` into an extension on `o` (`url`, its value
-/// as `value`), appended to `o`'s own extensions; `ext_slot` is the place
-/// of `o`'s `extension`.
-fn move_to_extension(
-    o: &mut Object<'_>,
-    key: &str,
-    ext_slot: Slot,
+/// One mend: the bound `key` of a Period or Range moves into an extension
+/// on it (`url`, the bound as a `valueDateTime` or `valueQuantity`), and
+/// the run reports it under `rule`.
+struct Move {
+    key: &'static str,
+    on: Bounded,
     url: &'static str,
-    value: (&'static str, Slot),
-) {
-    let Some(i) = o.members.iter().position(|m| m.key == key) else {
-        return;
-    };
-    let moved = o.members.remove(i).value;
-    let ext = Json::Object(Object {
-        members: vec![
-            Member {
-                key: "url".into(),
-                slot: places().url,
-                value: Json::str(url),
-            },
-            Member {
-                key: value.0.into(),
-                slot: value.1,
-                value: moved,
-            },
-        ],
-    });
-    match o.get_mut("extension") {
-        Some(Json::Array(list)) => list.push(ext),
-        _ => o.insert_slot("extension", ext_slot, Json::Array(vec![ext])),
+    rule: &'static str,
+}
+
+/// The data types whose bounds this module mends.
+enum Bounded {
+    Period,
+    Range,
+}
+
+const PERIOD_END: Move = Move {
+    key: "end",
+    on: Bounded::Period,
+    url: END_BEFORE_START_EXTENSION,
+    rule: "FHIR per-1",
+};
+
+const RANGE_HIGH: Move = Move {
+    key: "high",
+    on: Bounded::Range,
+    url: HIGH_BELOW_LOW_EXTENSION,
+    rule: "FHIR rng-2",
+};
+
+impl Move {
+    fn apply(&self, o: &mut Object<'_>, at: &str, reason: String, kept: &mut Vec<Kept>) {
+        kept.push(Kept {
+            at: at.to_string(),
+            reason,
+            rule: self.rule.to_string(),
+        });
+        let Some(i) = o.members.iter().position(|m| m.key == self.key) else {
+            return;
+        };
+        let moved = o.members.remove(i).value;
+        let places = places();
+        let (extension, value) = match self.on {
+            Bounded::Period => (places.period_extension, ("valueDateTime", places.value)),
+            Bounded::Range => (places.range_extension, ("valueQuantity", places.quantity)),
+        };
+        let ext = Json::Object(Object {
+            members: vec![
+                Member {
+                    key: "url".into(),
+                    slot: places.url,
+                    value: Json::str(self.url),
+                },
+                Member {
+                    key: value.0.into(),
+                    slot: value.1,
+                    value: moved,
+                },
+            ],
+        });
+        match o.get_mut("extension") {
+            Some(Json::Array(list)) => list.push(ext),
+            _ => o.insert_slot("extension", extension, Json::Array(vec![ext])),
+        }
     }
 }
 
@@ -199,21 +221,10 @@ fn period(p: &mut Object<'_>, at: &str, kept: &mut Vec<Kept>) {
     else {
         return;
     };
-    kept.push(Kept {
-        at: at.to_string(),
-        reason: format!(
-            "the period ends ({end}) before it starts ({start}): the start stands, the end is kept in the {END_BEFORE_START_EXTENSION} extension"
-        ),
-        rule: "FHIR per-1".to_string(),
-    });
-    let places = places();
-    move_to_extension(
-        p,
-        "end",
-        places.period_extension,
-        END_BEFORE_START_EXTENSION,
-        ("valueDateTime", places.value),
+    let reason = format!(
+        "the period ends ({end}) before it starts ({start}): the start stands, the end is kept in the {END_BEFORE_START_EXTENSION} extension"
     );
+    PERIOD_END.apply(p, at, reason, kept);
 }
 
 #[cfg(test)]
