@@ -3014,7 +3014,7 @@ fn segments_the_ig_maps_are_not_ignored() {
     assert_eq!(coverage["class"][0]["value"], "GOLD");
     assert_eq!(coverage["class"][0]["name"], "Gold plan");
     assert!(coverage.get("type").is_none(), "{coverage}");
-    assert_eq!(one(&orm, "Organization")["name"], "Acme Health"); // IN1-4
+    assert_eq!(referenced(&orm, &coverage["payor"][0])["name"], "Acme Health"); // IN1-4
     assert_eq!(
         one(&orm, "ServiceRequest")["insurance"][0]["reference"],
         format!("urn:uuid:{}", coverage["id"].as_str().unwrap())
@@ -5635,4 +5635,38 @@ fn an_organization_without_a_number_has_no_identifier() {
         .cloned()
         .unwrap();
     assert!(lab.get("identifier").is_none(), "{lab}");
+}
+
+/// IG HD[Organization]: a sending facility's universal id (MSH-4.2) is the
+/// Organization's identifier, typed by MSH-4.3 (table 0301); an ISO OID is
+/// a URI under `urn:ietf:rfc:3986`. Any other id is kept as sent.
+#[test]
+fn a_sending_facility_is_identified_by_its_universal_id() {
+    let adt = |msh4: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|EPIC|{msh4}|||20240101||ADT^A08^ADT_A01|X1|P|2.5.1\rEVN||20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O\r"
+        ))
+    };
+    let b = adt("UH^2.16.840.1.113883.19.4.6^ISO");
+    let org = one(&b, "Organization");
+    assert_eq!(org["name"], "UH");
+    let id = &org["identifier"][0];
+    assert_eq!(id["system"], "urn:ietf:rfc:3986");
+    assert_eq!(id["value"], "urn:oid:2.16.840.1.113883.19.4.6");
+    assert_eq!(
+        id["type"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0301"
+    );
+    assert_eq!(id["type"]["coding"][0]["code"], "ISO");
+    let header = one(&b, "MessageHeader");
+    assert_eq!(referenced(&b, &header["sender"]), org);
+
+    let b = adt("UH^uh.example.org^DNS");
+    let id = &one(&b, "Organization")["identifier"][0];
+    assert!(id.get("system").is_none(), "{id}");
+    assert_eq!(id["value"], "uh.example.org");
+    assert_eq!(id["type"]["coding"][0]["code"], "DNS");
+
+    let b = adt("UH");
+    assert!(one(&b, "Organization").get("identifier").is_none());
 }
