@@ -3014,7 +3014,10 @@ fn segments_the_ig_maps_are_not_ignored() {
     assert_eq!(coverage["class"][0]["value"], "GOLD");
     assert_eq!(coverage["class"][0]["name"], "Gold plan");
     assert!(coverage.get("type").is_none(), "{coverage}");
-    assert_eq!(referenced(&orm, &coverage["payor"][0])["name"], "Acme Health"); // IN1-4
+    assert_eq!(
+        referenced(&orm, &coverage["payor"][0])["name"],
+        "Acme Health"
+    ); // IN1-4
     assert_eq!(
         one(&orm, "ServiceRequest")["insurance"][0]["reference"],
         format!("urn:uuid:{}", coverage["id"].as_str().unwrap())
