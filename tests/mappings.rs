@@ -5673,3 +5673,46 @@ fn a_sending_facility_is_identified_by_its_universal_id() {
     let b = adt("UH");
     assert!(one(&b, "Organization").get("identifier").is_none());
 }
+
+/// Table 0396 names read as the code systems they are: I9CDX (ICD-9-CM
+/// diagnoses, ELR's OBR-31), HPC (HCPCS), and HCPT, which is the Health
+/// Care Provider Taxonomy, not HCPCS.
+#[test]
+fn coding_system_names_from_table_0396() {
+    let system = |cwe: &str| {
+        let b = map_text(&oru_with(&format!("OBX|1|CWE|{cwe}||X^Y^L||||||F")));
+        one(&b, "Observation")["code"]["coding"][0]["system"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        system("787.91^Diarrhea^I9CDX"),
+        "http://hl7.org/fhir/sid/icd-9-cm"
+    );
+    assert_eq!(
+        system("G0008^Flu admin^HPC"),
+        "urn:oid:2.16.840.1.113883.6.285"
+    );
+    assert_eq!(
+        system("207Q00000X^Family Medicine^HCPT"),
+        "http://nucc.org/provider-taxonomy"
+    );
+}
+
+/// IG TXA-6: `DocumentReference.date` is an instant (a date alone becomes
+/// midnight), so the origination time is also kept as sent, at its own
+/// precision, in the IG's `extension-date`.
+#[test]
+fn a_documents_origination_date_keeps_its_precision() {
+    let b = map_text(
+        "MSH|^~\\&|T|H|E|H|20240201120000||MDM^T02^MDM_T02|D1|P|2.5\rEVN|T02|20240201120000\rPID|1||MRN5^^^HOSP^MR||DOC^TEST\rPV1|1|I\rTXA|1|DS^Discharge summary|TX||3333^AUTHOR^ANN|20240201||||||DOC123||||FILE1|AU|||AV\rOBX|1|TX|DS^Discharge summary||Discharged home.||||||F\r",
+    );
+    let doc = one(&b, "DocumentReference");
+    assert_eq!(doc["date"], "2024-02-01T00:00:00+00:00");
+    assert_eq!(
+        doc["extension"][0]["url"],
+        "http://hl7.org/fhir/6.0/StructureDefinition/extension-date"
+    );
+    assert_eq!(doc["extension"][0]["valueDateTime"], "2024-02-01");
+}

@@ -2115,7 +2115,10 @@ fn known_name(name: &str) -> Option<&'static str> {
         b"I10" | b"ICD10" => "http://hl7.org/fhir/sid/icd-10",
         b"I10C" | b"ICD10CM" | b"I10-CM" => "http://hl7.org/fhir/sid/icd-10-cm",
         b"I10P" | b"ICD10PCS" => "http://www.cms.gov/Medicare/Coding/ICD10",
-        b"I9" | b"I9C" | b"ICD9" | b"ICD9CM" => "http://hl7.org/fhir/sid/icd-9-cm",
+        // I9CDX and I9CP: table 0396's ICD-9-CM diagnosis and procedure codes.
+        b"I9" | b"I9C" | b"I9CDX" | b"I9CP" | b"ICD9" | b"ICD9CM" => {
+            "http://hl7.org/fhir/sid/icd-9-cm"
+        }
         b"RXNORM" | b"RXN" => "http://www.nlm.nih.gov/research/umls/rxnorm",
         b"CVX" => "http://hl7.org/fhir/sid/cvx",
         b"MVX" => "http://hl7.org/fhir/sid/mvx",
@@ -2123,13 +2126,15 @@ fn known_name(name: &str) -> Option<&'static str> {
         b"UCUM" | b"ANS+" => "http://unitsofmeasure.org",
         b"NPI" => "http://hl7.org/fhir/sid/us-npi",
         b"CPT" | b"C4" | b"CPT4" => "http://www.ama-assn.org/go/cpt",
-        b"HCPCS" | b"HCPT" => "urn:oid:2.16.840.1.113883.6.285",
+        // HPC is table 0396's older name for HCPCS; HCPT is not HCPCS but the
+        // Health Care Provider Taxonomy (NUCC), below.
+        b"HCPCS" | b"HPC" => "urn:oid:2.16.840.1.113883.6.285",
         b"CDCREC" => "urn:oid:2.16.840.1.113883.6.238",
         // The CDC's PHIN vocabulary (funding sources, eligibility capture:
         // the immunization guide's codes) and the NCI Thesaurus (its routes).
         b"CDCPHINVS" => "urn:oid:2.16.840.1.114222.4.5.274",
         b"NCIT" => "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
-        b"NUCC" => "http://nucc.org/provider-taxonomy",
+        b"NUCC" | b"HCPT" => "http://nucc.org/provider-taxonomy",
         b"DCM" => "http://dicom.nema.org/resources/ontology/DCM",
         b"ISO3166_1" | b"ISO3166-1" | b"ISO3166" => "urn:iso:std:iso:3166",
         b"ISO639" | b"ISO639-1" => "urn:ietf:bcp:47",
