@@ -150,7 +150,11 @@ fn parse_strict(t: &str) -> Result<Hl7Time, String> {
             }
         },
     };
-    // Validate the calendar fields.
+    // Validate the calendar fields. The year 0000 is none: FHIR's dates
+    // start at 0001 (senders write `0000` for "unknown").
+    if h.year == 0 {
+        return Err(format!("{t:?} is not a calendar date (the year 0000)"));
+    }
     let m = h.month.unwrap_or(1);
     let d = h.day.unwrap_or(1);
     jiff::civil::Date::new(h.year, m, d).map_err(|_| format!("{t:?} is not a calendar date"))?;
@@ -457,6 +461,8 @@ mod tests {
             "abcd",
             "20240501+2",
             "20240501.5",
+            "0000",
+            "00000000",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -133,11 +133,12 @@ fn d2(b: &[u8], i: usize) -> Option<u32> {
         .then(|| u32::from(x - b'0') * 10 + u32::from(y - b'0'))
 }
 
-/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with real months and days.
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with real months and days; the year
+/// 0000 is none (R4's date pattern starts at 0001).
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     let year = match (d2(b, 0), d2(b, 2)) {
-        (Some(c), Some(y)) => c * 100 + y,
+        (Some(c), Some(y)) if c * 100 + y > 0 => c * 100 + y,
         _ => return false,
     };
     let month = || {
@@ -667,6 +668,9 @@ mod tests {
             ("2000-02-29", true),
             ("2024-04-31", false),
             ("2024-00", false),
+            ("0000", false),
+            ("0000-01-01T00:00:00+00:00", false),
+            ("0001-01-01", true),
             ("2024-", false),
             ("202", false),
             ("+2024", false),
