@@ -667,6 +667,12 @@ fn deterministic_ids_and_times_from_the_message_and_channel_zone() {
 
 /// A mappings folder with the shipped datatypes and one mapping under test.
 fn broken(file: &str, body: &str) -> Vec<String> {
+    broken_files(&[(&format!("segments/{file}"), body)])
+}
+
+/// The compile errors (`file:line:col: message`) of a mappings folder holding
+/// the shipped data types and vocabulary and these files (paths under it).
+fn broken_files(files: &[(&str, &str)]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     copy_dir(&repo().join("mappings/datatypes"), &root.join("datatypes"));
@@ -679,8 +685,11 @@ fn broken(file: &str, body: &str) -> Vec<String> {
         root.join("structures.txt"),
     )
     .unwrap();
-    std::fs::create_dir_all(root.join("segments")).unwrap();
-    std::fs::write(root.join("segments").join(file), body).unwrap();
+    for (file, body) in files {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
     match Registry::load(root) {
         Ok(_) => Vec::new(),
         Err(errors) => errors
@@ -4884,7 +4893,15 @@ fn damaged_resource_and_facility_parts_make_nothing_half_made() {
     let b = map_text(
         "MSH|^~\\&|EASILY|&EASILY|E|E|20151125123110||ADT^A01^ADT_A01|5474|P|2.5\rEVN||20151125123110\rPID|||79278^^^EASILY^PI||CHARLES^CORINNE||19280314|F\r",
     );
-    assert!(resources(&b, "Organization").is_empty());
+    // No sending facility Organization (the receiving one, `E`, is whole).
+    let orgs = resources(&b, "Organization");
+    assert_eq!(orgs.len(), 1, "{orgs:?}");
+    assert_eq!(orgs[0]["name"], "E");
+    assert!(
+        one(&b, "MessageHeader")["sender"]
+            .get("reference")
+            .is_none()
+    );
     assert_eq!(
         one(&b, "Provenance")["agent"][0]["who"]["display"],
         "EASILY"
@@ -5715,4 +5732,59 @@ fn a_documents_origination_date_keeps_its_precision() {
         "http://hl7.org/fhir/6.0/StructureDefinition/extension-date"
     );
     assert_eq!(doc["extension"][0]["valueDateTime"], "2024-02-01");
+}
+
+/// `include:` splices a `kind: resources` file's blocks into a message
+/// mapping (the header's organizations in every shipped message). Its
+/// blocks compile against the including message's structure; an error in
+/// them names the included file; an unknown name and a cycle are errors.
+#[test]
+fn message_mappings_include_shared_resource_blocks() {
+    let message = |include: &str| {
+        format!(
+            "mapping: M\nkind: message\nsource: hl7v2/ORU_R01\ntarget: fhir/Bundle\nresources:\n  - resource: MessageHeader\n    set:\n      - sender.reference: concat(\"urn:uuid:\", id(org))\n  - include: {include}\n"
+        )
+    };
+    let shared = |rules: &str| {
+        format!(
+            "mapping: Orgs\nkind: resources\nsource: hl7v2\ntarget: fhir/Bundle\nresources:\n  - resource: Organization\n    as: org\n    set:\n{rules}"
+        )
+    };
+    assert_eq!(
+        broken_files(&[
+            ("messages/m.yaml", &message("Orgs")),
+            ("messages/orgs.yaml", &shared("      - name: MSH-4.1\n")),
+        ]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        broken_files(&[
+            ("messages/m.yaml", &message("Orgs")),
+            ("messages/orgs.yaml", &shared("      - nam: MSH-4.1\n")),
+        ]),
+        vec!["orgs.yaml:9:9: Organization has no element \"nam\"; did you mean \"name\"?"]
+    );
+    let errors = broken_files(&[
+        ("messages/m.yaml", &message("Orgz")),
+        ("messages/orgs.yaml", &shared("      - name: MSH-4.1\n")),
+    ]);
+    assert!(
+        errors.contains(
+            &"m.yaml:9:14: include: no `kind: resources` mapping named \"Orgz\"; did you mean \"Orgs\"?"
+                .to_string()
+        ),
+        "{errors:?}"
+    );
+    let cycle = "mapping: Orgs\nkind: resources\nsource: hl7v2\ntarget: fhir/Bundle\nresources:\n  - include: Orgs\n";
+    let errors = broken_files(&[
+        ("messages/m.yaml", &message("Orgs")),
+        ("messages/orgs.yaml", cycle),
+    ]);
+    assert!(
+        errors.contains(
+            &"orgs.yaml:6:14: include: resource lists include each other in a cycle: Orgs → Orgs"
+                .to_string()
+        ),
+        "{errors:?}"
+    );
 }

@@ -450,11 +450,16 @@ pub fn compile_dir(
             .and_then(|n| n.as_str())
             .unwrap_or("")
             .to_string();
-        if !matches!(kind.as_str(), "router" | "message" | "segment" | "datatype") {
+        if !matches!(
+            kind.as_str(),
+            "router" | "message" | "segment" | "datatype" | "resources"
+        ) {
             let at = root.get("kind").unwrap_or(&root);
             errors.push(err_at(
                 at,
-                format!("kind: expected router, message, segment or datatype, found {kind:?}"),
+                format!(
+                    "kind: expected router, message, segment, datatype or resources, found {kind:?}"
+                ),
             ));
             continue;
         }
@@ -485,16 +490,29 @@ pub fn compile_dir(
     }
     let sigs: HashMap<String, (String, String)> = headers
         .iter()
+        .filter(|h| h.kind != "resources")
         .map(|h| (h.name.clone(), (h.kind.clone(), h.target.clone())))
+        .collect();
+    let shared: HashMap<&str, &Header> = headers
+        .iter()
+        .filter(|h| h.kind == "resources")
+        .map(|h| (h.name.as_str(), h))
         .collect();
     let mut out = BTreeMap::new();
     for h in &headers {
+        if h.kind == "resources" {
+            // Compiled where a message mapping includes it, against that
+            // message's structure; alone it has no segments to read.
+            continue;
+        }
         let mut c = Compiler {
             file: h.file.clone(),
             schema: Schema::r4(),
             vocab,
             structures,
             mappings: &sigs,
+            shared: &shared,
+            including: Vec::new(),
             errors: Vec::new(),
             calls: HashSet::new(),
             aliases: HashSet::new(),
@@ -525,6 +543,10 @@ pub fn compile_dir(
     if errors.is_empty() {
         Ok(out.into_iter().map(|(k, (m, _))| (k, m)).collect())
     } else {
+        // A `resources` file is compiled in every message that includes it:
+        // its errors are said once.
+        let mut seen = HashSet::new();
+        errors.retain(|e| seen.insert(e.to_string()));
         Err(errors)
     }
 }
@@ -627,6 +649,10 @@ struct Compiler<'a> {
     vocab: &'a Vocabulary,
     structures: &'a Structures,
     mappings: &'a HashMap<String, (String, String)>,
+    /// `kind: resources` files: resource blocks message mappings include.
+    shared: &'a HashMap<&'a str, &'a Header>,
+    /// The `include:` chain being compiled (to refuse a cycle).
+    including: Vec<String>,
     errors: Vec<ConfigError>,
     /// Mappings this one calls.
     calls: HashSet<String>,
@@ -959,8 +985,79 @@ impl Compiler<'_> {
                 if let Some(inner) = it.get("resources") {
                     self.collect_aliases(inner);
                 }
+                if let Some(h) = it
+                    .get("include")
+                    .and_then(|n| n.as_str())
+                    .and_then(|name| self.shared.get(name))
+                    && !self.including.contains(&h.name)
+                    && let Some(inner) = h.root.get("resources")
+                {
+                    self.including.push(h.name.clone());
+                    self.collect_aliases(inner);
+                    self.including.pop();
+                }
             }
         }
+    }
+
+    /// The blocks of a `kind: resources` file, compiled here (in the
+    /// including message's structure), their errors and origins naming
+    /// that file.
+    fn include(&mut self, n: &YNode, here: &Ty) -> Vec<Block> {
+        let Some(name) = n.as_str() else {
+            self.err(
+                n.pos,
+                "include: expected the name of a `kind: resources` mapping",
+            );
+            return Vec::new();
+        };
+        let Some(h) = self.shared.get(name).copied() else {
+            let hint = suggest(name, self.shared.keys().copied());
+            self.err(
+                n.pos,
+                format!("include: no `kind: resources` mapping named {name:?}{hint}"),
+            );
+            return Vec::new();
+        };
+        if self.including.iter().any(|i| i == name) {
+            let mut chain = self.including.clone();
+            chain.push(name.to_string());
+            self.err(
+                n.pos,
+                format!(
+                    "include: resource lists include each other in a cycle: {}",
+                    chain.join(" → ")
+                ),
+            );
+            return Vec::new();
+        }
+        if let YValue::Map(entries) = &h.root.value {
+            self.known_keys(
+                entries,
+                &[
+                    "mapping",
+                    "kind",
+                    "description",
+                    "source",
+                    "target",
+                    "resources",
+                ],
+                "a resources mapping",
+            );
+        }
+        let Some(list) = h.root.get("resources") else {
+            let (file, pos) = (h.file.clone(), h.root.pos);
+            let outer = std::mem::replace(&mut self.file, file);
+            self.err(pos, "`resources:` is required in a resources mapping");
+            self.file = outer;
+            return Vec::new();
+        };
+        self.including.push(name.to_string());
+        let outer = std::mem::replace(&mut self.file, h.file.clone());
+        let blocks = self.blocks(list, here);
+        self.file = outer;
+        self.including.pop();
+        blocks
     }
 
     /// Reports keys of a YAML mapping that are not in `allowed`, with a suggestion.
@@ -987,6 +1084,13 @@ impl Compiler<'_> {
         };
         let mut out = Vec::new();
         for it in items {
+            if let Some(name) = it.get("include") {
+                if let YValue::Map(entries) = &it.value {
+                    self.known_keys(entries, &["include", "note"], "an include");
+                }
+                out.extend(self.include(name, here));
+                continue;
+            }
             let allowed = [
                 "resource",
                 "as",
@@ -998,6 +1102,7 @@ impl Compiler<'_> {
                 "resources",
                 "note",
                 "request",
+                "include",
             ];
             if let YValue::Map(entries) = &it.value {
                 self.known_keys(entries, &allowed, "a resource block");
