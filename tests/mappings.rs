@@ -5788,3 +5788,36 @@ fn message_mappings_include_shared_resource_blocks() {
         "{errors:?}"
     );
 }
+
+/// One account, whichever message names it: a DFT's charges go on the
+/// Account the ADT feed writes for the same PID-18 (same id), which the DFT
+/// only creates when it is missing; without PID-18 the DFT's account is the
+/// visit's.
+#[test]
+fn a_charge_goes_on_the_account_the_adt_writes() {
+    let pid = "PID|1||P77^^^HOSP^MR||DOE^JANE||19800101|F||||||||||ACC77^^^HOSP^AN";
+    let adt = map_text(&format!(
+        "MSH|^~\\&|A|HOSP|B|HOSP|20240101||ADT^A01^ADT_A01|X1|P|2.5.1\rEVN|A01|20240101\r{pid}\rPV1|1|I|||||||||||||||||V77^^^HOSP^VN\r"
+    ));
+    let dft = map_text(&format!(
+        "MSH|^~\\&|A|HOSP|B|HOSP|20240101||DFT^P03^DFT_P03|X2|P|2.5.1\rEVN|P03|20240101\r{pid}\rPV1|1|I|||||||||||||||||V77^^^HOSP^VN\rFT1|1|T1||20240101|20240101|CG|99213^Office visit^CPT|||1\r"
+    ));
+    let account = one(&adt, "Account");
+    let charged = one(&dft, "Account");
+    assert_eq!(charged["id"], account["id"]);
+    let entry = dft["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Account")
+        .unwrap();
+    assert_eq!(entry["request"]["method"], "POST");
+    assert_eq!(
+        one(&dft, "ChargeItem")["account"][0]["reference"],
+        full_url(charged)
+    );
+    let dft = map_text(
+        "MSH|^~\\&|A|HOSP|B|HOSP|20240101||DFT^P03^DFT_P03|X3|P|2.5.1\rEVN|P03|20240101\rPID|1||P77^^^HOSP^MR||DOE^JANE\rPV1|1|I|||||||||||||||||V77^^^HOSP^VN\rFT1|1|T1||20240101|20240101|CG|99213^Office visit^CPT|||1\r",
+    );
+    assert_eq!(one(&dft, "Account")["identifier"][0]["value"], "V77");
+}
