@@ -5821,3 +5821,71 @@ fn a_charge_goes_on_the_account_the_adt_writes() {
     );
     assert_eq!(one(&dft, "Account")["identifier"][0]["value"], "V77");
 }
+
+/// BAR P01 (our design; no IG sheet): the message is about the account.
+/// PID-18 is the Account the ADT feed writes (same id), billed to each IN1's
+/// Coverage by priority, with a self guarantor as the Patient; the VISIT is
+/// an Encounter on that account (created only when missing), with its
+/// diagnoses, procedures, allergies and observations as ADT_A01 maps them.
+#[test]
+fn a_bar_adds_an_account_with_its_visit_and_insurance() {
+    let b = map("BAR-P01-01.hl7");
+    let account = one(&b, "Account");
+    assert_eq!(account["identifier"][0]["value"], "A99887766"); // PID-18
+    assert_eq!(account["status"], "active");
+    assert_eq!(
+        account["servicePeriod"]["start"],
+        "2024-03-12T09:10:00-05:00"
+    ); // EVN-2
+    let coverages = account["coverage"].as_array().unwrap();
+    assert_eq!(coverages.len(), 2);
+    assert_eq!(coverages[1]["priority"], 2); // IN1-1
+    let medicare = referenced(&b, &coverages[1]["coverage"]);
+    assert_eq!(medicare["identifier"][1]["value"], "1EG4TE5MK72"); // IN1-36
+    let patient = one(&b, "Patient");
+    assert_eq!(patient["name"][0]["family"], "RIVERA"); // PID-5.1
+    assert_eq!(patient["birthDate"], "1972-04-14"); // PID-7
+    assert_eq!(
+        referenced(&b, &account["guarantor"][0]["party"]),
+        patient,
+        "GT1-11 SEL: the patient pays"
+    );
+    let encounter = one(&b, "Encounter");
+    assert_eq!(encounter["class"]["code"], "IMP"); // PV1-2 I
+    assert_eq!(encounter["identifier"][0]["value"], "V55443"); // PV1-19
+    assert_eq!(referenced(&b, &encounter["account"][0]), account);
+    let diagnoses = encounter["diagnosis"].as_array().unwrap();
+    assert_eq!(diagnoses.len(), 2);
+    assert_eq!(
+        referenced(&b, &diagnoses[0]["condition"])["code"]["coding"][0]["code"],
+        "J18.9"
+    ); // DG1-3
+    assert_eq!(one(&b, "Procedure")["code"]["coding"][0]["code"], "5A1955Z"); // PR1-3
+    assert_eq!(
+        one(&b, "AllergyIntolerance")["code"]["coding"][0]["code"],
+        "7980"
+    ); // AL1-3
+    assert_eq!(
+        one(&b, "Observation")["valueQuantity"]["value"],
+        json!(68.2)
+    ); // OBX-5
+    let requests: Vec<(&str, &str)> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["request"]["method"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(requests.contains(&("Patient", "POST")), "{requests:?}");
+    assert!(requests.contains(&("Encounter", "POST")), "{requests:?}");
+    assert!(requests.contains(&("Account", "PUT")), "{requests:?}");
+    // The ADT feed's Account for the same patient and number is this one.
+    let adt = map_text(
+        "MSH|^~\\&|ADT|GENHOSP|EHR|GENHOSP|20240310220000||ADT^A01^ADT_A01|A1|P|2.5.1\rEVN|A01|20240310220000\rPID|1||M44556^^^GENHOSP^MR||RIVERA^ANA^M||19720414|F||||||||||A99887766^^^GENHOSP^AN\rPV1|1|I\r",
+    );
+    assert_eq!(one(&adt, "Account")["id"], account["id"]);
+}
