@@ -5889,3 +5889,25 @@ fn a_bar_adds_an_account_with_its_visit_and_insurance() {
     );
     assert_eq!(one(&adt, "Account")["id"], account["id"]);
 }
+
+/// BAR P06 (our design): each PATIENT group's Account of PID-18 (the same
+/// id as BAR P01's and the ADT's) ends: inactive, its service period ending
+/// at EVN-2.
+#[test]
+fn a_bar_p06_ends_each_account() {
+    let b = map("BAR-P06-01.hl7");
+    let accounts = resources(&b, "Account");
+    assert_eq!(accounts.len(), 2);
+    for a in &accounts {
+        assert_eq!(a["status"], "inactive");
+        assert_eq!(a["servicePeriod"]["end"], "2024-04-20T11:55:00-05:00"); // EVN-2
+    }
+    assert_eq!(accounts[1]["identifier"][0]["value"], "A55001122"); // second PID-18
+    let p01 = map("BAR-P01-01.hl7");
+    assert_eq!(one(&p01, "Account")["id"], accounts[0]["id"]);
+    assert_eq!(resources(&b, "Patient").len(), 2);
+    assert_eq!(
+        referenced(&b, &one(&b, "Encounter")["account"][0]),
+        accounts[0]
+    );
+}
