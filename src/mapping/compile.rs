@@ -7,6 +7,11 @@
 //! problem is a [`ConfigError`] with the file, line and column of the
 //! offending text and what was expected there. Nothing is looked up by
 //! string at run time except resource aliases.
+//!
+//! A `kind: resources` file is not compiled alone: its resource blocks are
+//! spliced into each message mapping that says `- include: NAME`, compiled
+//! there against that message's structure and aliases, their origins and
+//! errors naming the included file (an include cycle is an error).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
