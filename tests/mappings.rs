@@ -5911,3 +5911,45 @@ fn a_bar_p06_ends_each_account() {
         accounts[0]
     );
 }
+
+/// RAS O17 (our design; no IG sheet): each RXA a MedicationAdministration
+/// of the patient in the visit (RXA-3 when, RXA-5 what, RXA-6/7 the dose,
+/// RXA-10 who, RXR-1 the route, RXA-20 RE not done with RXA-18's reason),
+/// its request the MedicationRequest RDE O11 writes for the same ORC-2, and
+/// an administration's OBX an Observation part of it.
+#[test]
+fn a_ras_records_each_dose_given_against_its_order() {
+    let b = map("RAS-O17-01.hl7");
+    let doses = resources(&b, "MedicationAdministration");
+    assert_eq!(doses.len(), 2);
+    let given = doses[0];
+    assert_eq!(given["status"], "completed"); // RXA-20 CP
+    assert_eq!(given["effectiveDateTime"], "2024-05-15T08:05:00-05:00"); // RXA-3
+    assert_eq!(
+        given["medicationCodeableConcept"]["coding"][0]["code"],
+        "308182"
+    ); // RXA-5
+    assert_eq!(given["dosage"]["dose"]["value"], json!(500)); // RXA-6
+    assert_eq!(given["dosage"]["dose"]["code"], "mg"); // RXA-7
+    assert_eq!(given["dosage"]["route"]["coding"][0]["code"], "PO"); // RXR-1
+    assert_eq!(given["performer"][0]["actor"]["display"], "NURSE, NORA"); // RXA-10
+    assert_eq!(referenced(&b, &given["subject"]), one(&b, "Patient"));
+    assert_eq!(referenced(&b, &given["context"]), one(&b, "Encounter"));
+    let refused = doses[1];
+    assert_eq!(refused["status"], "not-done"); // RXA-20 RE
+    assert_eq!(refused["statusReason"][0]["coding"][0]["code"], "PREF"); // RXA-18
+    let order = referenced(&b, &given["request"]);
+    assert_eq!(order["resourceType"], "MedicationRequest");
+    assert_eq!(order["identifier"][0]["value"], "ORD7788"); // ORC-2
+    let observation = one(&b, "Observation");
+    assert_eq!(
+        referenced(&b, &observation["partOf"][0]),
+        refused,
+        "the OBX after the second RXA is part of it"
+    );
+    // RDE O11 names the same order by the same id.
+    let rde = map_text(
+        "MSH|^~\\&|EHR|GENHOSP|PHARM|GENHOSP|20240514100000||RDE^O11^RDE_O11|R1|P|2.5.1\rPID|1||M44556^^^GENHOSP^MR||RIVERA^ANA^M||19720414|F\rORC|NW|ORD7788^EHR\rRXE||308182^Amoxicillin 500 MG Oral Capsule^RXNORM|500||mg\r",
+    );
+    assert_eq!(one(&rde, "MedicationRequest")["id"], order["id"]);
+}
