@@ -5802,16 +5802,9 @@ fn a_charge_goes_on_the_account_the_adt_writes() {
     let dft = map_text(&format!(
         "MSH|^~\\&|A|HOSP|B|HOSP|20240101||DFT^P03^DFT_P03|X2|P|2.5.1\rEVN|P03|20240101\r{pid}\rPV1|1|I|||||||||||||||||V77^^^HOSP^VN\rFT1|1|T1||20240101|20240101|CG|99213^Office visit^CPT|||1\r"
     ));
-    let account = one(&adt, "Account");
+    same_resource(&adt, &dft, "Account");
     let charged = one(&dft, "Account");
-    assert_eq!(charged["id"], account["id"]);
-    let entry = dft["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Account")
-        .unwrap();
-    assert_eq!(entry["request"]["method"], "POST");
+    assert_eq!(request_of(&dft, charged)["method"], "POST");
     assert_eq!(
         one(&dft, "ChargeItem")["account"][0]["reference"],
         full_url(charged)
@@ -5869,25 +5862,14 @@ fn a_bar_adds_an_account_with_its_visit_and_insurance() {
         one(&b, "Observation")["valueQuantity"]["value"],
         json!(68.2)
     ); // OBX-5
-    let requests: Vec<(&str, &str)> = b["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["request"]["method"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert!(requests.contains(&("Patient", "POST")), "{requests:?}");
-    assert!(requests.contains(&("Encounter", "POST")), "{requests:?}");
-    assert!(requests.contains(&("Account", "PUT")), "{requests:?}");
+    assert_eq!(request_of(&b, patient)["method"], "POST");
+    assert_eq!(request_of(&b, encounter)["method"], "POST");
+    assert_eq!(request_of(&b, account)["method"], "PUT");
     // The ADT feed's Account for the same patient and number is this one.
     let adt = map_text(
         "MSH|^~\\&|ADT|GENHOSP|EHR|GENHOSP|20240310220000||ADT^A01^ADT_A01|A1|P|2.5.1\rEVN|A01|20240310220000\rPID|1||M44556^^^GENHOSP^MR||RIVERA^ANA^M||19720414|F||||||||||A99887766^^^GENHOSP^AN\rPV1|1|I\r",
     );
-    assert_eq!(one(&adt, "Account")["id"], account["id"]);
+    same_resource(&adt, &b, "Account");
 }
 
 /// BAR P06 (our design): each PATIENT group's Account of PID-18 (the same
@@ -5903,8 +5885,7 @@ fn a_bar_p06_ends_each_account() {
         assert_eq!(a["servicePeriod"]["end"], "2024-04-20T11:55:00-05:00"); // EVN-2
     }
     assert_eq!(accounts[1]["identifier"][0]["value"], "A55001122"); // second PID-18
-    let p01 = map("BAR-P01-01.hl7");
-    assert_eq!(one(&p01, "Account")["id"], accounts[0]["id"]);
+    same_resource(&map("BAR-P01-01.hl7"), &b, "Account"); // the first account
     assert_eq!(resources(&b, "Patient").len(), 2);
     assert_eq!(
         referenced(&b, &one(&b, "Encounter")["account"][0]),
@@ -5951,5 +5932,5 @@ fn a_ras_records_each_dose_given_against_its_order() {
     let rde = map_text(
         "MSH|^~\\&|EHR|GENHOSP|PHARM|GENHOSP|20240514100000||RDE^O11^RDE_O11|R1|P|2.5.1\rPID|1||M44556^^^GENHOSP^MR||RIVERA^ANA^M||19720414|F\rORC|NW|ORD7788^EHR\rRXE||308182^Amoxicillin 500 MG Oral Capsule^RXNORM|500||mg\r",
     );
-    assert_eq!(one(&rde, "MedicationRequest")["id"], order["id"]);
+    same_resource(&rde, &b, "MedicationRequest");
 }

@@ -556,6 +556,14 @@ pub fn compile_dir(
     }
 }
 
+/// The keys a mapping file of some kind may have: the header every file
+/// has, then that kind's own.
+fn header_keys<'k>(own: &[&'k str]) -> Vec<&'k str> {
+    let mut keys = vec!["mapping", "kind", "description", "source", "target"];
+    keys.extend_from_slice(own);
+    keys
+}
+
 type Compiled = BTreeMap<String, (Arc<Mapping>, HashSet<String>)>;
 
 fn find_cycle(
@@ -684,39 +692,14 @@ impl Compiler<'_> {
 
     fn mapping(&mut self, h: &Header) -> Option<Mapping> {
         let root = &h.root;
-        let allowed: &[&str] = match h.kind.as_str() {
-            "router" => &[
-                "mapping",
-                "kind",
-                "description",
-                "source",
-                "target",
-                "routes",
-            ],
-            "message" => &[
-                "mapping",
-                "kind",
-                "description",
-                "source",
-                "target",
-                "resources",
-                "ignore",
-                "z_segments",
-                "bundle",
-                "requires",
-            ],
-            _ => &[
-                "mapping",
-                "kind",
-                "description",
-                "source",
-                "target",
-                "rules",
-                "ignore",
-            ],
+        let own: &[&str] = match h.kind.as_str() {
+            "router" => &["routes"],
+            "message" => &["resources", "ignore", "z_segments", "bundle", "requires"],
+            _ => &["rules", "ignore"],
         };
+        let allowed = header_keys(own);
         if let YValue::Map(entries) = &root.value {
-            self.known_keys(entries, allowed, &format!("a {} mapping", h.kind));
+            self.known_keys(entries, &allowed, &format!("a {} mapping", h.kind));
         }
         let ignore = self.ignore(root.get("ignore"));
         let kind = match h.kind.as_str() {
@@ -1037,18 +1020,7 @@ impl Compiler<'_> {
             return Vec::new();
         }
         if let YValue::Map(entries) = &h.root.value {
-            self.known_keys(
-                entries,
-                &[
-                    "mapping",
-                    "kind",
-                    "description",
-                    "source",
-                    "target",
-                    "resources",
-                ],
-                "a resources mapping",
-            );
+            self.known_keys(entries, &header_keys(&["resources"]), "a resources mapping");
         }
         let Some(list) = h.root.get("resources") else {
             let (file, pos) = (h.file.clone(), h.root.pos);
