@@ -5775,6 +5775,20 @@ fn message_mappings_include_shared_resource_blocks() {
         ),
         "{errors:?}"
     );
+    // A key a resources file does not take is said of that file.
+    let errors = broken_files(&[
+        ("messages/m.yaml", &message("Orgs")),
+        (
+            "messages/orgs.yaml",
+            &format!("{}rules: []\n", shared("      - name: MSH-4.1\n")),
+        ),
+    ]);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("orgs.yaml:10:1: unknown key \"rules\" in a resources mapping")),
+        "{errors:?}"
+    );
     let cycle = "mapping: Orgs\nkind: resources\nsource: hl7v2\ntarget: fhir/Bundle\nresources:\n  - include: Orgs\n";
     let errors = broken_files(&[
         ("messages/m.yaml", &message("Orgs")),

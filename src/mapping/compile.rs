@@ -1019,21 +1019,27 @@ impl Compiler<'_> {
             );
             return Vec::new();
         }
+        // From here on, what is said is said of the included file.
+        let outer = std::mem::replace(&mut self.file, h.file.clone());
         if let YValue::Map(entries) = &h.root.value {
             self.known_keys(entries, &header_keys(&["resources"]), "a resources mapping");
         }
-        let Some(list) = h.root.get("resources") else {
-            let (file, pos) = (h.file.clone(), h.root.pos);
-            let outer = std::mem::replace(&mut self.file, file);
-            self.err(pos, "`resources:` is required in a resources mapping");
-            self.file = outer;
-            return Vec::new();
+        let blocks = match h.root.get("resources") {
+            Some(list) => {
+                self.including.push(name.to_string());
+                let blocks = self.blocks(list, here);
+                self.including.pop();
+                blocks
+            }
+            None => {
+                self.err(
+                    h.root.pos,
+                    "`resources:` is required in a resources mapping",
+                );
+                Vec::new()
+            }
         };
-        self.including.push(name.to_string());
-        let outer = std::mem::replace(&mut self.file, h.file.clone());
-        let blocks = self.blocks(list, here);
         self.file = outer;
-        self.including.pop();
         blocks
     }
 
