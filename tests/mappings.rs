@@ -5689,6 +5689,37 @@ fn a_sending_facility_is_identified_by_its_universal_id() {
 
     let b = adt("UH");
     assert!(one(&b, "Organization").get("identifier").is_none());
+
+    // IG MSH-23, else MSH-6 → destination.receiver; MSH-22 → responsible
+    // (XON[Organization]); each header reference resolves, beside its name.
+    let msh = |tail: &str| {
+        map_text(&format!(
+            "MSH|^~\\&|EPIC|UH|EHR|RECV^1.2.3^ISO|20240101||ADT^A08^ADT_A01|X1|P|2.5.1{tail}\rEVN||20240101\rPID|1||123^^^H^MR||DOE^JANE\rPV1|1|O\r"
+        ))
+    };
+    let b = msh("");
+    let header = one(&b, "MessageHeader");
+    let receiver = referenced(&b, &header["destination"][0]["receiver"]);
+    assert_eq!(receiver["name"], "RECV");
+    assert_eq!(receiver["identifier"][0]["value"], "urn:oid:1.2.3");
+    assert!(header.get("responsible").is_none());
+    let b = msh("||||||||||Sender Org^L^^^^^^^^SO1|Receiver Org^L^^^^^^^^RO1");
+    let header = one(&b, "MessageHeader");
+    let receiver = referenced(&b, &header["destination"][0]["receiver"]);
+    assert_eq!(receiver["name"], "Receiver Org"); // MSH-23 over MSH-6
+    assert_eq!(receiver["identifier"][0]["value"], "RO1"); // XON.10
+    assert_eq!(
+        header["destination"][0]["receiver"]["display"],
+        "Receiver Org"
+    );
+    let responsible = referenced(&b, &header["responsible"]);
+    assert_eq!(responsible["name"], "Sender Org"); // MSH-22
+    assert!(
+        resources(&b, "Organization")
+            .iter()
+            .all(|o| o["name"] != "RECV"),
+        "MSH-6 stands aside when MSH-23 is sent"
+    );
 }
 
 /// Table 0396 names read as the code systems they are: I9CDX (ICD-9-CM
@@ -5772,6 +5803,17 @@ fn message_mappings_include_shared_resource_blocks() {
         errors.contains(
             &"m.yaml:9:14: include: no `kind: resources` mapping named \"Orgz\"; did you mean \"Orgs\"?"
                 .to_string()
+        ),
+        "{errors:?}"
+    );
+    // An include names one file: a list is no name.
+    let errors = broken_files(&[
+        ("messages/m.yaml", &message("[Orgs]")),
+        ("messages/orgs.yaml", &shared("      - name: MSH-4.1\n")),
+    ]);
+    assert!(
+        errors.contains(
+            &"m.yaml:9:14: include: expected the name of a `kind: resources` mapping".to_string()
         ),
         "{errors:?}"
     );

@@ -1085,7 +1085,6 @@ impl Compiler<'_> {
                 "resources",
                 "note",
                 "request",
-                "include",
             ];
             if let YValue::Map(entries) = &it.value {
                 self.known_keys(entries, &allowed, "a resource block");
